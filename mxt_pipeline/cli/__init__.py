@@ -1,0 +1,1 @@
+"""The ``mxt`` command line: one module per subcommand, loaded when used."""

@@ -1,0 +1,82 @@
+"""Entry point of the ``mxt`` command.
+
+Subcommands live in their own modules (``mxt_pipeline/cli/<name>.py``, attribute
+``command``) and are imported only when invoked, so ``mxt --help`` stays fast and a
+broken optional dependency of one subcommand does not break the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import sys
+
+import click
+
+from mxt_pipeline._version import __version__
+from mxt_pipeline.errors import MXTError
+
+#: subcommand name -> module under mxt_pipeline.cli holding a click ``command``.
+SUBCOMMANDS: dict[str, str] = {
+    "validate": "validate",
+    "caldb": "caldb",
+    "simulate": "simulate",
+    "calibrate": "calibrate",
+    "detect": "detect",
+    "lightcurve": "lightcurve",
+    "run": "run",
+    "campaign": "campaign",
+    "compare": "compare",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = [
+            name
+            for name, mod in SUBCOMMANDS.items()
+            if importlib.util.find_spec(f"mxt_pipeline.cli.{mod}") is not None
+        ]
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        mod = SUBCOMMANDS.get(name)
+        if mod is None or importlib.util.find_spec(f"mxt_pipeline.cli.{mod}") is None:
+            return None
+        return importlib.import_module(f"mxt_pipeline.cli.{mod}").command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mxt")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """SVOM/MXT ground pipeline: simulate, calibrate, detect, light curves, pipelines."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; MXTError becomes a one-line message and exit status 2."""
+    try:
+        rv = cli.main(args=argv, prog_name="mxt", standalone_mode=False)
+        if isinstance(rv, int):
+            return rv
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except MXTError as exc:
+        click.echo(f"mxt: error: {exc}", err=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,511 @@
+"""The FITS product formats of the MXT pipeline.
+
+Each product type is one :class:`~mxt_pipeline.io.spec.ProductSpec`, registered under
+its ``CONTENT`` value (the primary-header keyword by which ``mxt validate`` recognises a
+file).  ``docs/formats.md`` is generated from this module by
+``python -m mxt_pipeline.io.docgen`` and a test keeps it in sync.
+
+Conventions shared by every product (OGIP/93-003, OGIP/94-001):
+
+* ``TELESCOP='SVOM'``, ``INSTRUME='MXT'`` in every HDU;
+* time: TT seconds since ``MJDREFI=57754`` (+ ``MJDREFF=0``), ``TIMESYS='TT'``,
+  ``TIMEUNIT='s'``, ``TIMEREF='LOCAL'``, with ``TSTART``/``TSTOP`` and
+  ``DATE-OBS``/``DATE-END`` in every timed HDU;
+* ``HDUCLASS='OGIP'`` with ``HDUCLAS1``/``HDUCLAS2`` per HDU;
+* ``TLMINn``/``TLMAXn`` on integer columns (legal limits);
+* ``CREATOR``, ``DATE``, ``CHECKSUM`` and ``DATASUM`` in every HDU.
+"""
+
+from __future__ import annotations
+
+from mxt_pipeline import constants as C
+from mxt_pipeline.io.spec import ColumnSpec, HDUSpec, KeywordSpec, ProductSpec
+
+__all__ = [
+    "REGISTRY",
+    "register",
+    "get_spec",
+    "L1_RAW",
+    "ATT",
+    "SAA",
+    "ANG",
+    "L2_EVT",
+    "SRCLIST",
+    "LIGHTCURVE",
+    "CALDB_CIF",
+    "PATTERN_CODES",
+    "STATUS_BITS",
+]
+
+REGISTRY: dict[str, ProductSpec] = {}
+
+
+def register(spec: ProductSpec) -> ProductSpec:
+    """Add a product spec to the registry (its CONTENT must be new) and return it."""
+    if spec.content in REGISTRY and REGISTRY[spec.content] is not spec:
+        raise ValueError(f"product {spec.content!r} is already registered")
+    REGISTRY[spec.content] = spec
+    return spec
+
+
+def get_spec(content: str) -> ProductSpec:
+    """Return the registered spec whose CONTENT is ``content``.
+
+    Raises
+    ------
+    KeyError
+        With the list of known product types, when unknown.
+    """
+    try:
+        return REGISTRY[content]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise KeyError(f"unknown product type {content!r}; known: {known}") from None
+
+
+# --------------------------------------------------------------------------------------
+# Shared pieces
+# --------------------------------------------------------------------------------------
+
+#: EPIC-pn style pattern codes: 0 single; 1-4 doubles; 5-8 triples; 9-12 quadruples;
+#: 13 any other shape (invalid, typically pile-up or cosmic rays).
+PATTERN_CODES = tuple(range(14))
+PATTERN_INVALID = 13
+
+#: STATUS bits of L2 events (a bit set means the condition holds).
+STATUS_BITS = {
+    "BADPIX": 1,  # a hit of the event lies on a CALDB bad pixel
+    "HOTPIX": 2,  # a hit lies on a hot pixel found in the data
+    "NEAR_BADPIX": 4,  # the event touches a bad pixel's neighbour
+    "BORDER": 8,  # the event touches the detector edge (charge may be lost)
+    "INVALID_PATTERN": 16,  # pattern 13: shape not in the table
+    "OUT_OF_BAND": 32,  # energy outside 0.2-10 keV
+    "PILEUP": 64,  # multiplicity above 4 (two photons merged)
+}
+
+_OBS_ID = KeywordSpec("OBS_ID", str, "observation identifier")
+_OBJECT = KeywordSpec("OBJECT", str, "target name", required=False)
+
+
+def _time(desc: str = "event arrival time", *, sorted_: bool = True) -> ColumnSpec:
+    return ColumnSpec("TIME", "D", "s", f"{desc} (TT seconds since MJDREF)", sorted=sorted_)
+
+
+def _gti_hdu() -> HDUSpec:
+    return HDUSpec(
+        "GTI",
+        "good time intervals (OGIP standard GTI)",
+        columns=(
+            ColumnSpec("START", "D", "s", "start of the interval", sorted=True),
+            ColumnSpec("STOP", "D", "s", "end of the interval", sorted=True),
+        ),
+        keywords=(
+            KeywordSpec("HDUCLAS1", str, "", value="GTI"),
+            KeywordSpec("HDUCLAS2", str, "", value="STANDARD"),
+        ),
+    )
+
+
+def _gaps_hdu() -> HDUSpec:
+    return HDUSpec(
+        "GAPS",
+        "intervals excluded from the good time, each with the origin of the gap",
+        columns=(
+            ColumnSpec("START", "D", "s", "start of the gap", sorted=True),
+            ColumnSpec("STOP", "D", "s", "end of the gap"),
+            ColumnSpec(
+                "ORIGIN",
+                "10A",
+                None,
+                "why the time is lost: " + ", ".join(C.GAP_ORIGINS),
+                allowed=C.GAP_ORIGINS,
+            ),
+        ),
+        keywords=(
+            KeywordSpec("HDUCLAS1", str, "", value="GTI"),
+            KeywordSpec("HDUCLAS2", str, "", value="GAPS"),
+        ),
+    )
+
+
+def _raw_yz(prefix: str = "RAW", tform: str = "I") -> tuple[ColumnSpec, ColumnSpec]:
+    kwargs = {"tlmin": 0, "tlmax": C.N_PIX - 1}
+    return (
+        ColumnSpec(f"{prefix}Y", tform, "pixel", "detector column (one amplifier each)", **kwargs),
+        ColumnSpec(f"{prefix}Z", tform, "pixel", "detector row (charge transfer axis)", **kwargs),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# L1 raw event list: one file per ground-station pass
+# --------------------------------------------------------------------------------------
+
+L1_RAW = register(
+    ProductSpec(
+        content="MXT_L1_RAW",
+        title="L1 raw event list (one ground-station pass)",
+        description=(
+            "Pixel hits above the on-board threshold, as telemetered, with no pattern "
+            "reconstruction. One file per ground-station pass; passes may overlap and "
+            "arrive out of order. The GTI extension gives the time the pass covers."
+        ),
+        filename="mxt_l1_raw_<OBS_ID>_p<PASS_ID>.fits",
+        primary_keywords=(
+            _OBS_ID,
+            _OBJECT,
+            KeywordSpec("PASS_ID", int, "ground-station pass number"),
+            KeywordSpec("STATION", str, "ground station of the pass"),
+        ),
+        hdus=(
+            HDUSpec(
+                "EVENTS",
+                "one row per pixel hit above the primary threshold",
+                columns=(
+                    _time("frame time of the hit"),
+                    ColumnSpec("FRAME", "J", None, "frame counter", tlmin=0, tlmax=2**31 - 1),
+                    *_raw_yz(),
+                    ColumnSpec("PHA", "I", "adu", "raw pixel value", tlmin=0, tlmax=C.PHA_MAX),
+                ),
+                keywords=(
+                    KeywordSpec("HDUCLAS1", str, "", value="EVENTS"),
+                    KeywordSpec("HDUCLAS2", str, "", value="RAW"),
+                    KeywordSpec("FRAMETIM", float, "[s] frame integration time"),
+                    _OBS_ID,
+                ),
+            ),
+            _gti_hdu(),
+        ),
+    )
+)
+
+# --------------------------------------------------------------------------------------
+# Auxiliary files
+# --------------------------------------------------------------------------------------
+
+ATT = register(
+    ProductSpec(
+        content="MXT_ATT",
+        title="attitude (ATT)",
+        description=(
+            "Spacecraft attitude. QPARAM is the unit quaternion (x, y, z, w; scalar last) "
+            "rotating instrument-frame vectors into ICRS: the boresight is the instrument +X "
+            "axis, +Y and +Z the DETY and DETZ directions. RA, DEC, ROLL repeat it: "
+            "pointing of +X and the position angle of +Z (east of north)."
+        ),
+        filename="mxt_att_<OBS_ID>.fits",
+        primary_keywords=(_OBS_ID,),
+        hdus=(
+            HDUSpec(
+                "ATTITUDE",
+                "attitude samples",
+                columns=(
+                    _time("sample time"),
+                    ColumnSpec("QPARAM", "4D", None, "unit quaternion x, y, z, w"),
+                    ColumnSpec("RA", "D", "deg", "right ascension of the boresight"),
+                    ColumnSpec("DEC", "D", "deg", "declination of the boresight", tlmin=-90, tlmax=90),
+                    ColumnSpec("ROLL", "D", "deg", "position angle of +Z, east of north"),
+                ),
+                keywords=(
+                    KeywordSpec("HDUCLAS1", str, "", value="TEMPORALDATA"),
+                    KeywordSpec("HDUCLAS2", str, "", value="ATTITUDE"),
+                ),
+            ),
+        ),
+    )
+)
+
+SAA = register(
+    ProductSpec(
+        content="MXT_SAA",
+        title="South Atlantic Anomaly intervals (one file per week)",
+        description=(
+            "Intervals when the spacecraft is inside the SAA, as delivered weekly by the "
+            "science database. WEEK counts whole weeks since MJDREF (2017-01-01)."
+        ),
+        filename="mxt_saa_w<WEEK>.fits",
+        primary_keywords=(KeywordSpec("WEEK", int, "week number since MJDREF"),),
+        hdus=(
+            HDUSpec(
+                "SAA",
+                "SAA passages",
+                columns=(
+                    ColumnSpec("START", "D", "s", "entry into the SAA", sorted=True),
+                    ColumnSpec("STOP", "D", "s", "exit from the SAA"),
+                ),
+                keywords=(
+                    KeywordSpec("HDUCLAS1", str, "", value="GTI"),
+                    KeywordSpec("HDUCLAS2", str, "", value="SAA"),
+                    KeywordSpec("WEEK", int, "week number since MJDREF"),
+                ),
+            ),
+        ),
+    )
+)
+
+ANG = register(
+    ProductSpec(
+        content="MXT_ANG",
+        title="angles to the Earth, Sun and Moon (ANG)",
+        description="Boresight angles sampled along the orbit.",
+        filename="mxt_ang_<OBS_ID>.fits",
+        primary_keywords=(_OBS_ID,),
+        hdus=(
+            HDUSpec(
+                "ANG",
+                "angle samples",
+                columns=(
+                    _time("sample time"),
+                    ColumnSpec(
+                        "EARTH_ELV", "E", "deg", "elevation of the boresight above the Earth limb"
+                    ),
+                    ColumnSpec("SUN_ANGLE", "E", "deg", "angle boresight-Sun", tlmin=0, tlmax=180),
+                    ColumnSpec("MOON_ANGLE", "E", "deg", "angle boresight-Moon", tlmin=0, tlmax=180),
+                ),
+                keywords=(
+                    KeywordSpec("HDUCLAS1", str, "", value="TEMPORALDATA"),
+                    KeywordSpec("HDUCLAS2", str, "", value="ANGLES"),
+                ),
+            ),
+        ),
+    )
+)
+
+# --------------------------------------------------------------------------------------
+# L2 calibrated events
+# --------------------------------------------------------------------------------------
+
+L2_EVT = register(
+    ProductSpec(
+        content="MXT_L2_EVT",
+        title="L2 calibrated event list",
+        description=(
+            "Reconstructed, calibrated and screened events of one observation, with the "
+            "good time (GTI) and every excluded interval with its origin (GAPS). DETY/DETZ "
+            "are pixels from the optical axis; X/Y are sky pixels of a tangent-plane "
+            "projection (TCTYP/TCRVL/TCRPX/TCDLT keywords) about RA_NOM/DEC_NOM."
+        ),
+        filename="mxt_l2_evt_<OBS_ID>.fits",
+        primary_keywords=(
+            _OBS_ID,
+            _OBJECT,
+            KeywordSpec("RA_NOM", float, "[deg] nominal pointing RA"),
+            KeywordSpec("DEC_NOM", float, "[deg] nominal pointing Dec"),
+        ),
+        hdus=(
+            HDUSpec(
+                "EVENTS",
+                "one row per reconstructed event",
+                columns=(
+                    _time(),
+                    ColumnSpec("FRAME", "J", None, "frame counter", tlmin=0, tlmax=2**31 - 1),
+                    *_raw_yz(),
+                    ColumnSpec("DETY", "E", "pixel", "detector coordinate from the optical axis"),
+                    ColumnSpec("DETZ", "E", "pixel", "detector coordinate from the optical axis"),
+                    ColumnSpec("X", "E", "pixel", "sky pixel (tangent plane)"),
+                    ColumnSpec("Y", "E", "pixel", "sky pixel (tangent plane)"),
+                    ColumnSpec("RA", "D", "deg", "right ascension of the event"),
+                    ColumnSpec("DEC", "D", "deg", "declination of the event", tlmin=-90, tlmax=90),
+                    ColumnSpec("PHA", "J", "adu", "summed raw value of the hits", tlmin=0, tlmax=2**31 - 1),
+                    ColumnSpec(
+                        "PI", "I", "chan", "pulse invariant channel (10 eV)", tlmin=0, tlmax=C.N_PI_CHANNELS - 1
+                    ),
+                    ColumnSpec("ENERGY", "E", "keV", "calibrated event energy"),
+                    ColumnSpec(
+                        "PATTERN",
+                        "I",
+                        None,
+                        "0 single; 1-4 doubles; 5-8 triples; 9-12 quadruples; 13 invalid",
+                        tlmin=0,
+                        tlmax=13,
+                        allowed=PATTERN_CODES,
+                    ),
+                    ColumnSpec("MULTIPLICITY", "I", None, "number of hits in the event", tlmin=1, tlmax=9),
+                    ColumnSpec(
+                        "STATUS",
+                        "J",
+                        None,
+                        "quality bits: " + ", ".join(f"{k}={v}" for k, v in STATUS_BITS.items()),
+                        tlmin=0,
+                        tlmax=2**31 - 1,
+                    ),
+                ),
+                keywords=(
+                    KeywordSpec("HDUCLAS1", str, "", value="EVENTS"),
+                    KeywordSpec("HDUCLAS2", str, "", value="ALL"),
+                    KeywordSpec("FRAMETIM", float, "[s] frame integration time"),
+                    KeywordSpec("ONTIME", float, "[s] sum of the GTIs"),
+                    KeywordSpec("LIVETIME", float, "[s] ONTIME corrected for dead time"),
+                    KeywordSpec("EXPOSURE", float, "[s] exposure on axis"),
+                    _OBS_ID,
+                ),
+            ),
+            _gti_hdu(),
+            _gaps_hdu(),
+        ),
+    )
+)
+
+# --------------------------------------------------------------------------------------
+# Source list MXT-SOP-SKY
+# --------------------------------------------------------------------------------------
+
+SRCLIST = register(
+    ProductSpec(
+        content="MXT_SOP_SKY",
+        title="source list MXT-SOP-SKY",
+        description=(
+            "Sources found by the two-stage detection: positions with 68% and 90% error "
+            "radii (the CALDB systematic added in quadrature), counts per energy band, "
+            "detection likelihood DET_ML and the SVOM alert quality factor QF (4: R90 < 30\", "
+            "3: 30-60\", 2: 60-120\", 1: 120-300\", 0: worse). The BANDS extension lists the "
+            "energy bands of the vector columns. An empty field gives zero rows."
+        ),
+        filename="mxt_sop_sky_<OBS_ID>.fits",
+        primary_keywords=(_OBS_ID, _OBJECT),
+        hdus=(
+            HDUSpec(
+                "SRCLIST",
+                "one row per detected source",
+                columns=(
+                    ColumnSpec("SRC_ID", "J", None, "source number", tlmin=1, tlmax=2**31 - 1),
+                    ColumnSpec("RA", "D", "deg", "right ascension (ICRS)"),
+                    ColumnSpec("DEC", "D", "deg", "declination (ICRS)", tlmin=-90, tlmax=90),
+                    ColumnSpec("ERR_R68", "E", "arcsec", "68% error radius incl. systematic", tlmin=0),
+                    ColumnSpec("ERR_R90", "E", "arcsec", "90% error radius incl. systematic", tlmin=0),
+                    ColumnSpec("RAWY", "E", "pixel", "fitted position, detector column"),
+                    ColumnSpec("RAWZ", "E", "pixel", "fitted position, detector row"),
+                    ColumnSpec("X", "E", "pixel", "fitted position, sky pixel"),
+                    ColumnSpec("Y", "E", "pixel", "fitted position, sky pixel"),
+                    ColumnSpec("OFFAXIS", "E", "arcmin", "angle from the optical axis", tlmin=0),
+                    ColumnSpec("COUNTS", "E", "count", "source counts per band (vector)", tlmin=0),
+                    ColumnSpec("COUNTS_ERR", "E", "count", "1-sigma error of COUNTS (vector)", tlmin=0),
+                    ColumnSpec("RATE", "E", "count/s", "source count rate, all bands", tlmin=0),
+                    ColumnSpec("RATE_ERR", "E", "count/s", "1-sigma error of RATE", tlmin=0),
+                    ColumnSpec("DET_ML", "E", None, "detection likelihood -ln(P_false)", tlmin=0),
+                    ColumnSpec("QF", "I", None, "alert quality factor 0-4", tlmin=0, tlmax=4, allowed=(0, 1, 2, 3, 4)),
+                ),
+                keywords=(
+                    KeywordSpec("HDUCLAS1", str, "", value="SRCLIST"),
+                    KeywordSpec("HDUCLAS2", str, "", value="SKY"),
+                    KeywordSpec("NBANDS", int, "number of energy bands"),
+                    KeywordSpec("SYSERR", float, "[arcsec] systematic added in quadrature"),
+                    KeywordSpec("MLTHRESH", float, "DET_ML threshold of the list"),
+                    _OBS_ID,
+                ),
+            ),
+            HDUSpec(
+                "BANDS",
+                "the energy bands of the vector columns of SRCLIST",
+                columns=(
+                    ColumnSpec("BAND_ID", "I", None, "band index (1-based)", tlmin=1, tlmax=99),
+                    ColumnSpec("E_MIN", "E", "keV", "lower band edge", tlmin=0),
+                    ColumnSpec("E_MAX", "E", "keV", "upper band edge", tlmin=0),
+                ),
+                keywords=(
+                    KeywordSpec("HDUCLAS1", str, "", value="SRCLIST"),
+                    KeywordSpec("HDUCLAS2", str, "", value="BANDS"),
+                ),
+                timed=False,
+            ),
+        ),
+    )
+)
+
+# --------------------------------------------------------------------------------------
+# Light curve (OGIP/93-003)
+# --------------------------------------------------------------------------------------
+
+LIGHTCURVE = register(
+    ProductSpec(
+        content="MXT_LC",
+        title="source light curve",
+        description=(
+            "Background-subtracted, exposure-corrected count rate of one source "
+            "(OGIP/93-003). TIME is the bin centre (TIMEPIXR=0.5), TIMEDEL its width; "
+            "FRACEXP the fraction of the bin inside the good time, after dead time. Bins "
+            "wholly in gaps are not written: a gap is not a rate of zero. ERR_LO/ERR_HI "
+            "are the asymmetric 1-sigma errors, ERROR their mean."
+        ),
+        filename="mxt_lc_<OBS_ID>_src<SRC_ID>.fits",
+        primary_keywords=(_OBS_ID, _OBJECT),
+        hdus=(
+            HDUSpec(
+                "RATE",
+                "one row per time bin",
+                columns=(
+                    _time("bin centre"),
+                    ColumnSpec("TIMEDEL", "D", "s", "bin width", tlmin=0),
+                    ColumnSpec("RATE", "E", "count/s", "net count rate"),
+                    ColumnSpec("ERROR", "E", "count/s", "1-sigma error (mean of ERR_LO, ERR_HI)", tlmin=0),
+                    ColumnSpec("ERR_LO", "E", "count/s", "lower 1-sigma error", tlmin=0),
+                    ColumnSpec("ERR_HI", "E", "count/s", "upper 1-sigma error", tlmin=0),
+                    ColumnSpec("FRACEXP", "E", None, "fractional exposure of the bin", tlmin=0, tlmax=1),
+                    ColumnSpec("COUNTS", "J", "count", "counts in the source region", tlmin=0, tlmax=2**31 - 1),
+                    ColumnSpec("BKG_RATE", "E", "count/s", "background rate scaled to the source region"),
+                    ColumnSpec("BKG_ERROR", "E", "count/s", "1-sigma error of BKG_RATE", tlmin=0),
+                ),
+                keywords=(
+                    KeywordSpec("HDUCLAS1", str, "", value="LIGHTCURVE"),
+                    KeywordSpec("HDUCLAS2", str, "", value="NET"),
+                    KeywordSpec("HDUCLAS3", str, "", value="RATE"),
+                    KeywordSpec("TIMEPIXR", float, "bin reference: 0.5 = centre", value=0.5),
+                    KeywordSpec("SRC_ID", int, "source number in the source list"),
+                    KeywordSpec("RA_OBJ", float, "[deg] source RA"),
+                    KeywordSpec("DEC_OBJ", float, "[deg] source Dec"),
+                    KeywordSpec("E_MIN", float, "[keV] lower energy bound"),
+                    KeywordSpec("E_MAX", float, "[keV] upper energy bound"),
+                    KeywordSpec(
+                        "BINNING", str, "binning method", allowed=("FIXED", "SNR", "BLOCKS")
+                    ),
+                    _OBS_ID,
+                ),
+            ),
+            _gti_hdu(),
+            _gaps_hdu(),
+        ),
+    )
+)
+
+# --------------------------------------------------------------------------------------
+# CALDB calibration index file
+# --------------------------------------------------------------------------------------
+
+CALDB_CIF = register(
+    ProductSpec(
+        content="CALDB_CIF",
+        title="CALDB calibration index file (caldb.indx)",
+        description=(
+            "HEASARC calibration index (CIF 1.1): one row per calibrated HDU. Recognised by "
+            "EXTNAME='CIF' (HEASARC tools do not write CONTENT)."
+        ),
+        filename="caldb.indx",
+        hdus=(
+            HDUSpec(
+                "CIF",
+                "one row per calibration dataset",
+                timed=False,
+                columns=(
+                    ColumnSpec("TELESCOP", "10A", None, "mission"),
+                    ColumnSpec("INSTRUME", "10A", None, "instrument"),
+                    ColumnSpec("DETNAM", "20A", None, "sub-detector or NONE"),
+                    ColumnSpec("FILTER", "10A", None, "filter or NONE"),
+                    ColumnSpec("CAL_DEV", "20A", None, "device, ONLINE"),
+                    ColumnSpec("CAL_DIR", "70A", None, "directory relative to $CALDB"),
+                    ColumnSpec("CAL_FILE", "40A", None, "file name"),
+                    ColumnSpec("CAL_CLAS", "3A", None, "BCF or CPF", allowed=("BCF", "CPF")),
+                    ColumnSpec("CAL_DTYP", "4A", None, "DATA"),
+                    ColumnSpec("CAL_CNAM", "20A", None, "code name"),
+                    ColumnSpec("CAL_CBD", "630A70", None, "nine 70-character boundary strings"),
+                    ColumnSpec("CAL_XNO", "I", None, "extension number", tlmin=-1, tlmax=999),
+                    ColumnSpec("CAL_VSD", "10A", None, "validity start date YYYY-MM-DD"),
+                    ColumnSpec("CAL_VST", "8A", None, "validity start time hh:mm:ss"),
+                    ColumnSpec("REF_TIME", "D", "d", "validity start as MJD"),
+                    ColumnSpec("CAL_QUAL", "I", None, "0 good, 5 bad/superseded", tlmin=0, tlmax=5),
+                    ColumnSpec("CAL_DATE", "10A", None, "date indexed"),
+                    ColumnSpec("CAL_DESC", "70A", None, "description"),
+                ),
+                keywords=(KeywordSpec("CIFVERSN", str, "CIF version", value="1.1"),),
+            ),
+        ),
+    )
+)

@@ -1,0 +1,34 @@
+"""Shared pytest configuration: hypothesis profiles, matplotlib backend, fitsverify."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+import pytest
+from hypothesis import HealthCheck, settings
+
+from mxt_pipeline.io.fitsverify import fitsverify_available, run_fitsverify
+
+matplotlib.use("Agg")
+
+# 'ci' keeps property tests bounded on 2 shared cores; 'dev' explores more.
+settings.register_profile(
+    "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", max_examples=300, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def fitsverify():
+    """Return a function ``f(path) -> FitsverifyResult``.
+
+    Skips when fitsverify is missing on a developer machine; fails in CI, where
+    ``.ci/run`` installs it.
+    """
+    if not fitsverify_available():
+        if os.environ.get("CI"):
+            pytest.fail("fitsverify must be installed in CI (.ci/run installs it)")
+        pytest.skip("fitsverify is not installed")
+    return run_fitsverify
