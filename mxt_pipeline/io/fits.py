@@ -317,7 +317,8 @@ def write_product(
     primary = fits.PrimaryHDU()
     _set_cards(primary.header, _base_cards(spec))
     _set_cards(primary.header, common)
-    _set_cards(primary.header, _time_keywords(tstart, tstop))
+    if spec.timed:
+        _set_cards(primary.header, _time_keywords(tstart, tstop))
     hdus: list[fits.hdu.base.ExtensionHDU] = []
     for hspec in spec.hdus:
         extra = hdu_headers.get(hspec.extname, {})

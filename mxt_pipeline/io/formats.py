@@ -33,6 +33,7 @@ __all__ = [
     "SRCLIST",
     "LIGHTCURVE",
     "CALDB_CIF",
+    "CAMPAIGN",
     "PATTERN_CODES",
     "STATUS_BITS",
 ]
@@ -479,6 +480,7 @@ CALDB_CIF = register(
             "EXTNAME='CIF' (HEASARC tools do not write CONTENT)."
         ),
         filename="caldb.indx",
+        timed=False,
         hdus=(
             HDUSpec(
                 "CIF",
@@ -505,6 +507,67 @@ CALDB_CIF = register(
                     ColumnSpec("CAL_DESC", "70A", None, "description"),
                 ),
                 keywords=(KeywordSpec("CIFVERSN", str, "CIF version", value="1.1"),),
+            ),
+        ),
+    )
+)
+
+# --------------------------------------------------------------------------------------
+# Monte-Carlo campaign results
+# --------------------------------------------------------------------------------------
+
+CAMPAIGN = register(
+    ProductSpec(
+        content="MXT_CAMPAIGN",
+        title="Monte-Carlo campaign results",
+        description=(
+            "What a campaign simulated against what the pipeline measured: one row per "
+            "simulated source (SOURCES) and one per run (RUNS), sorted by run index. The "
+            "tables depend only on the campaign seed and the runs, not on the workers "
+            "(run times are kept in the per-run records, not here)."
+        ),
+        filename="campaign_results.fits",
+        timed=False,
+        primary_keywords=(
+            KeywordSpec("CASE", str, "simulated case"),
+            KeywordSpec("NRUNS", int, "number of runs"),
+            KeywordSpec("CSEED", int, "campaign seed"),
+        ),
+        hdus=(
+            HDUSpec(
+                "SOURCES",
+                "one row per simulated source of every run",
+                timed=False,
+                columns=(
+                    ColumnSpec("RUN", "J", None, "run index", tlmin=0, tlmax=2**31 - 1),
+                    ColumnSpec("SRC", "J", None, "source index in the truth", tlmin=0, tlmax=2**31 - 1),
+                    ColumnSpec("TRUE_RA", "D", "deg", "simulated RA"),
+                    ColumnSpec("TRUE_DEC", "D", "deg", "simulated Dec", tlmin=-90, tlmax=90),
+                    ColumnSpec("TRUE_CTS", "E", "count", "simulated counts detected (truth)", tlmin=0),
+                    ColumnSpec("OFFAXIS", "E", "arcmin", "simulated off-axis angle", tlmin=0),
+                    ColumnSpec("IN_FOV", "L", None, "inside the field of view"),
+                    ColumnSpec("FOUND", "L", None, "matched to a detected source"),
+                    ColumnSpec("OFFSET", "E", "arcsec", "distance found - true (NaN if not found)", finite=False),
+                    ColumnSpec("ERR_R90", "E", "arcsec", "90% error radius (NaN if not found)", finite=False),
+                    ColumnSpec("OFF_R90", "E", None, "OFFSET / ERR_R90", finite=False),
+                    ColumnSpec("CTS_RATIO", "E", None, "measured / true counts", finite=False),
+                    ColumnSpec("DET_ML", "E", None, "detection likelihood", finite=False),
+                ),
+            ),
+            HDUSpec(
+                "RUNS",
+                "one row per run",
+                timed=False,
+                columns=(
+                    ColumnSpec("RUN", "J", None, "run index", tlmin=0, tlmax=2**31 - 1),
+                    ColumnSpec("SEED", "K", None, "run seed", tlmin=0, tlmax=2**32 - 1),
+                    ColumnSpec("STATUS", "16A", None, "run status"),
+                    ColumnSpec("N_TRUE", "J", None, "simulated sources in the field", tlmin=0, tlmax=2**31 - 1),
+                    ColumnSpec("N_FOUND", "J", None, "detected sources", tlmin=0, tlmax=2**31 - 1),
+                    ColumnSpec("N_FALSE", "J", None, "detections matching no simulated source", tlmin=0, tlmax=2**31 - 1),
+                    ColumnSpec("LC_CHI2R", "E", None, "reduced chi-square of the light curve vs input", finite=False),
+                    ColumnSpec("LINE_RES", "E", "eV", "calibration-line centroid residual", finite=False),
+                ),
             ),
         ),
     )

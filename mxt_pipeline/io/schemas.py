@@ -199,8 +199,8 @@ def check_header(
             bad(kspec.name, f"is {value!r}, must be {kspec.value!r}")
         elif kspec.allowed is not None and value not in kspec.allowed:
             bad(kspec.name, f"is {value!r}, must be one of {list(kspec.allowed)}")
-    timed = hspec is None or hspec.timed
-    if timed and spec.content != "CALDB_CIF":
+    timed = spec.timed if hspec is None else hspec.timed
+    if timed:
         time_rules: dict[str, Callable[[object], bool]] = {
             "MJDREFI": lambda v: v == C.MJDREFI,
             "MJDREFF": lambda v: _type_ok(v, float) and float(v) == C.MJDREFF,

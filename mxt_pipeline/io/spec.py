@@ -179,6 +179,8 @@ class ProductSpec:
     primary_keywords: tuple[KeywordSpec, ...] = field(default=())
     #: Usual file name pattern, for the docs.
     filename: str = ""
+    #: When true the primary header carries the OGIP time keywords.
+    timed: bool = True
 
     def hdu(self, extname: str) -> HDUSpec:
         """Return the spec of HDU ``extname`` (KeyError when undeclared)."""
