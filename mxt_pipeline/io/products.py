@@ -13,7 +13,15 @@ from typing import Any
 import numpy as np
 
 from mxt_pipeline import constants as C
-from mxt_pipeline.datamodel import GTI, AngleTable, Attitude, EventList, GapList, RawHits, SAAIntervals
+from mxt_pipeline.datamodel import (
+    GTI,
+    AngleTable,
+    Attitude,
+    EventList,
+    GapList,
+    RawHits,
+    SAAIntervals,
+)
 from mxt_pipeline.io.fits import read_product, write_product
 
 __all__ = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -99,7 +99,7 @@ def _expand(cspec: ColumnSpec) -> list[str]:
     return [f"{cspec.name}_{k}" for k in range(cspec.repeat)]
 
 
-@lru_cache(maxsize=None)
+@cache
 def column_schema(hspec: HDUSpec) -> pa.DataFrameSchema:
     """Return the pandera schema of a table HDU.
 

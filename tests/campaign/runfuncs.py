@@ -21,7 +21,7 @@ def noisy_sources(task):
         raise RuntimeError("deliberate failure")
     n = int(rng.integers(1, 4))
     sources = []
-    for k in range(n):
+    for _k in range(n):
         off = float(rng.rayleigh(30.0))
         sources.append(
             {

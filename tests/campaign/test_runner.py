@@ -7,7 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from mxt_pipeline.campaign.runner import CampaignSpec, load_results, pending_runs, run_campaign, run_dir
+from mxt_pipeline.campaign.runner import (
+    CampaignSpec,
+    load_results,
+    pending_runs,
+    run_campaign,
+    run_dir,
+)
 from mxt_pipeline.campaign.seeds import run_seed
 from mxt_pipeline.campaign.tables import read_results, records_to_tables, write_results
 from mxt_pipeline.errors import MXTInputError

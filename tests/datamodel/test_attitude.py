@@ -9,7 +9,13 @@ from astropy.coordinates import SkyCoord
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mxt_pipeline.datamodel import AngleTable, Attitude, pointing_rotation, rotation_to_pointing, week_of
+from mxt_pipeline.datamodel import (
+    AngleTable,
+    Attitude,
+    pointing_rotation,
+    rotation_to_pointing,
+    week_of,
+)
 from mxt_pipeline.errors import MXTInputError
 
 

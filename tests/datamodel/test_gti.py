@@ -59,7 +59,7 @@ def test_overlap_matches_brute_force(pairs, windows):
     lo = np.array([w[0] for w in windows])
     hi = lo + np.array([w[1] for w in windows])
     got = g.overlap(lo, hi)
-    want = [sum(max(0.0, min(b, h) - max(a, l)) for a, b in zip(g.start, g.stop)) for l, h in zip(lo, hi)]
+    want = [sum(max(0.0, min(b, h) - max(a, lw)) for a, b in zip(g.start, g.stop)) for lw, h in zip(lo, hi)]
     np.testing.assert_allclose(got, want, atol=1e-9)
 
 

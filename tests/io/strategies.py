@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from mxt_pipeline.datamodel import GTI, Attitude, GapList, RawHits
 from mxt_pipeline.constants import GAP_ORIGINS, N_PIX, PHA_MAX
+from mxt_pipeline.datamodel import GTI, Attitude, GapList, RawHits
 
 finite_times = st.floats(min_value=-1e9, max_value=1e9, allow_nan=False, allow_infinity=False)
 

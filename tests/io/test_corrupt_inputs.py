@@ -8,7 +8,15 @@ from astropy.io import fits
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mxt_pipeline.datamodel import GTI, AngleTable, Attitude, EventList, GapList, RawHits, SAAIntervals
+from mxt_pipeline.datamodel import (
+    GTI,
+    AngleTable,
+    Attitude,
+    EventList,
+    GapList,
+    RawHits,
+    SAAIntervals,
+)
 from mxt_pipeline.errors import MXTError, MXTFormatError, MXTSchemaError
 from mxt_pipeline.io import read_product
 from mxt_pipeline.io.products import (

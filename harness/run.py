@@ -1,0 +1,413 @@
+"""One regression run: golden checks, replay, output checks, ensemble, timing, coverage, report.
+
+``python -m harness run`` calls :func:`run_regression`, which goes through
+
+1. **golden**: every declared golden dataset exists (else MISSING) and matches its
+   manifest and bless record; the total size is within budget;
+2. **replay** and **pipeline**: each brick alone on its golden input, each pipeline
+   end to end, compared with the expected outputs (:mod:`harness.replay`);
+3. **schema** and **fitsverify** on every FITS output, **localization** of every
+   simulated source of every golden dataset (:mod:`harness.checks`);
+4. **ensemble**: a small campaign against the thresholds of the configuration;
+5. **timing**: pytest-benchmark of the bricks, normalised, against the baselines;
+6. **tests** and **coverage**: the test suite under coverage (or a coverage JSON given),
+   the coverage history and its floor;
+7. the reports (``reports/regression.html``, ``regression.md``, ``regression.json``).
+
+Missing prerequisites are reported, not fatal: while the golden datasets do not exist
+the run says so (MISSING) and, unless ``golden.required`` is true, does not fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness import checks as chk
+from harness import coverage_trend, timing
+from harness.config import HarnessConfig, load_config, repo_root
+from harness.golden import GoldenStore, git_commit
+from harness.report import write_reports
+from harness.results import CheckResult, RunSummary, Status
+
+__all__ = ["RunOptions", "run_regression", "SECTIONS"]
+
+#: Steps that can be skipped (``--skip``).
+SECTIONS = ("golden", "replay", "pipeline", "checks", "localization", "ensemble", "timing", "coverage")
+
+
+@dataclass
+class RunOptions:
+    """What a regression run does and where it writes.
+
+    Attributes
+    ----------
+    config : HarnessConfig
+    reports_dir : Path
+        Reports, histories, plots and benchmark baselines.
+    golden_root : Path
+    work_dir : Path, optional
+        Scratch folder for replay outputs (a temporary folder when None; kept when given).
+    coverage_json : Path, optional
+        Use this coverage.py JSON report instead of running the tests under coverage.
+    skip : set of str
+        Steps not run (see :data:`SECTIONS`).
+    require_golden : bool, optional
+        Overrides ``golden.required``.
+    record : bool
+        Append to the coverage and timing histories (tests of the harness turn it off).
+    update_timing_baseline : bool
+        Replace the timing baselines with this run's figures (explicit, reviewed update).
+    test_paths : tuple of str
+        What the coverage step runs under pytest.
+    """
+
+    config: HarnessConfig = field(default_factory=load_config)
+    reports_dir: Path = field(default_factory=lambda: repo_root() / "reports")
+    golden_root: Path = field(default_factory=lambda: repo_root() / "golden")
+    work_dir: Path | None = None
+    coverage_json: Path | None = None
+    skip: set[str] = field(default_factory=set)
+    require_golden: bool | None = None
+    record: bool = True
+    update_timing_baseline: bool = False
+    test_paths: tuple[str, ...] = ("tests", "harness/tests")
+    verbose: bool = False
+
+
+def _log(opts: RunOptions, text: str) -> None:
+    if opts.verbose:
+        print(text, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------
+# Steps
+# --------------------------------------------------------------------------------------
+
+
+def golden_checks(store: GoldenStore, cfg: HarnessConfig) -> tuple[list[CheckResult], list[str]]:
+    """Existence, checksums and size of the golden datasets; returns the usable names."""
+    out: list[CheckResult] = []
+    usable: list[str] = []
+    declared = store.declared()
+    for name in sorted(set(declared) | set(store.names())):
+        if name not in store.names():
+            desc = (cfg.golden.get("sets") or {}).get(name, {}).get("description", "")
+            out.append(CheckResult("golden", name, Status.MISSING,
+                                   f"golden dataset not made yet ({desc}); run 'python -m harness golden make {name}' then bless it"))  # fmt: skip
+            continue
+        res = store.verify(name)
+        figs = {"files": res.n_files, "megabytes": round(res.total_bytes / 1e6, 3)}
+        if res.ok:
+            out.append(CheckResult("golden", name, Status.PASS, f"{res.n_files} files match the manifest and the bless record", figs))
+            usable.append(name)
+        else:
+            out.append(CheckResult("golden", name, Status.FAIL, res.problems[0] + (f" (+{len(res.problems) - 1} more)" if len(res.problems) > 1 else ""),
+                                   figs, details="\n".join(res.problems)))  # fmt: skip
+    total_mb = store.total_bytes() / 1e6
+    on_disk_mb = store.total_bytes(unique=False) / 1e6
+    limit = float(cfg.golden.get("max_total_mb", 30))
+    status = Status.PASS if total_mb <= limit else Status.FAIL
+    out.append(CheckResult("golden", "size", status,
+                           f"golden data take {total_mb:.2f} MB of distinct content ({on_disk_mb:.2f} MB on disk; at most {limit:g} MB)",
+                           {"megabytes": round(total_mb, 3), "on_disk_mb": round(on_disk_mb, 3), "limit_mb": limit}))  # fmt: skip
+    return out, usable
+
+
+def _fits_outputs(folder: Path) -> list[Path]:
+    from harness.compare import is_fits
+
+    return [p for p in sorted(folder.rglob("*")) if p.is_file() and is_fits(p)]
+
+
+def replay_and_check(names: list[str], store: GoldenStore, opts: RunOptions, work: Path) -> list[CheckResult]:
+    """Replay every usable golden dataset, then check every output it wrote."""
+    from harness.replay import replay_dataset
+
+    cfg = opts.config
+    out: list[CheckResult] = []
+    for name in names:
+        _log(opts, f"replay {name}")
+        gdir = store.path(name)
+        checks, outputs = replay_dataset(gdir, cfg, work, bricks="replay" not in opts.skip, pipeline="pipeline" not in opts.skip)
+        out += checks
+        if "checks" not in opts.skip:
+            for label, folder in outputs.items():
+                out += chk.output_checks(_fits_outputs(folder), label)
+        if "localization" not in opts.skip:
+            out += _localization(name, gdir, cfg)
+    return out
+
+
+def _localization(name: str, gdir: Path, cfg: HarnessConfig) -> list[CheckResult]:
+    truth = gdir / "input" / "truth.json"
+    listing = gdir / "expected" / "pipeline" / "OUTPUTS.json"
+    if not truth.exists() or not listing.exists():
+        return [CheckResult("localization", name, Status.SKIP, "no truth.json or no pipeline output")]
+    doc = json.loads(listing.read_text(encoding="utf-8"))
+    files = [e["path"] for e in doc["ports"].get("srclist", [])]
+    if not files:
+        return [CheckResult("localization", name, Status.SKIP, "the pipeline writes no source list")]
+    # The expected source list of the golden set is what the replay compared the fresh
+    # one with; localizing the golden one checks the golden data themselves.
+    return chk.localization_check(gdir / "expected" / "pipeline" / files[0], truth, name, cfg.localization)
+
+
+def ensemble_step(opts: RunOptions, work: Path) -> list[CheckResult]:
+    """Run the small campaign of the configuration and check its ensemble figures."""
+    import importlib.util
+
+    conf = opts.config.ensemble
+    camp = dict(conf.get("campaign") or {})
+    thresholds = dict(conf.get("thresholds") or {})
+    runner = str(camp.get("runner", "mxt_pipeline.campaign.execute:simulate_and_process"))
+    module = runner.partition(":")[0]
+    if importlib.util.find_spec(module) is None:
+        return [CheckResult("ensemble", "campaign", Status.MISSING, f"the campaign run function {runner} does not exist yet")]
+    from mxt_pipeline.campaign.report import ensemble_summary
+    from mxt_pipeline.campaign.runner import CampaignSpec, run_campaign
+    from mxt_pipeline.campaign.tables import records_to_tables
+
+    t0 = time.perf_counter()
+    options = dict(camp.get("options") or {})
+    options.setdefault("caldb", str(repo_root() / "fixtures_caldb"))
+    spec = CampaignSpec(case=str(camp.get("case", "montecarlo")), n=int(camp.get("runs", 12)),
+                        seed=int(camp.get("seed", 0)), runner=runner, options=options)  # fmt: skip
+    folder = work / "campaign"
+    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        records = run_campaign(folder, spec, n_workers=int(camp.get("workers", 2)), progress=False)
+    except Exception as exc:  # a crashed campaign is a failed check, with the reason
+        return [CheckResult("ensemble", "campaign", Status.FAIL, f"campaign crashed: {type(exc).__name__}: {exc}")]
+    sources, runs = records_to_tables(records)
+    elapsed = [float(r.get("elapsed_s", 0.0)) for r in records]
+    summary = ensemble_summary(sources, runs, elapsed)
+    n_ok = int(summary.get("n_runs_ok", 0))
+    head = CheckResult("ensemble", "campaign", Status.PASS if n_ok == spec.n else Status.FAIL,
+                       f"{n_ok} of {spec.n} runs OK (case {spec.case}, seed {spec.seed})",
+                       {k: v for k, v in summary.items() if isinstance(v, (int, float))},
+                       elapsed_s=time.perf_counter() - t0)  # fmt: skip
+    return [head, *chk.ensemble_check(summary, thresholds)]
+
+
+def timing_step(names: list[str], opts: RunOptions, work: Path, commit: str) -> tuple[list[CheckResult], Path | None]:
+    """pytest-benchmark of the bricks of the timed golden datasets, against the baselines."""
+    conf = opts.config.timing
+    wanted = [n for n in (conf.get("datasets") or names) if n in names]
+    if not wanted:
+        return [CheckResult("timing", "bricks", Status.MISSING, "no golden dataset to time the bricks on")], None
+    bench_dir = opts.reports_dir / "benchmarks"
+    work.mkdir(parents=True, exist_ok=True)
+    bench_json = work / "benchmark.json"
+    env = {
+        "MXT_HARNESS_GOLDEN": str(opts.golden_root),
+        "MXT_HARNESS_TIMING_SETS": ",".join(wanted),
+        "MXT_HARNESS_TIMING_ROUNDS": str(int(conf.get("rounds", 5))),
+        "MXT_HARNESS_TIMING_WARMUP": str(int(conf.get("warmup", 1))),
+        "MXT_HARNESS_WORK": str(work / "timing"),
+    }
+    t0 = time.perf_counter()
+    proc = timing.run_pytest_benchmark(bench_json, extra_env=env, timeout_s=float(conf.get("timeout_s", 300)))
+    if proc.returncode != 0 or not bench_json.exists():
+        return [CheckResult("timing", "bricks", Status.FAIL, "the brick benchmarks failed to run",
+                            details=(proc.stdout + proc.stderr)[-4000:])], None  # fmt: skip
+    samples = timing.read_benchmark_json(bench_json)
+    baseline_path = bench_dir / "baseline.json"
+    baseline = timing.load_baseline(baseline_path)
+    verdicts, new_doc = timing.compare_with_baseline(
+        samples, baseline, max_slowdown=float(conf.get("max_slowdown", 0.25)),
+        update=opts.update_timing_baseline, meta={"commit": commit, "date": datetime.now(tz=UTC).strftime("%Y-%m-%d")},
+    )  # fmt: skip
+    out = []
+    for v, s in zip(verdicts, samples):
+        status = Status.PASS if v.ok else Status.FAIL
+        figs = {"normalised": round(v.normalised, 4), "baseline": v.baseline, "median_s": round(s.median_s, 4),
+                "calibration_median_s": round(s.calibration_median_s, 4)}  # fmt: skip
+        if v.slowdown is not None:
+            figs["slowdown"] = round(v.slowdown, 4)
+        out.append(CheckResult("timing", v.name, status, "brick " + v.message() + ("; " + "; ".join(v.notes) if v.notes else ""), figs))
+    plot = None
+    if opts.record:
+        timing.save_baseline(baseline_path, new_doc)
+        hist = bench_dir / "history.csv"
+        timing.append_history(hist, samples, commit=commit)
+        plot = timing.plot_trend(timing.read_history(hist), opts.reports_dir / "timing-trend.png", new_doc)
+        shutil.copy2(bench_json, bench_dir / "latest.json")
+    out.append(CheckResult("timing", "benchmarks", Status.PASS, f"{len(samples)} brick(s) timed in {time.perf_counter() - t0:.0f} s"))
+    return out, plot
+
+
+def run_tests_with_coverage(opts: RunOptions, json_out: Path) -> CheckResult:
+    """Run the test suite under coverage (branch), writing the JSON report."""
+    root = repo_root()
+    cmd = [
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--cov=mxt_pipeline", "--cov=harness",
+        "--cov-branch", f"--cov-report=json:{json_out}", "--cov-report=", *opts.test_paths,
+    ]  # fmt: skip
+    t0 = time.perf_counter()
+    env = {**os.environ, "MXT_HARNESS_INNER": "1"}
+    timeout = float(opts.config.coverage.get("tests_timeout_s", 540))
+    try:
+        proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return CheckResult("tests", "pytest", Status.FAIL, f"the test suite did not finish in {timeout:.0f} s")
+    tail = (proc.stdout + proc.stderr)[-6000:]
+    last = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.strip()), "")
+    figs = {"elapsed_s": round(time.perf_counter() - t0, 1), "exit_code": proc.returncode}
+    if proc.returncode != 0:
+        return CheckResult("tests", "pytest", Status.FAIL, f"the test suite failed: {last}", figs, details=tail)
+    return CheckResult("tests", "pytest", Status.PASS, last, figs)
+
+
+def fresh_coverage_report(report: Path, roots: tuple[str, ...] = ("mxt_pipeline", "harness", "tests")) -> bool:
+    """True when ``report`` exists and is newer than every ``.py`` file of ``roots``.
+
+    ``tox`` runs the ``cov`` environment (the whole suite under coverage, JSON into
+    ``reports/coverage.json``) before ``regression``: running the suite a second time
+    would only cost minutes.
+    """
+    if not report.exists():
+        return False
+    t = report.stat().st_mtime
+    root = repo_root()
+    for r in roots:
+        for p in (root / r).rglob("*.py"):
+            if p.stat().st_mtime > t:
+                return False
+    return True
+
+
+def coverage_step(opts: RunOptions, work: Path, commit: str) -> tuple[list[CheckResult], Path | None]:
+    """Coverage figures, the check against floor and history, the history row, the plot."""
+    out: list[CheckResult] = []
+    report = opts.coverage_json
+    if report is None:
+        report = opts.reports_dir / "coverage.json"
+        if fresh_coverage_report(report):
+            out.append(CheckResult("tests", "pytest", Status.SKIP,
+                                   f"{report.name} is newer than every source and test file: reused (tox -e cov ran the tests)"))  # fmt: skip
+        else:
+            out.append(run_tests_with_coverage(opts, report))
+    if not Path(report).exists():
+        out.append(CheckResult("coverage", "report", Status.FAIL, f"no coverage report at {report}"))
+        return out, None
+    packages = coverage_trend.package_coverage(Path(report))
+    hist_path = opts.reports_dir / "coverage-history.csv"
+    history = coverage_trend.read_history(hist_path)
+    conf = opts.config.coverage
+    verdict = coverage_trend.check_coverage(packages, history, conf)
+    figs = {"line_pct": round(verdict.line_pct, 2), "branch_pct": round(verdict.branch_pct, 2),
+            "floor_line": verdict.floor_line, "floor_branch": verdict.floor_branch}  # fmt: skip
+    if verdict.previous_line is not None:
+        figs["previous_line_pct"] = verdict.previous_line
+    out.append(CheckResult("coverage", verdict.package, Status.PASS if verdict.ok else Status.FAIL, verdict.message(), figs))
+    for w in verdict.warnings:
+        out.append(CheckResult("coverage", "subpackage drop", Status.WARN, w))
+    for name, cov in packages.items():
+        if name != verdict.package:
+            out.append(CheckResult("coverage", name, Status.PASS,
+                                   f"line {cov.line_pct:.1f}% ({cov.lines_covered}/{cov.lines_total}), branch {cov.branch_pct:.1f}%",
+                                   {"line_pct": round(cov.line_pct, 2), "branch_pct": round(cov.branch_pct, 2)}))  # fmt: skip
+    plot = None
+    if opts.record:
+        floor_line = float((conf.get("floor") or {}).get("line", 0.0))
+        coverage_trend.append_history(hist_path, packages, commit=commit, status="ok" if verdict.ok else "fail", floor_line=floor_line)
+        plot = coverage_trend.plot_trend(coverage_trend.read_history(hist_path), opts.reports_dir / "coverage-trend.png")
+    return out, plot
+
+
+# --------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------
+
+
+def run_regression(opts: RunOptions | None = None) -> RunSummary:
+    """Run every step not skipped and write the reports; returns the summary.
+
+    Never raises for a failing check; an unexpected error in a step becomes a FAIL of
+    that step (with its traceback in the details) and the other steps still run.
+    """
+    import traceback
+
+    opts = opts or RunOptions()
+    cfg = opts.config
+    t0 = time.perf_counter()
+    commit = git_commit()
+    summary = RunSummary(commit=commit, date=datetime.now(tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
+    required = cfg.golden.get("required", False) if opts.require_golden is None else opts.require_golden
+    summary.missing_golden_fails = bool(required)
+    store = GoldenStore(opts.golden_root, config=cfg)
+    tmp = None
+    if opts.work_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="mxt-regression-")
+        work = Path(tmp.name)
+    else:
+        work = Path(opts.work_dir)
+        work.mkdir(parents=True, exist_ok=True)
+    plots: dict[str, Path] = {}
+
+    def guarded(section: str, fn, *args):
+        try:
+            return fn(*args)
+        except Exception as exc:  # a crash of the harness step itself
+            summary.add(CheckResult(section, "harness", Status.FAIL, f"step crashed: {type(exc).__name__}: {exc}",
+                                    details=traceback.format_exc()[-4000:]))  # fmt: skip
+            return None
+
+    try:
+        usable: list[str] = []
+        if "golden" not in opts.skip:
+            _log(opts, "golden checks")
+            res = guarded("golden", golden_checks, store, cfg)
+            if res:
+                summary.extend(res[0])
+                usable = res[1]
+        else:
+            usable = [n for n in store.names() if store.verify(n).ok]
+        if usable and not {"replay", "pipeline"} <= opts.skip:
+            res = guarded("replay", replay_and_check, usable, store, opts, work)
+            if res:
+                summary.extend(res)
+        if "ensemble" not in opts.skip:
+            _log(opts, "ensemble")
+            res = guarded("ensemble", ensemble_step, opts, work)
+            if res:
+                summary.extend(res)
+        if "timing" not in opts.skip:
+            _log(opts, "timing")
+            res = guarded("timing", timing_step, usable, opts, work, commit)
+            if res:
+                summary.extend(res[0])
+                if res[1]:
+                    plots["normalised brick times"] = res[1]
+        if "coverage" not in opts.skip:
+            _log(opts, "coverage")
+            res = guarded("coverage", coverage_step, opts, work, commit)
+            if res:
+                summary.extend(res[0])
+                if res[1]:
+                    plots["coverage"] = res[1]
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    summary.plots = {k: str(v) for k, v in plots.items()}
+    summary.elapsed_s = time.perf_counter() - t0
+    write_reports(summary, opts.reports_dir, plots)
+    return summary
+
+
+def summary_text(summary: RunSummary, paths: dict[str, Any] | None = None) -> str:
+    """What ``python -m harness run`` prints."""
+    lines = [c.line() for c in summary.checks if c.status != Status.PASS]
+    counts = ", ".join(f"{k} {v}" for k, v in summary.counts().items() if v)
+    lines.append(f"regression {'PASSED' if summary.ok else 'FAILED'} ({counts}) in {summary.elapsed_s:.0f} s")
+    return "\n".join(lines)

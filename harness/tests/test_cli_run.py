@@ -1,0 +1,126 @@
+"""The command line and the run steps that need no golden data."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from harness import run as run_mod
+from harness.cli import cli, main
+from harness.results import Status
+from harness.run import (
+    RunOptions,
+    coverage_step,
+    ensemble_step,
+    fresh_coverage_report,
+    run_regression,
+)
+
+from .products import write_events_file
+
+
+def _coverage_json(path, covered=90, total=100):
+    doc = {"files": {"mxt_pipeline/io/fits.py": {"summary": {"covered_lines": covered, "num_statements": total,
+                                                             "covered_branches": 9, "num_branches": 10}}}}  # fmt: skip
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_diff_command(tmp_path):
+    a = write_events_file(tmp_path / "a.fits", n=20, seed=1)
+    b = write_events_file(tmp_path / "b.fits", n=20, seed=2)
+    r = CliRunner().invoke(cli, ["diff", str(a), str(a)])
+    assert r.exit_code == 0 and "identical within tolerances" in r.output
+    r = CliRunner().invoke(cli, ["diff", str(a), str(b)])
+    assert r.exit_code == 1 and "[EVENTS] column ENERGY" in r.output
+    t1, t2 = tmp_path / "x.txt", tmp_path / "y.txt"
+    t1.write_text("1")
+    t2.write_text("2")
+    r = CliRunner().invoke(cli, ["diff", str(t1), str(t2)])
+    assert r.exit_code == 1 and "SHA-256" in r.output
+
+
+def test_coverage_command_records_and_checks(tmp_path, config):
+    cfg_path = tmp_path / "c.yaml"
+    raw = {**config.raw, "coverage": {"package": "mxt_pipeline", "floor": {"line": 80.0, "branch": 50.0}, "max_drop": 0.5}}
+    import yaml
+
+    cfg_path.write_text(yaml.safe_dump(raw))
+    rep = tmp_path / "reports"
+    r = CliRunner().invoke(cli, ["--config", str(cfg_path), "coverage", "--json", str(_coverage_json(tmp_path / "a.json")),
+                                 "--reports", str(rep)])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert (rep / "coverage-history.csv").exists() and (rep / "coverage-trend.png").exists()
+    r = CliRunner().invoke(cli, ["--config", str(cfg_path), "coverage", "--json",
+                                 str(_coverage_json(tmp_path / "b.json", covered=89)), "--reports", str(rep)])  # fmt: skip
+    assert r.exit_code == 1 and "dropped by 1.00 points" in r.output
+
+
+def test_run_command_without_golden(tmp_path, monkeypatch):
+    r = CliRunner().invoke(cli, ["run", "--skip", "ensemble,coverage", "--skip", "timing", "--reports", str(tmp_path / "r"),
+                                 "--golden", str(tmp_path / "g"), "--no-record", "--allow-missing-golden"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "MISSING golden/bright_grb" in r.output and "regression PASSED" in r.output
+    r = CliRunner().invoke(cli, ["run", "--skip", "nonsense"])
+    assert r.exit_code == 2 and "unknown step" in r.output
+    assert main(["run", "--skip", "ensemble,coverage,timing", "--reports", str(tmp_path / "r2"), "--golden",
+                 str(tmp_path / "g"), "--no-record", "--require-golden"]) == 1  # fmt: skip
+    assert main(["--help"]) == 0
+    assert main(["golden", "list"]) == 0
+
+
+def test_coverage_step_with_given_report(tmp_path, config):
+    cfg = config.with_overrides(coverage={"floor": {"line": 95.0, "branch": 0.0}})
+    opts = RunOptions(config=cfg, coverage_json=_coverage_json(tmp_path / "c.json"), reports_dir=tmp_path, record=False)
+    checks, plot = coverage_step(opts, tmp_path, "abc")
+    assert plot is None
+    main_check = next(c for c in checks if c.name == "mxt_pipeline")
+    assert main_check.status == Status.FAIL and "below the floor 95.00%" in main_check.message
+
+
+def test_fresh_coverage_report(tmp_path):
+    assert not fresh_coverage_report(tmp_path / "absent.json")
+    stale = _coverage_json(tmp_path / "old.json")
+    import os
+
+    os.utime(stale, (0, 0))
+    assert not fresh_coverage_report(stale)
+
+
+def test_ensemble_step_missing_runner(tmp_path, config):
+    cfg = config.with_overrides(ensemble={"campaign": {"runner": "mxt_pipeline.no_such_module:run"}})
+    res = ensemble_step(RunOptions(config=cfg), tmp_path)
+    assert [c.status for c in res] == [Status.MISSING]
+
+
+def test_a_crashing_step_is_a_failure_not_a_crash(tmp_path, config, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("step exploded")
+
+    monkeypatch.setattr(run_mod, "golden_checks", boom)
+    s = run_regression(RunOptions(config=config, reports_dir=tmp_path, golden_root=tmp_path / "g", record=False,
+                                  skip={"ensemble", "timing", "coverage"}))  # fmt: skip
+    assert not s.ok and s.failures()[0].message == "step crashed: RuntimeError: step exploded"
+    assert "Traceback" in s.failures()[0].details
+
+
+def test_tests_step_runs_pytest(tmp_path, config, monkeypatch):
+    """The coverage step runs the given test paths under coverage when no report is fresh."""
+    test_file = tmp_path / "test_tiny.py"
+    test_file.write_text("def test_ok():\n    assert True\n")
+    opts = RunOptions(config=config, reports_dir=tmp_path / "r", record=False, test_paths=(str(test_file),))
+    (tmp_path / "r").mkdir()
+    res = run_mod.run_tests_with_coverage(opts, tmp_path / "r" / "coverage.json")
+    assert res.status == Status.PASS and "1 passed" in res.message, res.details
+    assert (tmp_path / "r" / "coverage.json").exists()
+
+    # A failing suite (its exit status) is a FAIL with the summary line.
+    import subprocess
+
+    def fake_run(cmd, **kw):
+        return subprocess.CompletedProcess(cmd, 1, stdout="FAILED t.py::x\n1 failed in 0.1s\n", stderr="")
+
+    monkeypatch.setattr(run_mod.subprocess, "run", fake_run)
+    res = run_mod.run_tests_with_coverage(opts, tmp_path / "r" / "c2.json")
+    assert res.status == Status.FAIL and res.message == "the test suite failed: 1 failed in 0.1s"

@@ -1,0 +1,85 @@
+"""Timing normalisation: machine speed cancels, slowdowns beyond 25 % fail."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness import timing as tm
+
+
+class SimulatedMachine:
+    """A clock and workloads whose durations are known: ``speed`` scales them all,
+    ``jitter`` slows every seventh call (a noisy neighbour)."""
+
+    def __init__(self, speed: float, jitter: float = 0.0):
+        self.now = 0.0
+        self.speed = speed
+        self.jitter = jitter
+        self.calls = 0
+
+    def clock(self) -> float:
+        return self.now
+
+    def work(self, seconds: float):
+        def fn():
+            self.calls += 1
+            noise = self.jitter if self.calls % 7 == 0 else 0.0
+            self.now += seconds * self.speed * (1.0 + noise)
+
+        return fn
+
+
+@pytest.mark.parametrize("speed", [0.5, 1.0, 3.7])
+def test_machine_speed_cancels(speed):
+    m = SimulatedMachine(speed, jitter=0.4)
+    s = tm.measure_interleaved("brick", m.work(0.2), rounds=7, calibration=m.work(0.05), clock=m.clock)
+    assert max(s.ratios) > 4.5 and min(s.ratios) < 3.5  # some rounds were disturbed...
+    assert s.normalised == pytest.approx(4.0, rel=1e-9)  # ...and the median ignores them
+    assert s.median_s == pytest.approx(0.2 * speed, rel=0.05)
+
+
+def test_real_workload_ratio():
+    """Twice the calibration workload measures about twice (generous: shared machine)."""
+    s = tm.measure_interleaved("double", lambda: (tm.calibration_workload(), tm.calibration_workload()), rounds=3)
+    assert 1.3 < s.normalised < 3.0
+
+
+def test_baseline_verdicts():
+    base = {"calibration_version": tm.CALIBRATION_VERSION, "bricks": {"a": {"normalised": 2.0}, "b": {"normalised": 2.0}}}
+    samples = [tm.TimingSample("a", [1], [1], [2.6]), tm.TimingSample("b", [1], [1], [2.4]), tm.TimingSample("c", [1], [1], [5.0])]
+    verdicts, doc = tm.compare_with_baseline(samples, base, max_slowdown=0.25)
+    by = {v.name: v for v in verdicts}
+    assert not by["a"].ok and by["a"].slowdown == pytest.approx(0.3)
+    assert "30.0% slower" in by["a"].message() and "timing regression" in by["a"].message()
+    assert by["b"].ok and by["b"].slowdown == pytest.approx(0.2)
+    assert by["c"].ok and by["c"].recorded_baseline and doc["bricks"]["c"]["normalised"] == 5.0
+    assert doc["bricks"]["a"]["normalised"] == 2.0  # a failing run does not move the baseline
+    _, updated = tm.compare_with_baseline(samples, base, update=True)
+    assert updated["bricks"]["a"]["normalised"] == 2.6
+
+
+def test_stale_calibration_version_not_compared():
+    base = {"calibration_version": tm.CALIBRATION_VERSION - 1, "bricks": {"a": {"normalised": 1.0}}}
+    v, doc = tm.compare_with_baseline([tm.TimingSample("a", [1], [1], [9.0])], base)
+    assert v[0].ok and v[0].baseline is None and v[0].notes
+    assert doc["bricks"]["a"]["normalised"] == 1.0
+
+
+def test_history_plot_and_benchmark_json(tmp_path):
+    s = [tm.TimingSample("g/calibrate", [0.5, 0.6], [0.1, 0.1], [5.0, 6.0])]
+    hist = tmp_path / "history.csv"
+    tm.append_history(hist, s, commit="abc")
+    tm.append_history(hist, s, commit="def")
+    rows = tm.read_history(hist)
+    assert [r["commit"] for r in rows] == ["abc", "def"] and float(rows[0]["normalised"]) == 5.5
+    base = {"bricks": {"g/calibrate": {"normalised": 5.0}}}
+    assert tm.plot_trend(rows, tmp_path / "t.png", base).read_bytes()[:4] == b"\x89PNG"
+    doc = {"benchmarks": [{"name": "test_x[g/calibrate]", "extra_info": s[0].to_dict()}, {"name": "other", "extra_info": {}}]}
+    (tmp_path / "b.json").write_text(json.dumps(doc))
+    back = tm.read_benchmark_json(tmp_path / "b.json")
+    assert [(b.name, b.normalised) for b in back] == [("g/calibrate", 5.5)]
+    tm.save_baseline(tmp_path / "base.json", base)
+    assert tm.load_baseline(tmp_path / "base.json")["bricks"] == base["bricks"]
+    assert tm.load_baseline(tmp_path / "absent.json")["bricks"] == {}

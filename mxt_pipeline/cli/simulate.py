@@ -1,0 +1,156 @@
+"""``mxt simulate``: the simulation bench, one command per case (docs/simulation.md).
+
+::
+
+    mxt simulate grb [--template GRB_061121|random|analytic] [--data-dir DIR] --seed N --out DIR
+    mxt simulate gp --sources 1..3 --seed N --out DIR
+    mxt simulate montecarlo --n N --seed N --out DIR      (DIR/run_00000, DIR/run_00001, ...)
+    mxt simulate scenario FILE.yaml --seed N --out DIR
+
+Every command takes ``--caldb DIR`` (default: ``$CALDB``, else the bundled CALDB),
+``--write-scenario FILE`` (save the scenario it ran as YAML) and shows a progress bar
+on a terminal (``--no-progress`` to hide it).
+"""
+
+from __future__ import annotations
+
+import click
+
+_SEED = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Root random seed.")
+_OUT = click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Dataset directory to write.")
+_CALDB = click.option("--caldb", type=click.Path(exists=True, file_okay=False), default=None,
+                      help="CALDB root (default: $CALDB, else the bundled one).")  # fmt: skip
+_WRITE = click.option("--write-scenario", type=click.Path(dir_okay=False), default=None,
+                      help="Also write the scenario as YAML to this file.")  # fmt: skip
+_PROGRESS = click.option("--progress/--no-progress", default=None,
+                         help="Progress bar (default: on when the output is a terminal).")  # fmt: skip
+
+
+def _run(scenario, seed: int, out: str, caldb: str | None, write_scenario: str | None, progress: bool | None,
+         *, bar_position: int = 0, leave: bool = True):  # fmt: skip
+    import sys
+
+    from tqdm import tqdm
+
+    from mxt_pipeline.simulate.bench import run_scenario
+    from mxt_pipeline.simulate.scenario import dump_scenario
+
+    if write_scenario:
+        dump_scenario(scenario, write_scenario)
+    show = sys.stderr.isatty() if progress is None else progress
+    # One step per stage of bench.simulate (attitude, orbit, each source, each
+    # background, detector, passes) plus the writing.
+    stages = 2 + len(scenario.sources) + sum(x is not None for x in (scenario.cxb, scenario.particle,
+                                                                       scenario.calibration)) + 3  # fmt: skip
+    with tqdm(total=stages, desc=scenario.obs_id, disable=not show, position=bar_position, leave=leave,
+              unit="step") as bar:  # fmt: skip
+        def step(name: str) -> None:
+            bar.set_postfix_str(name)
+            bar.update(1)
+
+        ds = run_scenario(scenario, seed, out, caldb=caldb, progress=step)
+        bar.update(bar.total - bar.n)
+    return ds
+
+
+def _summary(ds, out: str) -> str:
+    t = ds.truth
+    srcs = ", ".join(f"{s['name']}: {s['photons_detected']} counts ({'in' if s['in_fov'] else 'out of'} field)"
+                     for s in t["sources"])  # fmt: skip
+    return (f"{out}: {len(ds.passes)} pass(es), {t['counts']['hits']} hits in {t['counts']['frames']} frames; "
+            f"sources: {srcs or 'none'}")  # fmt: skip
+
+
+@click.group("simulate")
+def command() -> None:
+    """Simulate MXT observations: L1 raw passes, ATT, ANG, SAA files and truth.json."""
+
+
+@command.command("grb")
+@click.option("--template", default="GRB_061121", show_default=True,
+              help="Swift-XRT event name, 'random', or 'analytic' (canonical afterglow, no data needed).")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Swift-XRT light-curve folder (default: $MXT_SWIFT_XRT_DATA or the shared data).")
+@click.option("--delay", type=float, default=300.0, show_default=True, help="Start of the observation after the trigger (s).")
+@click.option("--duration", type=float, default=10000.0, show_default=True, help="Observation length (s).")
+@click.option("--counts-to-flux", type=float, default=4.0e-11, show_default=True,
+              help="Flux (erg/cm2/s, 0.3-10 keV) of one XRT count/s.")
+@_SEED
+@_OUT
+@_CALDB
+@_WRITE
+@_PROGRESS
+def grb(template, data_dir, delay, duration, counts_to_flux, seed, out, caldb, write_scenario, progress):  # fmt: skip
+    """A GRB afterglow from a real Swift-XRT light curve (or the analytic canonical one)."""
+    from mxt_pipeline.simulate.cases import grb_scenario
+
+    tpl = None if template.lower() == "analytic" else template
+    sc = grb_scenario(seed, template=tpl, data_dir=data_dir, delay=delay, duration=duration,
+                      counts_to_flux=counts_to_flux)  # fmt: skip
+    ds = _run(sc, seed, out, caldb, write_scenario, progress)
+    click.echo(_summary(ds, out))
+
+
+@command.command("gp")
+@click.option("--sources", "n_sources", type=click.IntRange(1, 3), default=2, show_default=True,
+              help="Number of sources (the first in the field, the others in or out of it).")
+@click.option("--duration", type=float, default=10000.0, show_default=True, help="Observation length (s).")
+@_SEED
+@_OUT
+@_CALDB
+@_WRITE
+@_PROGRESS
+def gp(n_sources, duration, seed, out, caldb, write_scenario, progress):
+    """1 to 3 sources in or out of the field, with variability and various spectra."""
+    from mxt_pipeline.simulate.cases import gp_scenario
+
+    sc = gp_scenario(seed, n_sources=n_sources, duration=duration)
+    ds = _run(sc, seed, out, caldb, write_scenario, progress)
+    click.echo(_summary(ds, out))
+
+
+@command.command("montecarlo")
+@click.option("--n", "n_runs", type=click.IntRange(min=1), required=True, help="Number of random observations.")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Swift-XRT light-curve folder for the GRB runs.")
+@_SEED
+@_OUT
+@_CALDB
+@_PROGRESS
+def montecarlo(n_runs, data_dir, seed, out, caldb, progress):
+    """N random observations (documented distributions) into OUT/run_NNNNN.
+
+    Run i uses the seed derived from --seed and i exactly as ``mxt campaign`` does.
+    """
+    import sys
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from mxt_pipeline.campaign.seeds import run_seed
+    from mxt_pipeline.simulate.cases import montecarlo_scenario
+
+    show = sys.stderr.isatty() if progress is None else progress
+    for i in tqdm(range(n_runs), desc="runs", disable=not show, unit="run"):
+        s = run_seed(seed, i)
+        sc = montecarlo_scenario(s, data_dir=data_dir, obs_id=f"MC{i:06d}")
+        run_out = str(Path(out) / f"run_{i:05d}")
+        ds = _run(sc, s, run_out, caldb, None, False)
+        click.echo(_summary(ds, run_out))
+
+
+@command.command("scenario")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Swift-XRT light-curve folder for templates given by name.")
+@_SEED
+@_OUT
+@_CALDB
+@_PROGRESS
+def scenario(file, data_dir, seed, out, caldb, progress):
+    """Run a scenario file (YAML; format in docs/simulation.md)."""
+    from mxt_pipeline.simulate.scenario import load_scenario
+
+    sc = load_scenario(file, data_dir=data_dir)
+    ds = _run(sc, seed, out, caldb, None, progress)
+    click.echo(_summary(ds, out))

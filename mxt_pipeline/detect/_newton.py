@@ -1,0 +1,165 @@
+"""Compiled projected-Newton solver of the linear Poisson amplitudes (numba, optional).
+
+The amplitude solve of :func:`mxt_pipeline.detect.likelihood.solve_linear_poisson` is
+the innermost loop of the detection: every evaluation of the profile likelihood runs
+it once per band, thousands of times per observation.  Its arrays are small (a few
+amplitudes against 10^3-10^4 pixels with counts), so the vectorised numpy version
+spends most of its time in per-call overhead: measured 0.7-1.6 ms per solve on the CI
+machine against about 0.05 ms for this single-pass compiled loop (gradient, Hessian
+and model in one sweep over the pixels).  Without numba the numpy version is used;
+both implement the same algorithm and a test checks they agree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # numba is optional: the numpy solver is the fallback.
+    import numba
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - exercised where numba is absent
+    numba = None
+    HAVE_NUMBA = False
+
+__all__ = ["HAVE_NUMBA", "newton_amplitudes"]
+
+_FLOOR = 1e-25
+
+
+def _cstat(x, at, tot, c, m):
+    """Fill ``m = x @ a`` and return C; ``at`` is ``a`` transposed (pixel-major)."""
+    n, n_var = at.shape
+    s = 0.0
+    for j in range(n_var):
+        s += x[j] * tot[j]
+    logsum = 0.0
+    for p in range(n):
+        v = 0.0
+        for j in range(n_var):
+            v += x[j] * at[p, j]
+        if v < _FLOOR:
+            v = _FLOOR
+        m[p] = v
+        logsum += c[p] * np.log(v)
+    return 2.0 * (s - logsum)
+
+
+def _newton(at, tot, c, x0, free, max_iter, tol):
+    n, n_var = at.shape
+    x = np.empty(n_var)
+    for j in range(n_var):
+        x[j] = x0[j] if x0[j] > 0.0 else 0.0
+    m = np.empty(n)
+    m_new = np.empty(n)
+    cval = _cstat(x, at, tot, c, m)
+    grad = np.empty(n_var)
+    hess = np.empty((n_var, n_var))
+    converged = False
+    for _ in range(max_iter):
+        # Gradient and Hessian in one sweep over the pixels.
+        for j in range(n_var):
+            grad[j] = 2.0 * tot[j]
+            for k in range(n_var):
+                hess[j, k] = 0.0
+        for p in range(n):
+            r = c[p] / m[p]
+            w = 2.0 * r / m[p]
+            for j in range(n_var):
+                ajp = at[p, j]
+                grad[j] -= 2.0 * ajp * r
+                wa = w * ajp
+                for k in range(j + 1):
+                    hess[j, k] += wa * at[p, k]
+        for j in range(n_var):
+            for k in range(j):
+                hess[k, j] = hess[j, k]
+        # Free variables not held at their bound 0.
+        idx = np.empty(n_var, np.int64)
+        n_act = 0
+        for j in range(n_var):
+            if free[j] and not (x[j] <= 0.0 and grad[j] > 0.0):
+                idx[n_act] = j
+                n_act += 1
+        if n_act == 0:
+            converged = True
+            break
+        h = np.empty((n_act, n_act))
+        g = np.empty(n_act)
+        trace = 0.0
+        for u in range(n_act):
+            g[u] = grad[idx[u]]
+            for v in range(n_act):
+                h[u, v] = hess[idx[u], idx[v]]
+            trace += h[u, u]
+        ridge = 1e-12 * max(1.0, trace / n_act)
+        for u in range(n_act):
+            h[u, u] += ridge
+        step = np.linalg.solve(h, -g)
+        decrement = 0.0
+        for u in range(n_act):
+            decrement -= g[u] * step[u]
+        if not np.isfinite(decrement) or decrement < tol:
+            converged = True
+            break
+        # Projected Newton step with Armijo backtracking (the full step is accepted
+        # near the solution, where convergence is quadratic).
+        t = 1.0
+        x_new = x.copy()
+        accepted = False
+        c_new = cval
+        for _ls in range(50):
+            for j in range(n_var):
+                x_new[j] = x[j]
+            for u in range(n_act):
+                v = x[idx[u]] + t * step[u]
+                x_new[idx[u]] = v if v > 0.0 else 0.0
+            c_new = _cstat(x_new, at, tot, c, m_new)
+            if c_new <= cval - 1e-4 * t * decrement:
+                accepted = True
+                break
+            t *= 0.5
+        if not accepted:
+            # No decrease at machine precision: the minimum is reached.
+            converged = True
+            break
+        for j in range(n_var):
+            x[j] = x_new[j]
+        for p in range(n):
+            m[p] = m_new[p]
+        cval = c_new
+    # Hessian at the solution.
+    for j in range(n_var):
+        for k in range(n_var):
+            hess[j, k] = 0.0
+    for p in range(n):
+        w = 2.0 * c[p] / (m[p] * m[p])
+        for j in range(n_var):
+            wa = w * at[p, j]
+            for k in range(j + 1):
+                hess[j, k] += wa * at[p, k]
+    for j in range(n_var):
+        for k in range(j):
+            hess[k, j] = hess[j, k]
+    return x, cval, hess, converged
+
+
+if HAVE_NUMBA:
+    _cstat = numba.njit(cache=True, fastmath=False)(_cstat)
+    _newton = numba.njit(cache=True, fastmath=False)(_newton)
+
+
+def newton_amplitudes(
+    a: np.ndarray, tot: np.ndarray, c: np.ndarray, x0: np.ndarray, free: np.ndarray, max_iter: int = 60, tol: float = 1e-10
+) -> tuple[np.ndarray, float, np.ndarray, bool]:
+    """Compiled solve (see :func:`mxt_pipeline.detect.likelihood.solve_linear_poisson`)."""
+    x, cval, hess, ok = _newton(
+        np.ascontiguousarray(np.asarray(a, dtype=np.float64).T),
+        np.ascontiguousarray(tot, dtype=np.float64),
+        np.ascontiguousarray(c, dtype=np.float64),
+        np.ascontiguousarray(x0, dtype=np.float64),
+        np.ascontiguousarray(free, dtype=np.bool_),
+        int(max_iter),
+        float(tol),
+    )
+    return x, float(cval), hess, bool(ok)

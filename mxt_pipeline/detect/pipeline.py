@@ -1,0 +1,432 @@
+"""Source detection of one observation: L2 events in, the MXT-SOP-SKY source list out.
+
+:func:`detect_sources` is the pure, pipeline-facing task (events and calibration in
+memory, an astropy Table out); :func:`detect_file` is the thin file wrapper behind
+``mxt detect``.  The steps:
+
+1. band images and the relative exposure in DET coordinates
+   (:mod:`~mxt_pipeline.detect.images`);
+2. one PSF per band, averaged over the band with the weights of an absorbed power law
+   folded through the effective area (:mod:`~mxt_pipeline.detect.bandpsf`);
+3. stage 1, histogram fit of the projections (:mod:`~mxt_pipeline.detect.stage1`);
+4. stage 2, multi-band multi-source maximum likelihood with the add/drop criteria and
+   DET_ML (:mod:`~mxt_pipeline.detect.mlfit`);
+5. profile-likelihood errors of every position and errors of the counts
+   (:mod:`~mxt_pipeline.detect.positions`), the CALDB systematic added in quadrature,
+   the alert quality factor (:mod:`~mxt_pipeline.detect.errors`);
+6. conversion to RA/Dec: with an attitude history through the reference attitude and
+   the TELDEF (``coordinates.det_to_radec``); without one, through the relation between
+   DET and sky coordinates that the calibration chain wrote in the event list (a
+   least-squares affine fit of the events' sky X/Y against DETY/DETZ, exact for a
+   stable pointing), then ``coordinates.sky_to_radec`` about RA_NOM/DEC_NOM;
+7. the source table, sorted by decreasing DET_ML.
+
+Count rates.  COUNTS are the counts the fit attributes to each source per band (an
+unobstructed detector over the whole PSF); RATE divides them by the live time and by
+the vignetting of the source direction averaged over the band, and sums the bands.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from mxt_pipeline import constants as C
+from mxt_pipeline.calib import coordinates as coords
+from mxt_pipeline.datamodel import Attitude, EventList
+from mxt_pipeline.detect.bands import EnergyBand, as_bands
+from mxt_pipeline.detect.blas import one_blas_thread
+from mxt_pipeline.detect.errors import ContourResult, add_systematic, quality_factor, systematic_68
+from mxt_pipeline.detect.images import DetectionImages, build_images, select_events
+from mxt_pipeline.detect.likelihood import BandData
+from mxt_pipeline.detect.mlfit import DEFAULT_DET_ML_THRESHOLD, MLParameters, MLState, run_ml
+from mxt_pipeline.detect.positions import count_errors, position_errors
+from mxt_pipeline.detect.problem import BandPSFLike, DetectionProblem
+from mxt_pipeline.detect.stage1 import run_stage1
+from mxt_pipeline.errors import MXTInputError
+
+__all__ = [
+    "DEFAULT_DET_ML_THRESHOLD",
+    "DetectionParameters",
+    "DetectionResult",
+    "detect_in_problem",
+    "affine_sky_mapping",
+    "source_table",
+    "detect_sources",
+    "detect_file",
+]
+
+log = logging.getLogger(__name__)
+
+
+
+@dataclass(frozen=True)
+class DetectionParameters:
+    """Settings of the detection.
+
+    Attributes
+    ----------
+    det_ml_threshold : float
+        Least DET_ML of a listed source.
+    max_sources : int
+        Most sources fitted together.
+    stage1_max_sources : int
+        Most sources found by stage 1.
+    stage1_min_gain : float
+        Least likelihood gain (delta C) of a stage-1 source.
+    margin : float
+        Pixels beyond the chip where a source position may lie (out-of-field sources
+        seen through their cross arms).
+    n_rays : int
+        Rays of the profile-likelihood contour search.
+    photon_index : float
+        Photon index of the power law weighting energies within a band (PSF and
+        vignetting averages).
+    subsample : int
+        Sub-samples per pixel and axis of the exposure map.
+    """
+
+    det_ml_threshold: float = DEFAULT_DET_ML_THRESHOLD
+    max_sources: int = 10
+    stage1_max_sources: int = 8
+    stage1_min_gain: float = 15.0
+    margin: float = 128.0
+    n_rays: int = 8
+    photon_index: float = 2.0
+    subsample: int = 4
+    max_additions: int = 4
+
+    def ml_parameters(self) -> MLParameters:
+        return MLParameters(
+            det_ml_threshold=self.det_ml_threshold,
+            max_sources=self.max_sources,
+            max_additions=self.max_additions,
+        )
+
+
+@dataclass
+class DetectionResult:
+    """Sources of one detection, in detector coordinates (pixels)."""
+
+    state: MLState
+    contours: list[ContourResult]
+    counts_err: np.ndarray  # (S, B)
+    stage1_sources: int
+    problem: DetectionProblem = field(repr=False)
+
+    @property
+    def n_sources(self) -> int:
+        return self.state.n_sources
+
+
+@one_blas_thread
+def detect_in_problem(problem: DetectionProblem, params: DetectionParameters | None = None) -> DetectionResult:
+    """Both stages and the errors on band images already set up as a problem.
+
+    The pure core of the detection, used by :func:`detect_sources`, the validation
+    Monte-Carlo and the benchmark.
+    """
+    params = params or DetectionParameters()
+    s1 = run_stage1(problem, max_sources=params.stage1_max_sources, min_gain=params.stage1_min_gain)
+    state = run_ml(problem, s1.y, s1.z, s1.counts, s1.background, params.ml_parameters())
+    contours = [position_errors(problem, state, i, params.ml_parameters(), n_rays=params.n_rays) for i in range(state.n_sources)]
+    cerr = count_errors(state) if state.n_sources else np.zeros((0, problem.n_bands))
+    return DetectionResult(state, contours, cerr, s1.n_sources, problem)
+
+
+def affine_sky_mapping(events: EventList) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """DET -> sky X/Y map fitted to the events (least squares, affine).
+
+    The calibration chain wrote each event's DETY/DETZ and its sky X/Y; for a stable
+    pointing the relation is affine to far below a pixel over the chip (the gnomonic
+    projection of a 1-degree field).  Events outside the imaging selection are used too:
+    the geometry does not depend on the screening.
+
+    Raises
+    ------
+    MXTInputError
+        With fewer than 3 events or a degenerate geometry.
+    """
+    dy = np.asarray(events["DETY"], float)
+    dz = np.asarray(events["DETZ"], float)
+    x = np.asarray(events["X"], float)
+    y = np.asarray(events["Y"], float)
+    ok = np.isfinite(dy) & np.isfinite(dz) & np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3:
+        raise MXTInputError("too few events to relate DET and sky coordinates", hdu="EVENTS", column="X")
+    design = np.stack([np.ones(ok.sum()), dy[ok], dz[ok]], axis=1)
+    if np.linalg.matrix_rank(design) < 3:
+        raise MXTInputError("events do not span the detector: cannot relate DET and sky", hdu="EVENTS")
+    coef_x, *_ = np.linalg.lstsq(design, x[ok], rcond=None)
+    coef_y, *_ = np.linalg.lstsq(design, y[ok], rcond=None)
+    resid = np.hypot(design @ coef_x - x[ok], design @ coef_y - y[ok])
+    if np.median(resid) > 0.5:
+        log.warning("DET -> sky relation of the events is not affine (median residual %.2f px): "
+                    "give the attitude for exact positions", float(np.median(resid)))
+
+    def mapping(dety: np.ndarray, detz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d = np.stack([np.ones(np.size(dety)), np.ravel(dety), np.ravel(detz)], axis=1)
+        return d @ coef_x, d @ coef_y
+
+    return mapping
+
+
+def _pixel_scale_arcsec(teldef, dety: np.ndarray, detz: np.ndarray) -> np.ndarray:
+    """Local angular size (arcsec) of a DET pixel at each position (mean of the two axes)."""
+    if teldef is None:
+        return np.full(np.size(dety), C.PIXEL_SCALE_ARCSEC)
+    h = 0.5
+    ay1, az1 = teldef.det_to_angles(dety + h, detz)
+    ay0, az0 = teldef.det_to_angles(dety - h, detz)
+    by1, bz1 = teldef.det_to_angles(dety, detz + h)
+    by0, bz0 = teldef.det_to_angles(dety, detz - h)
+    sy = np.hypot(np.asarray(ay1) - ay0, np.asarray(az1) - az0) / (2 * h)
+    sz = np.hypot(np.asarray(by1) - by0, np.asarray(bz1) - bz0) / (2 * h)
+    return 60.0 * np.sqrt(sy * sz)
+
+
+def source_table(
+    result: DetectionResult,
+    bands: Sequence[EnergyBand],
+    *,
+    livetime: float,
+    to_radec: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    ra_nom: float,
+    dec_nom: float,
+    teldef=None,
+    vignetting: Callable[[np.ndarray], np.ndarray] | None = None,
+    syserr_arcsec: float = 25.0,
+    threshold: float = DEFAULT_DET_ML_THRESHOLD,
+) -> Table:
+    """The source table (SRCLIST columns plus DETY, DETZ and the statistical radii).
+
+    Parameters
+    ----------
+    result : DetectionResult
+    bands : sequence of EnergyBand
+    livetime : float
+        Live time (s) of the images.
+    to_radec : callable
+        ``to_radec(dety, detz) -> (ra, dec)`` in degrees.
+    ra_nom, dec_nom : float
+        Nominal pointing (sky X/Y tangent plane).
+    teldef : Teldef-like, optional
+        For RAWY/RAWZ, OFFAXIS and the pixel scale (default: nominal scale, DET centred).
+    vignetting : callable, optional
+        ``vignetting(theta_arcmin) -> (S, B)`` band-averaged vignetting of the source
+        directions (default 1).
+    syserr_arcsec : float
+        90% systematic radius added in quadrature.
+    threshold : float
+        DET_ML threshold of the list (kept in the table meta).
+    """
+    st = result.state
+    n, n_b = st.n_sources, len(bands)
+    order = np.argsort(-st.det_ml, kind="stable") if n else np.zeros(0, int)
+    dety, detz = st.y[order], st.z[order]
+    counts = st.counts[order]
+    cerr = result.counts_err[order]
+    cont = [result.contours[i] for i in order]
+    scale = _pixel_scale_arcsec(teldef, dety, detz) if n else np.zeros(0)
+    r68 = np.array([c.radius68 for c in cont]) * scale
+    r90 = np.array([c.radius90 for c in cont]) * scale
+    if teldef is not None and n:
+        rawy, rawz = (np.asarray(v, float) for v in teldef.det_to_raw(dety, detz))
+        ay, az = teldef.det_to_angles(dety, detz)
+        offaxis = np.hypot(ay, az)
+    else:
+        rawy, rawz = dety + 0.5 * (C.N_PIX - 1), detz + 0.5 * (C.N_PIX - 1)
+        offaxis = np.hypot(dety, detz) * C.PIXEL_SCALE_ARCSEC / 60.0
+    if n:
+        ra, dec = (np.asarray(v, float) for v in to_radec(dety, detz))
+        x, y = coords.radec_to_sky(ra, dec, ra_nom, dec_nom)
+        vig = np.ones((n, n_b)) if vignetting is None else np.asarray(vignetting(np.atleast_1d(offaxis)), float).reshape(n, n_b)
+    else:
+        ra = dec = x = y = np.zeros(0)
+        vig = np.ones((0, n_b))
+    vig = np.maximum(vig, 1e-3)  # far outside the field the vignetting tends to 0
+    rate_b = counts / (livetime * vig)
+    rate_err_b = cerr / (livetime * vig)
+    err68 = add_systematic(r68, systematic_68(syserr_arcsec))
+    err90 = add_systematic(r90, syserr_arcsec)
+    table = Table(
+        {
+            "SRC_ID": np.arange(1, n + 1, dtype=np.int32),
+            "RA": ra,
+            "DEC": dec,
+            "ERR_R68": err68.astype(np.float32),
+            "ERR_R90": err90.astype(np.float32),
+            "RAWY": np.asarray(rawy, np.float32),
+            "RAWZ": np.asarray(rawz, np.float32),
+            "X": np.asarray(x, np.float32),
+            "Y": np.asarray(y, np.float32),
+            "OFFAXIS": np.asarray(offaxis, np.float32),
+            "COUNTS": counts.astype(np.float32).reshape(n, n_b),
+            "COUNTS_ERR": cerr.astype(np.float32).reshape(n, n_b),
+            "RATE": rate_b.sum(axis=1).astype(np.float32),
+            "RATE_ERR": np.sqrt((rate_err_b**2).sum(axis=1)).astype(np.float32),
+            "DET_ML": st.det_ml[order].astype(np.float32),
+            "QF": quality_factor(err90),
+            # Not in the product: detector position and statistical radii.
+            "DETY": dety,
+            "DETZ": detz,
+            "R68_STAT": r68,
+            "R90_STAT": r90,
+            "CONTOUR_CLOSED": np.array([c.closed for c in cont], bool),
+        }
+    )
+    table.meta.update(
+        {"BANDS": [(b.e_min, b.e_max) for b in bands], "SYSERR": float(syserr_arcsec), "MLTHRESH": float(threshold)}
+    )
+    return table
+
+
+def _problem_from_images(images: DetectionImages, psfs: Sequence[BandPSFLike], teldef, margin: float) -> DetectionProblem:
+    def theta_of(y, z):
+        if teldef is None:
+            return np.hypot(y, z) * C.PIXEL_SCALE_ARCSEC / 60.0
+        ay, az = teldef.det_to_angles(y, z)
+        return np.hypot(ay, az)
+
+    bands = [BandData(c, images.exposure) for c in images.counts]
+    return DetectionProblem(images.y_edges, images.z_edges, bands, list(psfs), theta_of=theta_of, margin=margin)
+
+
+@one_blas_thread
+def detect_sources(
+    events: EventList,
+    calset,
+    bands: Sequence[EnergyBand] | str | None = None,
+    params: DetectionParameters | None = None,
+    *,
+    attitude: Attitude | None = None,
+) -> Table:
+    """Detect the sources of an L2 event list.
+
+    Parameters
+    ----------
+    events : EventList
+        Calibrated events with GTIs; ``meta`` holds RA_NOM and DEC_NOM.
+    calset : CalibrationSet or DetectionCalibration
+        The CALDB models (PSF, TELDEF, BADPIX, EFFAREA, VIGNET, SYSERR).
+    bands : sequence of EnergyBand, or ``'0.2-2,2-10'``, optional
+        Detection bands (default 0.2-2 and 2-10 keV).
+    params : DetectionParameters, optional
+    attitude : Attitude, optional
+        Attitude history: images re-projected to the reference attitude and positions
+        converted through it; without it the event list's own DET -> sky relation is
+        used.
+
+    Returns
+    -------
+    astropy.table.Table
+        The source list (SRCLIST columns, plus DETY, DETZ, R68_STAT, R90_STAT and
+        CONTOUR_CLOSED), sorted by decreasing DET_ML; zero rows for an empty field.
+    """
+    from mxt_pipeline.detect.bandpsf import DetectionCalibration
+
+    params = params or DetectionParameters()
+    bands = as_bands(bands)
+    cal = calset if isinstance(calset, DetectionCalibration) else DetectionCalibration.from_calset(calset)
+    for key in ("RA_NOM", "DEC_NOM"):
+        if key not in events.meta:
+            raise MXTInputError(f"the event list lacks {key}", keyword=key)
+    images = build_images(
+        events, bands, cal.teldef, bad_mask=cal.bad_mask, attitude=attitude, subsample=params.subsample
+    )
+    psfs = cal.band_psfs(bands, params.photon_index)
+    problem = _problem_from_images(images, psfs, cal.teldef, params.margin)
+    result = detect_in_problem(problem, params)
+    if attitude is not None:
+        ref = attitude.rotation(np.array([images.t_ref]))
+
+        def to_radec(dy, dz):
+            return coords.det_to_radec(dy, dz, images.t_ref, ref, cal.teldef)
+
+    elif result.n_sources:
+        sky = affine_sky_mapping(events.select(select_events(events)) if np.sum(select_events(events)) >= 3 else events)
+
+        def to_radec(dy, dz):
+            x, y = sky(dy, dz)
+            return coords.sky_to_radec(x, y, float(events.meta["RA_NOM"]), float(events.meta["DEC_NOM"]))
+
+    else:
+
+        def to_radec(dy, dz):
+            return np.zeros(0), np.zeros(0)
+
+    return source_table(
+        result,
+        bands,
+        livetime=images.livetime,
+        to_radec=to_radec,
+        ra_nom=float(events.meta["RA_NOM"]),
+        dec_nom=float(events.meta["DEC_NOM"]),
+        teldef=cal.teldef,
+        vignetting=cal.band_vignetting(bands, params.photon_index),
+        syserr_arcsec=cal.syserr_arcsec,
+        threshold=params.det_ml_threshold,
+    )
+
+
+def detect_file(
+    l2_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    caldb=None,
+    *,
+    bands: Sequence[EnergyBand] | str | None = None,
+    params: DetectionParameters | None = None,
+    attitude_path: str | os.PathLike[str] | None = None,
+    region_path: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Read an L2 event file, detect, write the MXT-SOP-SKY list and a DS9 region file.
+
+    Parameters
+    ----------
+    l2_path : path-like
+        L2 event file (MXT_L2_EVT).
+    out_path : path-like
+        Source list to write (MXT_SOP_SKY).
+    caldb : str, path-like or CaDBIO, optional
+        CALDB root or client (default: ``$CALDB``, else the bundled fixtures).
+    attitude_path : path-like, optional
+        Attitude file (MXT_ATT) of the observation.
+    region_path : path-like, optional
+        DS9 region file (default: the source list's name with ``.reg``).
+
+    Returns
+    -------
+    pathlib.Path
+        The source list written.
+    """
+    from mxt_pipeline.detect.bandpsf import DetectionCalibration
+    from mxt_pipeline.detect.srclist import write_region, write_srclist
+    from mxt_pipeline.io.products import read_attitude, read_events
+
+    params = params or DetectionParameters()
+    bands = as_bands(bands)
+    events = read_events(l2_path)
+    attitude = read_attitude(attitude_path) if attitude_path is not None else None
+    date = events.gti.tstart if len(events.gti) else None
+    cal = DetectionCalibration.from_caldb(caldb, date)
+    table = detect_sources(events, cal, bands, params, attitude=attitude)
+    out = write_srclist(
+        out_path,
+        table,
+        bands,
+        obs_id=str(events.meta.get("OBS_ID", "")),
+        syserr_arcsec=cal.syserr_arcsec,
+        ml_threshold=params.det_ml_threshold,
+        tstart=events.gti.tstart if len(events.gti) else None,
+        tstop=events.gti.tstop if len(events.gti) else None,
+        object_name=events.meta.get("OBJECT"),
+    )
+    region = Path(region_path) if region_path is not None else Path(out_path).with_suffix(".reg")
+    write_region(region, table)
+    return out

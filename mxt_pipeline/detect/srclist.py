@@ -1,0 +1,156 @@
+"""The MXT-SOP-SKY source list product and its DS9 region file.
+
+:func:`write_srclist` writes a source table (as returned by
+:func:`mxt_pipeline.detect.pipeline.detect_sources`) through the I/O layer as the
+``MXT_SOP_SKY`` product: the SRCLIST HDU (one row per source, sorted by decreasing
+DET_ML, SRC_ID from 1) and the BANDS HDU listing the energy bands of the per-band
+columns.  An empty field gives a valid product with zero rows.  :func:`write_region`
+writes the matching DS9 region file (fk5 circles of radius ERR_R90).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from mxt_pipeline.detect.bands import EnergyBand
+from mxt_pipeline.errors import MXTInputError
+from mxt_pipeline.io import atomic_write_bytes, get_spec, write_product
+
+__all__ = ["SRCLIST_COLUMNS", "empty_source_table", "bands_table", "write_srclist", "region_text", "write_region"]
+
+log = logging.getLogger(__name__)
+
+#: Columns of the SRCLIST HDU, in the order of the product spec.
+SRCLIST_COLUMNS = tuple(c.name for c in get_spec("MXT_SOP_SKY").hdu("SRCLIST").columns)
+_VECTOR_COLUMNS = ("COUNTS", "COUNTS_ERR")
+
+
+def empty_source_table(n_bands: int) -> Table:
+    """A zero-row source table with every SRCLIST column (vectors of ``n_bands``)."""
+    cols = {}
+    for c in get_spec("MXT_SOP_SKY").hdu("SRCLIST").columns:
+        shape = (0, n_bands) if c.name in _VECTOR_COLUMNS else (0,)
+        cols[c.name] = np.zeros(shape, dtype=c.dtype)
+    return Table(cols)
+
+
+def bands_table(bands: Sequence[EnergyBand]) -> Table:
+    """The BANDS HDU: BAND_ID (1-based), E_MIN, E_MAX (keV)."""
+    return Table(
+        {
+            "BAND_ID": np.arange(1, len(bands) + 1, dtype=np.int16),
+            "E_MIN": np.array([b.e_min for b in bands], dtype=np.float32),
+            "E_MAX": np.array([b.e_max for b in bands], dtype=np.float32),
+        }
+    )
+
+
+def _vector_layout(table: Table, n_bands: int) -> dict[str, np.ndarray]:
+    """Per-band columns shaped as the registered format declares them.
+
+    The COUNTS and COUNTS_ERR columns hold one value per band.  When the registered
+    format declares them with as many elements as there are bands they are written as
+    vectors; when it declares scalars and there are several bands, the band sums are
+    written (errors added in quadrature) and a warning says so.
+    """
+    spec = get_spec("MXT_SOP_SKY").hdu("SRCLIST")
+    out = {}
+    for name in _VECTOR_COLUMNS:
+        values = np.asarray(table[name], dtype=float).reshape(len(table), n_bands)
+        repeat = spec.column(name).repeat
+        if repeat == n_bands:
+            out[name] = values if repeat > 1 else values[:, 0]
+        elif repeat == 1:
+            log.warning(
+                "the MXT_SOP_SKY format declares %s as a scalar: writing the sum over %d bands", name, n_bands
+            )
+            out[name] = np.sqrt((values**2).sum(axis=1)) if name.endswith("_ERR") else values.sum(axis=1)
+        else:
+            raise MXTInputError(f"{name} holds {n_bands} bands but the format declares {repeat}", column=name)
+    return out
+
+
+def write_srclist(
+    path: str | os.PathLike[str],
+    table: Table,
+    bands: Sequence[EnergyBand],
+    *,
+    obs_id: str,
+    syserr_arcsec: float,
+    ml_threshold: float,
+    tstart: float | None = None,
+    tstop: float | None = None,
+    object_name: str | None = None,
+) -> Path:
+    """Write the MXT_SOP_SKY product (atomically, through the I/O layer).
+
+    Parameters
+    ----------
+    table : astropy Table
+        Source table with at least the SRCLIST columns (extra columns are ignored).
+    bands : sequence of EnergyBand
+        The bands of the COUNTS columns.
+    obs_id : str
+        Observation identifier.
+    syserr_arcsec : float
+        Systematic added in quadrature to the radii (SYSERR keyword).
+    ml_threshold : float
+        DET_ML threshold of the list (MLTHRESH keyword).
+    tstart, tstop : float, optional
+        Time range of the data (s since MJDREF).
+    """
+    missing = [c for c in SRCLIST_COLUMNS if c not in table.colnames]
+    if missing:
+        raise MXTInputError(f"source table lacks columns {missing}", hdu="SRCLIST")
+    cols = {c: np.asarray(table[c]) for c in SRCLIST_COLUMNS if c not in _VECTOR_COLUMNS}
+    cols.update(_vector_layout(table, len(bands)))
+    header = {"OBS_ID": str(obs_id)}
+    if object_name:
+        header["OBJECT"] = str(object_name)
+    return write_product(
+        path,
+        "MXT_SOP_SKY",
+        {"SRCLIST": cols, "BANDS": bands_table(bands)},
+        header=header,
+        hdu_headers={
+            "SRCLIST": {
+                "NBANDS": len(bands),
+                "SYSERR": float(syserr_arcsec),
+                "MLTHRESH": float(ml_threshold),
+            }
+        },
+        tstart=tstart,
+        tstop=tstop,
+    )
+
+
+def region_text(table: Table, color: str = "green") -> str:
+    """DS9 region file text: one fk5 circle of radius ERR_R90 per source."""
+    lines = [
+        "# Region file format: DS9 version 4.1",
+        "# MXT source list: circles of radius ERR_R90 (90% incl. systematic)",
+        f'global color={color} dashlist=8 3 width=1 font="helvetica 10 normal" select=1 '
+        "highlite=1 dash=0 fixed=0 edit=1 move=1 delete=1 include=1 source=1",
+        "fk5",
+    ]
+    for row in table:
+        ra, dec, r90 = float(row["RA"]), float(row["DEC"]), float(row["ERR_R90"])
+        if not (np.isfinite(ra) and np.isfinite(dec) and np.isfinite(r90)):
+            lines.append(f"# source {int(row['SRC_ID'])}: no sky position")
+            continue
+        lines.append(
+            f'circle({ra:.6f},{dec:+.6f},{r90:.2f}") # text={{{int(row["SRC_ID"])}}} '
+            f"tag={{DET_ML={float(row['DET_ML']):.1f}}}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_region(path: str | os.PathLike[str], table: Table, color: str = "green") -> Path:
+    """Write the DS9 region file of a source table (atomically)."""
+    return atomic_write_bytes(path, region_text(table, color).encode("ascii"))

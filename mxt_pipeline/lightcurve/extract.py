@@ -1,0 +1,457 @@
+"""Per-source extraction from L2 events: source circle, background annulus, corrections.
+
+For each source of the source list (MXT-SOP-SKY) the events are selected, then split
+into a source circle and a background annulus around the source's sky position (X, Y
+sky pixels of the L2 tangent plane), and binned into a light curve
+(:mod:`mxt_pipeline.lightcurve.rates`).
+
+Modelling assumptions
+---------------------
+* **Event selection**: energy in ``[e_min, e_max)`` keV (default the MXT band,
+  0.2-10 keV, Goetz et al. 2022), imaging patterns 0-12 (EPIC-pn convention: 13 is
+  invalid), and no STATUS bit of ``status_mask`` set (default: bad or hot pixel,
+  invalid pattern, out of band, pile-up; events merely touching the border or a bad
+  pixel's neighbour are valid photons and kept), inside the GTIs.
+* **Source radius**: the radius enclosing ``fraction`` of the PSF, from an encircled-
+  energy function ``eef(r_pixels) -> fraction`` (the CALDB PSF's, when the caller has
+  it) or given in pixels.  Without a PSF the default is a *placeholder*: a circular
+  Gaussian spot of FWHM 4.2' (the median spot of Einstein Probe WXT at 1.25 keV, the
+  same micro-pore optics technology; no public MXT number) and ``fraction = 0.8``,
+  i.e. a radius of about 14 pixels.  A lobster-eye PSF also puts photons in the cross
+  arms and the halo, so with the placeholder the PSF correction is too small and the
+  absolute rates too low by a constant factor; light-curve *shapes* are unaffected.
+* **Background**: an annulus ``[inner, outer)`` (default 3 and 5 source radii) from
+  which are removed circles around the other sources (``exclusion`` source radii) and,
+  for the lobster-eye cross arms of the source itself, strips along the detector axes
+  through the source (half width one source radius).  The detector axes in sky pixels
+  and the chip footprint come from an affine fit of (RAWY, RAWZ) against (X, Y) over all
+  events (exact for a fixed pointing; an average under attitude drift).
+* **Areas**: computed on a grid of 1/2 pixel, counting only points on the chip
+  (RAW within [-0.5, 255.5)); ``area_ratio`` is source area over background area.
+  The source area lost off the chip is reported (``SRCAREAF``) but not corrected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from astropy.table import Table
+from scipy.optimize import brentq
+
+from mxt_pipeline import constants as C
+from mxt_pipeline.datamodel import GTI, EventList, GapList
+from mxt_pipeline.errors import MXTInputError
+from mxt_pipeline.lightcurve import binning
+from mxt_pipeline.lightcurve.rates import LightCurve, light_curve
+
+__all__ = [
+    "DEFAULT_EEF_FRACTION",
+    "DEFAULT_SPOT_FWHM_ARCMIN",
+    "DEFAULT_STATUS_MASK",
+    "SourceRegion",
+    "SourceEvents",
+    "gaussian_spot_eef",
+    "source_region",
+    "select_events",
+    "sky_to_raw",
+    "source_events",
+    "extract_light_curves",
+]
+
+#: Fraction of the PSF inside the default source circle.
+DEFAULT_EEF_FRACTION = 0.8
+#: Placeholder spot FWHM (arcmin): Einstein Probe WXT median at 1.25 keV (brief).
+DEFAULT_SPOT_FWHM_ARCMIN = 4.2
+#: STATUS bits that reject an event: BADPIX | HOTPIX | INVALID_PATTERN | OUT_OF_BAND | PILEUP.
+DEFAULT_STATUS_MASK = 1 | 2 | 16 | 32 | 64
+#: Largest imaging pattern code (0 single ... 12 quadruple).
+MAX_IMAGING_PATTERN = 12
+#: Grid step (sky pixels) of the region areas: a relative area error of about 1e-3 for
+#: a 14-pixel circle.
+_AREA_STEP = 0.5
+
+EEF = Callable[[float], float]
+
+
+def gaussian_spot_eef(fwhm_pix: float) -> EEF:
+    """Encircled fraction ``1 - exp(-r^2 / (2 sigma^2))`` of a circular Gaussian spot."""
+    sigma = fwhm_pix / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+
+    def eef(r: float) -> float:
+        return float(-np.expm1(-0.5 * (r / sigma) ** 2))
+
+    return eef
+
+
+def _default_eef() -> EEF:
+    return gaussian_spot_eef(DEFAULT_SPOT_FWHM_ARCMIN * 60.0 / C.PIXEL_SCALE_ARCSEC)
+
+
+def _eef_callable(psf: Any) -> EEF:
+    if psf is None:
+        return _default_eef()
+    if callable(psf):
+        return psf
+    method = getattr(psf, "encircled_fraction", None)
+    if callable(method):
+        return method
+    raise MXTInputError("psf must be a callable eef(r_pixels) or have encircled_fraction(r_pixels)")
+
+
+@dataclass(frozen=True)
+class SourceRegion:
+    """Source circle and background annulus (sky pixels) with the PSF fraction inside."""
+
+    radius: float
+    psf_fraction: float
+    bkg_inner: float
+    bkg_outer: float
+    exclusion: float = 1.5
+    exclude_arms: bool = True
+
+    def __post_init__(self) -> None:
+        if not (self.radius > 0 and 0 < self.psf_fraction <= 1):
+            raise MXTInputError("the source radius must be > 0 and its PSF fraction in (0, 1]")
+        if not (self.radius <= self.bkg_inner < self.bkg_outer):
+            raise MXTInputError("the background annulus must lie outside the source circle")
+
+
+def source_region(
+    psf: Any = None,
+    *,
+    fraction: float = DEFAULT_EEF_FRACTION,
+    radius: float | None = None,
+    psf_fraction: float | None = None,
+    bkg_inner: float = 3.0,
+    bkg_outer: float = 5.0,
+    exclusion: float = 1.5,
+    exclude_arms: bool = True,
+) -> SourceRegion:
+    """Size the source region from the PSF.
+
+    Parameters
+    ----------
+    psf : callable or object, optional
+        Encircled fraction ``eef(r_pixels)`` (or an object with
+        ``encircled_fraction``); default the placeholder Gaussian spot (module docs).
+    fraction : float
+        PSF fraction the circle should enclose (used when ``radius`` is not given).
+    radius : float, optional
+        Source radius in sky pixels; overrides ``fraction``.
+    psf_fraction : float, optional
+        PSF fraction inside ``radius`` when known; default ``eef(radius)``.
+    bkg_inner, bkg_outer : float
+        Background annulus, in units of the source radius.
+    exclusion : float
+        Radius of the circles cut around other sources, in source radii.
+    exclude_arms : bool
+        Cut the source's cross arms out of the annulus.
+
+    Returns
+    -------
+    SourceRegion
+    """
+    eef = _eef_callable(psf)
+    if radius is None:
+        if not 0.0 < fraction < 1.0:
+            raise MXTInputError(f"fraction must lie in (0, 1), got {fraction}")
+        hi = 1.0
+        while eef(hi) < fraction:
+            hi *= 2.0
+            if hi > 1e5:
+                raise MXTInputError(f"the PSF never encloses a fraction {fraction}")
+        radius = brentq(lambda r: eef(r) - fraction, 0.0, hi, xtol=1e-6)
+    if psf_fraction is None:
+        psf_fraction = float(eef(radius))
+    return SourceRegion(
+        radius=float(radius),
+        psf_fraction=float(psf_fraction),
+        bkg_inner=bkg_inner * float(radius),
+        bkg_outer=bkg_outer * float(radius),
+        exclusion=exclusion,
+        exclude_arms=exclude_arms,
+    )
+
+
+def _column(table: Table, name: str, what: str) -> np.ndarray:
+    if name not in table.colnames:
+        raise MXTInputError(f"{what} lacks column {name}", column=name)
+    return np.asarray(table[name])
+
+
+def select_events(
+    table: Table,
+    gti: GTI,
+    *,
+    e_min: float = C.ENERGY_MIN_KEV,
+    e_max: float = C.ENERGY_MAX_KEV,
+    status_mask: int = DEFAULT_STATUS_MASK,
+    max_pattern: int = MAX_IMAGING_PATTERN,
+) -> np.ndarray:
+    """Boolean mask of the events usable for light curves (see the module docs)."""
+    energy = _column(table, "ENERGY", "event list").astype(float)
+    ok = (energy >= e_min) & (energy < e_max)
+    if "PATTERN" in table.colnames:
+        ok &= np.asarray(table["PATTERN"]) <= max_pattern
+    if "STATUS" in table.colnames:
+        ok &= (np.asarray(table["STATUS"]).astype(np.int64) & int(status_mask)) == 0
+    ok &= gti.contains(_column(table, "TIME", "event list").astype(float))
+    return ok
+
+
+def sky_to_raw(table: Table) -> np.ndarray:
+    """Affine map (3 x 2) from sky (X, Y, 1) to (RAWY, RAWZ), least squares over events.
+
+    Returns None-equivalent identity-free fits only when the events constrain it; with
+    fewer than 3 events or a degenerate spread an :class:`MXTInputError` is raised.
+    """
+    x = _column(table, "X", "event list").astype(float)
+    y = _column(table, "Y", "event list").astype(float)
+    ry = _column(table, "RAWY", "event list").astype(float)
+    rz = _column(table, "RAWZ", "event list").astype(float)
+    design = np.column_stack([x, y, np.ones_like(x)])
+    if x.size < 3 or np.linalg.matrix_rank(design) < 3:
+        raise MXTInputError("too few events to relate sky and detector coordinates")
+    coef, *_ = np.linalg.lstsq(design, np.column_stack([ry, rz]), rcond=None)
+    return coef
+
+
+def _area_grid(x0: float, y0: float, r_out: float, step: float = _AREA_STEP) -> tuple[np.ndarray, np.ndarray]:
+    g = np.arange(-r_out + step / 2, r_out, step)
+    gx, gy = np.meshgrid(g, g, indexing="xy")
+    keep = np.hypot(gx, gy) < r_out
+    return x0 + gx[keep], y0 + gy[keep]
+
+
+@dataclass
+class SourceEvents:
+    """The events of one source's regions and the region areas."""
+
+    src_id: int
+    ra: float
+    dec: float
+    x: float
+    y: float
+    region: SourceRegion
+    src_times: np.ndarray
+    bkg_times: np.ndarray
+    src_area: float
+    bkg_area: float
+    src_area_fraction: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def area_ratio(self) -> float:
+        """Source area over background area (0 when there is no background area)."""
+        return self.src_area / self.bkg_area if self.bkg_area > 0 else 0.0
+
+
+def _region_masks(
+    px: np.ndarray,
+    py: np.ndarray,
+    x0: float,
+    y0: float,
+    region: SourceRegion,
+    others: np.ndarray,
+    affine: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Masks (source, background) of points (sky pixels) for one source."""
+    r = np.hypot(px - x0, py - y0)
+    src = r < region.radius
+    bkg = (r >= region.bkg_inner) & (r < region.bkg_outer)
+    for ox, oy in others:
+        bkg &= np.hypot(px - ox, py - oy) >= region.exclusion * region.radius
+    if region.exclude_arms:
+        # Offsets along the detector axes (RAWY, RAWZ directions) from the source.
+        d = np.column_stack([px - x0, py - y0]) @ affine[:2]
+        scale = np.sqrt(np.abs(np.linalg.det(affine[:2])))  # raw pixels per sky pixel
+        half = region.radius * scale
+        bkg &= (np.abs(d[:, 0]) >= half) & (np.abs(d[:, 1]) >= half)
+    return src, bkg
+
+
+def _on_chip(px: np.ndarray, py: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    raw = np.column_stack([px, py, np.ones_like(px)]) @ affine
+    lo, hi = -0.5, C.N_PIX - 0.5
+    return np.all((raw >= lo) & (raw < hi), axis=1)
+
+
+def source_events(
+    table: Table,
+    sel: np.ndarray,
+    source: dict[str, Any],
+    region: SourceRegion,
+    others: np.ndarray,
+    affine: np.ndarray,
+) -> SourceEvents:
+    """Split the selected events of ``table`` into one source's circle and annulus.
+
+    Parameters
+    ----------
+    table : Table
+        L2 events (TIME, X, Y, ...).
+    sel : ndarray of bool
+        Selected events (:func:`select_events`).
+    source : mapping
+        One source-list row: SRC_ID, RA, DEC, X, Y.
+    region : SourceRegion
+        Region sizes.
+    others : ndarray, shape (m, 2)
+        Sky positions of the other sources (cut out of the annulus).
+    affine : ndarray, shape (3, 2)
+        Sky-to-RAW map (:func:`sky_to_raw`).
+
+    Returns
+    -------
+    SourceEvents
+    """
+    x0, y0 = float(source["X"]), float(source["Y"])
+    t = np.asarray(table["TIME"], dtype=float)[sel]
+    ex = np.asarray(table["X"], dtype=float)[sel]
+    ey = np.asarray(table["Y"], dtype=float)[sel]
+    in_src, in_bkg = _region_masks(ex, ey, x0, y0, region, others, affine)
+    gx, gy = _area_grid(x0, y0, region.bkg_outer)
+    cell = _AREA_STEP**2
+    g_src, g_bkg = _region_masks(gx, gy, x0, y0, region, others, affine)
+    chip = _on_chip(gx, gy, affine)
+    full_src = float(np.count_nonzero(g_src)) * cell
+    src_area = float(np.count_nonzero(g_src & chip)) * cell
+    bkg_area = float(np.count_nonzero(g_bkg & chip)) * cell
+    return SourceEvents(
+        src_id=int(source["SRC_ID"]),
+        ra=float(source["RA"]),
+        dec=float(source["DEC"]),
+        x=x0,
+        y=y0,
+        region=region,
+        src_times=np.sort(t[in_src]),
+        bkg_times=np.sort(t[in_bkg]),
+        src_area=src_area,
+        bkg_area=bkg_area,
+        src_area_fraction=src_area / full_src if full_src > 0 else 0.0,
+    )
+
+
+def _bins(
+    kind: str,
+    se: SourceEvents,
+    gti: GTI,
+    options: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray]:
+    if kind == "fixed":
+        return binning.fixed_bins(gti.tstart, gti.tstop, options.get("bin_width", 10.0), t0=options.get("t0"))
+    if kind == "snr":
+        return binning.snr_bins(
+            se.src_times,
+            gti,
+            target_snr=options.get("target_snr", 3.0),
+            min_counts=options.get("min_counts", 15),
+            max_gap=options.get("max_gap", 1000.0),
+            bkg_times=se.bkg_times,
+            area_ratio=se.area_ratio,
+        )
+    if kind == "blocks":
+        return binning.block_bins(se.src_times, gti, p0=options.get("p0", 0.05), ncp_prior=options.get("ncp_prior"))
+    raise MXTInputError(f"unknown binning {kind!r}: use 'fixed', 'snr' or 'blocks'")
+
+
+def extract_light_curves(
+    events: EventList,
+    srclist: Table,
+    *,
+    binning_method: str = "snr",
+    region: SourceRegion | None = None,
+    psf: Any = None,
+    e_min: float = C.ENERGY_MIN_KEV,
+    e_max: float = C.ENERGY_MAX_KEV,
+    dead_time_fraction: float = 0.0,
+    error_method: str = "frequentist",
+    src_ids: list[int] | None = None,
+    **options: Any,
+) -> list[LightCurve]:
+    """Light curves of the sources of a source list from an L2 event list.
+
+    Parameters
+    ----------
+    events : EventList
+        L2 events with their GTIs and gaps (columns TIME, X, Y, RAWY, RAWZ, ENERGY,
+        PATTERN, STATUS).
+    srclist : Table
+        Source list (SRC_ID, RA, DEC, X, Y).
+    binning_method : {'snr', 'fixed', 'blocks'}
+        How bins are made (:mod:`mxt_pipeline.lightcurve.binning`).
+    region : SourceRegion, optional
+        Region sizes; default :func:`source_region` from ``psf``.
+    psf : callable or object, optional
+        Encircled-fraction function of the PSF (pixels).
+    e_min, e_max : float
+        Energy band (keV).
+    dead_time_fraction : float
+        Fraction of each frame lost to readout.
+    error_method : {'frequentist', 'gehrels', 'kbn'}
+        Errors of the rates.
+    src_ids : list of int, optional
+        Only these sources.
+    **options
+        Binning options: ``bin_width``, ``t0`` (fixed); ``target_snr``, ``min_counts``,
+        ``max_gap`` (snr); ``p0``, ``ncp_prior`` (blocks).
+
+    Returns
+    -------
+    list of LightCurve
+        One per source, in source-list order.
+    """
+    table = events.table
+    gti = events.gti
+    if len(gti) == 0:
+        raise MXTInputError("the event list has no good time (empty GTI)", hdu="GTI")
+    for col in ("SRC_ID", "RA", "DEC", "X", "Y"):
+        _column(srclist, col, "source list")
+    if region is None:
+        region = source_region(psf)
+    sel = select_events(table, gti, e_min=e_min, e_max=e_max)
+    affine = sky_to_raw(table)
+    frame_time = float(events.meta.get("FRAMETIM", C.FRAME_TIME_S))
+    pos = np.column_stack([np.asarray(srclist["X"], float), np.asarray(srclist["Y"], float)])
+    out = []
+    for i, row in enumerate(srclist):
+        if src_ids is not None and int(row["SRC_ID"]) not in src_ids:
+            continue
+        others = np.delete(pos, i, axis=0)
+        se = source_events(table, sel, {k: row[k] for k in ("SRC_ID", "RA", "DEC", "X", "Y")}, region, others, affine)
+        lo, hi = _bins(binning_method, se, gti, options)
+        meta = {
+            "SRC_ID": se.src_id,
+            "RA_OBJ": se.ra,
+            "DEC_OBJ": se.dec,
+            "E_MIN": float(e_min),
+            "E_MAX": float(e_max),
+            "BINNING": binning_method.upper(),
+            "SRCRAD": region.radius,
+            "BKGRIN": region.bkg_inner,
+            "BKGROUT": region.bkg_outer,
+            "SRCAREAF": se.src_area_fraction,
+        }
+        for key in ("OBS_ID", "OBJECT"):
+            if key in events.meta:
+                meta[key] = events.meta[key]
+        out.append(
+            light_curve(
+                se.src_times,
+                lo,
+                hi,
+                gti,
+                bkg_times=se.bkg_times,
+                area_ratio=se.area_ratio,
+                psf_fraction=region.psf_fraction,
+                dead_time_fraction=dead_time_fraction,
+                frame_time=frame_time,
+                error_method=error_method,
+                gaps=events.gaps if isinstance(events.gaps, GapList) else None,
+                meta=meta,
+            )
+        )
+    return out

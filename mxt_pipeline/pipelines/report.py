@@ -1,0 +1,195 @@
+"""The run report: per brick status, time, inputs/outputs with checksums, CALDB files.
+
+Written in three forms beside the products: ``run_report.json`` (complete, for
+programs: the harness reads it for timing trends), ``run_report.md`` and
+``run_report.html`` (short, for people: the status, a time breakdown per brick, the
+products and what went wrong).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import platform
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mxt_pipeline.io.fits import atomic_write_bytes
+from mxt_pipeline.pipelines.brick import BrickResult
+from mxt_pipeline.pipelines.ports import FileRecord, write_json
+
+__all__ = ["build_report", "write_report", "report_markdown", "report_html", "environment", "REPORT_FILES"]
+
+#: File names of the report in a collection.
+REPORT_FILES = ("run_report.json", "run_report.md", "run_report.html")
+
+
+def environment() -> dict[str, str]:
+    """Versions of the interpreter and of the numerical libraries."""
+    import astropy
+    import numpy
+    import scipy
+
+    from mxt_pipeline._version import __version__
+
+    return {
+        "mxt_pipeline": __version__,
+        "python": sys.version.split()[0],
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "astropy": astropy.__version__,
+        "platform": platform.platform(terse=True),
+    }
+
+
+def build_report(
+    *,
+    pipeline: str,
+    status: str,
+    bricks: Sequence[BrickResult],
+    target: Mapping[str, Any],
+    inputs: Sequence[FileRecord],
+    caldb: Sequence[Mapping[str, Any]],
+    versions: Mapping[str, str],
+    timing: Mapping[str, float],
+    started: str,
+    finished: str,
+    collection: str | None = None,
+    run_key: str | None = None,
+    stopped_at: Mapping[str, Any] | None = None,
+    reason: Mapping[str, Any] | None = None,
+    missing_inputs: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The report as a JSON-ready dict (see ``docs/pipelines.md`` for the fields)."""
+    total = float(timing.get("total_s", 0.0)) or sum(b.elapsed_s for b in bricks)
+    return {
+        "report_version": 1,
+        "pipeline": pipeline,
+        "status": status,
+        "collection": collection,
+        "run_key": run_key,
+        "versions": dict(versions),
+        "started": started,
+        "finished": finished,
+        "stopped_at": dict(stopped_at) if stopped_at else None,
+        "reason": dict(reason) if reason else None,
+        "target": dict(target),
+        "inputs": [r.to_dict() for r in inputs],
+        "missing_inputs": list(missing_inputs),
+        "caldb": [dict(c) for c in caldb],
+        "bricks": [b.to_dict() for b in bricks],
+        "timing": {
+            **{k: round(float(v), 6) for k, v in timing.items()},
+            "per_brick_s": {b.name: round(b.elapsed_s, 6) for b in bricks},
+            "per_brick_fraction": {b.name: (round(b.elapsed_s / total, 4) if total > 0 else 0.0) for b in bricks},
+        },
+        "environment": environment(),
+    }
+
+
+def _short(sha: str) -> str:
+    return sha[:12]
+
+
+def report_markdown(report: Mapping[str, Any]) -> str:
+    """A short human-readable account of a run."""
+    t = report["target"]
+    lines = [
+        f"# {report['pipeline']} run of {t.get('obs_id', '?')}: {report['status']}",
+        "",
+        f"- collection: `{report.get('collection') or '-'}`",
+        f"- versions: pipeline {report['versions'].get('pipeline', '?')}, CALDB {report['versions'].get('caldb', '?')}",
+        f"- mode: {t.get('mode', '?')}" + (f", burst {t['burst_id']}" if t.get("burst_id") else ""),
+        f"- started {report['started']}, finished {report['finished']}, "
+        f"total {report['timing'].get('total_s', 0.0):.2f} s",
+    ]
+    if report.get("stopped_at"):
+        s = report["stopped_at"]
+        lines.append(f"- stopped at brick `{s.get('brick', '-')}`, phase {s.get('phase', '-')}")
+    if report.get("reason"):
+        r = report["reason"]
+        lines.append(f"- reason: {r.get('type')}: {r.get('message')}")
+    if report.get("missing_inputs"):
+        lines.append("- missing inputs: " + ", ".join(f"`{Path(m).name}`" for m in report["missing_inputs"]))
+    lines += ["", "## Bricks", "", "| brick | status | time (s) | share | outputs | warnings |", "|---|---|---:|---:|---|---|"]
+    frac = report["timing"]["per_brick_fraction"]
+    for b in report["bricks"]:
+        outs = ", ".join(f"`{o['path']}`" for o in b["outputs"][:4]) + (" ..." if len(b["outputs"]) > 4 else "")
+        warn = "; ".join(b["warnings"])[:160]
+        resumed = " (resumed)" if b.get("resumed") else ""
+        lines.append(
+            f"| {b['name']} | {b['status']}{resumed} | {b['elapsed_s']:.3f} | {100 * frac.get(b['name'], 0):.1f}% "
+            f"| {outs or '-'} | {warn or '-'} |"
+        )
+    if report["caldb"]:
+        lines += ["", "## Calibration files", "", "| code | file | sha256 |", "|---|---|---|"]
+        lines += [f"| {c['code']} | `{c['file']}` | `{_short(c['sha256'])}` |" for c in report["caldb"]]
+    products = [o for b in report["bricks"] for o in b["outputs"]]
+    if products:
+        lines += ["", "## Products", "", "| file | brick port | size | sha256 |", "|---|---|---:|---|"]
+        owner = {o["path"]: b["name"] for b in report["bricks"] for o in b["outputs"]}
+        lines += [
+            f"| `{o['path']}` | {owner[o['path']]} {o['port']} | {o['size']} | `{_short(o['sha256'])}` |" for o in products
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def report_html(report: Mapping[str, Any]) -> str:
+    """The same account as :func:`report_markdown`, as a self-contained HTML page."""
+    e = html.escape
+    t = report["target"]
+    colour = {"SUCCESS": "#2e7d32", "PARTIAL": "#ef6c00", "NO_DATA": "#546e7a"}.get(report["status"], "#c62828")
+    total = max(float(report["timing"].get("total_s", 0.0)), 1e-9)
+    rows = []
+    for b in report["bricks"]:
+        width = 100.0 * b["elapsed_s"] / total
+        rows.append(
+            f"<tr><td>{e(b['name'])}</td><td>{e(b['status'])}{' (resumed)' if b.get('resumed') else ''}</td>"
+            f"<td style='text-align:right'>{b['elapsed_s']:.3f}</td>"
+            f"<td><div style='background:#90a4ae;height:0.8em;width:{width:.1f}%'></div></td>"
+            f"<td>{e('; '.join(b['warnings'])[:200])}</td></tr>"
+        )
+    prods = "".join(
+        f"<tr><td><code>{e(o['path'])}</code></td><td>{e(b['name'])}</td><td>{o['size']}</td>"
+        f"<td><code>{e(_short(o['sha256']))}</code></td></tr>"
+        for b in report["bricks"]
+        for o in b["outputs"]
+    )
+    cal = "".join(
+        f"<tr><td>{e(c['code'])}</td><td><code>{e(c['file'])}</code></td><td><code>{e(_short(c['sha256']))}</code></td></tr>"
+        for c in report["caldb"]
+    )
+    reason = ""
+    if report.get("reason"):
+        r = report["reason"]
+        where = report.get("stopped_at") or {}
+        reason = (
+            f"<p><b>Stopped</b> at brick {e(str(where.get('brick', '-')))}, phase {e(str(where.get('phase', '-')))}: "
+            f"{e(str(r.get('type')))}: {e(str(r.get('message')))}</p>"
+        )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{e(report['pipeline'])} {e(str(t.get('obs_id', '')))}</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:0.2em 0.6em}} th{{background:#eceff1}}</style></head><body>
+<h1>{e(report['pipeline'])} run of {e(str(t.get('obs_id', '?')))}:
+<span style="color:{colour}">{e(report['status'])}</span></h1>
+<p>Collection <code>{e(str(report.get('collection') or '-'))}</code>; pipeline {e(report['versions'].get('pipeline', '?'))},
+CALDB {e(report['versions'].get('caldb', '?'))}; total {report['timing'].get('total_s', 0.0):.2f} s.</p>
+{reason}
+<h2>Bricks</h2><table><tr><th>brick</th><th>status</th><th>time (s)</th><th>share</th><th>warnings</th></tr>
+{''.join(rows)}</table>
+<h2>Calibration files</h2><table><tr><th>code</th><th>file</th><th>sha256</th></tr>{cal}</table>
+<h2>Products</h2><table><tr><th>file</th><th>brick</th><th>bytes</th><th>sha256</th></tr>{prods}</table>
+</body></html>
+"""
+
+
+def write_report(folder: str | os.PathLike[str], report: Mapping[str, Any]) -> list[Path]:
+    """Write the three forms of the report into ``folder`` (atomically each)."""
+    folder = Path(folder)
+    out = [write_json(folder / REPORT_FILES[0], report)]
+    out.append(atomic_write_bytes(folder / REPORT_FILES[1], report_markdown(report).encode("utf-8")))
+    out.append(atomic_write_bytes(folder / REPORT_FILES[2], report_html(report).encode("utf-8")))
+    return out

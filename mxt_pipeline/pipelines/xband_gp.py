@@ -1,0 +1,30 @@
+"""XBAND-GP: the general-programme pipeline (a target observation, every source).
+
+Bricks, in order (each documented in docs/pipelines.md):
+
+1. ``calibrate``: L1 passes + ATT/ANG/SAA -> L2 events (GTI, gaps with origins);
+2. ``detect``: L2 events -> source list MXT-SOP-SKY and DS9 regions;
+3. ``image_preview``: field image with the sources (non-critical).
+"""
+
+from __future__ import annotations
+
+from mxt_pipeline.pipelines.bricks.calibrate import CALIBRATE
+from mxt_pipeline.pipelines.bricks.detect import DETECT
+from mxt_pipeline.pipelines.bricks.images import IMAGE_PREVIEW
+from mxt_pipeline.pipelines.pipeline import Pipeline
+
+__all__ = ["EXTERNAL_INPUTS", "build_pipeline"]
+
+#: Inputs of the X-band pipelines given from outside (the dataset and the target).
+EXTERNAL_INPUTS = ("observation", "target", "l1_passes", "attitude", "angles")
+
+
+def build_pipeline() -> Pipeline:
+    """The XBAND-GP pipeline."""
+    return Pipeline(
+        "xband-gp",
+        [CALIBRATE, DETECT, IMAGE_PREVIEW],
+        external=EXTERNAL_INPUTS,
+        summary="general programme: calibrate, detect every source, light curves, previews",
+    )

@@ -1,0 +1,213 @@
+"""Coordinate transforms: round trips, and agreement with astropy's WCS (TAN)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.wcs import WCS
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.spatial.transform import Rotation
+
+from mxt_pipeline import constants as C
+from mxt_pipeline.calib import coordinates as co
+from mxt_pipeline.datamodel import Attitude, pointing_rotation
+from mxt_pipeline.io.products import sky_column_keywords
+
+from .standins import StandInTeldef
+
+ra_st = st.floats(0.0, 359.99)
+dec_st = st.floats(-89.9, 89.9)
+roll_st = st.floats(0.0, 359.99)
+# Off-axis offsets within the 57.9' field of view (+ a margin outside it).
+off_st = st.floats(-40.0, 40.0)
+
+
+def _sep_arcsec(ra1, dec1, ra2, dec2):
+    return SkyCoord(ra1 * u.deg, dec1 * u.deg).separation(SkyCoord(ra2 * u.deg, dec2 * u.deg)).arcsec
+
+
+def _drifting_attitude(ra, dec, roll):
+    """Ten minutes of attitude with a slow drift (2'), sampled every 10 s."""
+    t = np.arange(0.0, 601.0, 10.0)
+    drift = np.linspace(0.0, 2.0 / 60.0, t.size)
+    return Attitude.from_pointing(t, ra + drift, np.clip(dec + drift, -89.99, 89.99), roll + 10 * drift)
+
+
+@given(ra=ra_st, dec=dec_st, roll=roll_st, oy=off_st, oz=off_st, t=st.floats(0.0, 600.0))
+def test_round_trip_radec_raw_radec(teldef, ra, dec, roll, oy, oz, t):
+    """RA/Dec -> RAW -> RA/Dec within 0.1 arcsec (attitude interpolated at t)."""
+    att = _drifting_attitude(ra, dec, roll)
+    # A sky position at (oy, oz) arcmin off the boresight at time t.
+    v = co.angles_to_vectors(oy, oz)
+    src_ra, src_dec = co.instrument_to_radec(v, att.rotation([t]))
+    rawy, rawz = co.radec_to_raw(src_ra, src_dec, t, att, teldef)
+    ra2, dec2 = co.raw_to_radec(rawy, rawz, t, att, teldef)
+    assert _sep_arcsec(src_ra, src_dec, ra2, dec2).max() < 0.1
+
+
+@given(ra=ra_st, dec=dec_st, roll=roll_st, y=st.floats(-0.5, 255.5), z=st.floats(-0.5, 255.5))
+def test_round_trip_raw_radec_raw(teldef, ra, dec, roll, y, z):
+    att = Attitude.from_pointing([0.0], [ra], [dec], [roll])
+    src_ra, src_dec = co.raw_to_radec(y, z, 0.0, att, teldef)
+    y2, z2 = co.radec_to_raw(src_ra, src_dec, 0.0, att, teldef)
+    # 1e-3 pixel = 0.014": far below the 0.1" requirement.
+    np.testing.assert_allclose([y2[0], z2[0]], [y, z], atol=1e-3)
+
+
+def _det_wcs(ra, dec, roll, scale_deg):
+    """TAN WCS of the DET plane: pixel (DETY, DETZ) -> sky, from the pointing and roll.
+
+    At roll 0 the instrument +Y is east and +Z north; a roll theta turns +Z from north
+    through east, so +Y = E cos theta - N sin theta and +Z = E sin theta + N cos theta
+    (the ATT convention): xi = DETY cos + DETZ sin, eta = -DETY sin + DETZ cos.
+    """
+    th = np.radians(roll)
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = [ra, dec]
+    w.wcs.crpix = [1.0, 1.0]  # 0-based pixel 0 = the optical axis (DET origin)
+    w.wcs.cd = scale_deg * np.array([[np.cos(th), np.sin(th)], [-np.sin(th), np.cos(th)]])
+    return w
+
+
+@given(ra=ra_st, dec=st.floats(-89.0, 89.0), roll=roll_st, oy=off_st, oz=off_st)
+def test_source_lands_where_astropy_wcs_puts_it(ra, dec, roll, oy, oz):
+    """A known RA/Dec is seen at the DET position given by an independent astropy TAN WCS."""
+    teldef = StandInTeldef()  # no offsets: DET is then exactly gnomonic
+    scale = np.degrees(C.PIXEL_SIZE_MM / C.FOCAL_LENGTH_MM)
+    wcs = _det_wcs(ra, dec, roll, scale)
+    src = wcs.all_pix2world(np.array([[oy * 60 / C.PIXEL_SCALE_ARCSEC, oz * 60 / C.PIXEL_SCALE_ARCSEC]]), 0)
+    att = Attitude.from_pointing([0.0], [ra], [dec], [roll])
+    dety, detz = co.radec_to_det(src[:, 0], src[:, 1], 0.0, att, teldef)
+    expect = wcs.all_world2pix(src, 0)
+    # 1e-4 pixel = 1.4 milliarcsec.
+    np.testing.assert_allclose([dety[0], detz[0]], expect[0], atol=1e-4)
+
+
+@given(ra_nom=ra_st, dec_nom=st.floats(-89.5, 89.5), dx=st.floats(-300, 300), dy=st.floats(-300, 300))
+def test_sky_pixels_match_astropy_wcs(ra_nom, dec_nom, dx, dy):
+    """X/Y follow exactly the TCTYP/TCRVL/TCRPX/TCDLT keywords written in the L2 file."""
+    kw = sky_column_keywords(ra_nom, dec_nom)
+    w = WCS(naxis=2)
+    w.wcs.ctype = [kw["X"]["TCTYP"], kw["Y"]["TCTYP"]]
+    w.wcs.crval = [kw["X"]["TCRVL"], kw["Y"]["TCRVL"]]
+    w.wcs.crpix = [kw["X"]["TCRPX"], kw["Y"]["TCRPX"]]
+    w.wcs.cdelt = [kw["X"]["TCDLT"], kw["Y"]["TCDLT"]]
+    pix = np.array([[co.SKY_REF_PIX + dx, co.SKY_REF_PIX + dy]])
+    world = w.all_pix2world(pix, 1)  # FITS (1-based) pixels, as in the L2 columns
+    x, y = co.radec_to_sky(world[:, 0], world[:, 1], ra_nom, dec_nom)
+    np.testing.assert_allclose([x[0], y[0]], pix[0], atol=1e-6)
+    ra, dec = co.sky_to_radec(pix[:, 0], pix[:, 1], ra_nom, dec_nom)
+    assert _sep_arcsec(ra, dec, world[:, 0], world[:, 1])[0] < 1e-4
+
+
+def test_sky_axes_orientation():
+    """East is towards smaller X (RA increases to the left), north towards larger Y."""
+    x, y = co.radec_to_sky([10.01, 10.0], [20.0, 20.01], 10.0, 20.0)
+    assert x[0] < co.SKY_REF_PIX and abs(y[0] - co.SKY_REF_PIX) < 0.05
+    assert y[1] > co.SKY_REF_PIX and abs(x[1] - co.SKY_REF_PIX) < 1e-9
+
+
+@given(ay=st.floats(-600, 600), az=st.floats(-600, 600))
+def test_angles_vectors_inverse(ay, az):
+    v = co.angles_to_vectors(ay, az)
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-12)
+    ay2, az2 = co.vectors_to_angles(v)
+    np.testing.assert_allclose([ay2[0], az2[0]], [ay, az], atol=1e-9)
+
+
+@given(ra=ra_st, dec=dec_st, roll=roll_st)
+def test_boresight_is_pointing(ra, dec, roll):
+    rot = pointing_rotation(ra, dec, roll)
+    ra2, dec2 = co.instrument_to_radec(np.array([[1.0, 0.0, 0.0]]), rot)
+    assert _sep_arcsec(ra, dec, ra2, dec2)[0] < 1e-6
+    v = co.radec_to_instrument(ra, dec, rot)
+    np.testing.assert_allclose(v[0], [1.0, 0.0, 0.0], atol=1e-10)
+
+
+def test_attitude_is_interpolated_per_event():
+    """Events at different times use the attitude of their own time."""
+    att = Attitude.from_pointing([0.0, 100.0], [50.0, 50.0], [10.0, 11.0], [30.0, 30.0])
+    times = np.array([0.0, 25.0, 50.0, 100.0, 25.0])
+    teldef = StandInTeldef()
+    ra, dec = co.det_to_radec(np.zeros(5), np.zeros(5), times, att, teldef)
+    ra_ref, dec_ref, _ = att.pointing(times)
+    assert _sep_arcsec(ra, dec, ra_ref, dec_ref).max() < 1e-6
+    # Same as rotating every event with its own scipy rotation.
+    y, z = np.array([10.0, -50.0, 80.0, 3.0, 0.0]), np.array([-7.0, 60.0, 1.0, -90.0, 0.0])
+    ra, dec = co.det_to_radec(y, z, times, att, teldef)
+    v = co.angles_to_vectors(*teldef.det_to_angles(y, z))
+    ref = co.vectors_to_radec(att.rotation(times).apply(v))
+    assert _sep_arcsec(ra, dec, ref[0], ref[1]).max() < 1e-6
+
+
+def test_event_coordinates_agree_with_separate_transforms(teldef):
+    rng = np.random.default_rng(3)
+    att = _drifting_attitude(120.0, -45.0, 70.0)
+    n = 1000
+    y, z = rng.uniform(0, 255, n), rng.uniform(0, 255, n)
+    t = np.sort(rng.uniform(0, 600, n))
+    out = co.event_coordinates(y, z, t, att, teldef, 120.0, -45.0)
+    ra, dec = co.raw_to_radec(y, z, t, att, teldef)
+    np.testing.assert_allclose(out["RA"], ra, atol=1e-12)
+    np.testing.assert_allclose(out["DEC"], dec, atol=1e-12)
+    x, yy = co.radec_to_sky(ra, dec, 120.0, -45.0)
+    np.testing.assert_allclose(out["X"], x, atol=1e-8)
+    np.testing.assert_allclose(out["Y"], yy, atol=1e-8)
+
+
+def test_fixed_rotation_and_shape_errors():
+    rot = pointing_rotation(0.0, 0.0, 0.0)
+    ra, dec = co.det_to_radec([0.0, 0.0], [0.0, 0.0], [1.0, 2.0], rot, StandInTeldef())
+    np.testing.assert_allclose(dec, 0.0, atol=1e-12)
+    two = Rotation.from_quat(np.tile(rot.as_quat(), (2, 1)))
+    with pytest.raises(co.MXTInputError):
+        co.det_to_radec([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1.0, 2.0, 3.0], two, StandInTeldef())
+    with pytest.raises(co.MXTInputError):
+        co.det_to_radec([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1.0, 2.0], rot, StandInTeldef())
+
+
+def test_behind_the_telescope_is_nan():
+    rot = pointing_rotation(0.0, 0.0, 0.0)
+    dety, detz = co.radec_to_det([180.0, 0.5], [0.0, 0.0], 0.0, rot, StandInTeldef())
+    assert np.isnan(dety[0]) and np.isnan(detz[0])
+    assert np.isfinite(dety[1])
+    x, y = co.radec_to_sky([180.0], [0.0], 0.0, 0.0)
+    assert np.isnan(x[0]) and np.isnan(y[0])
+
+
+def test_raw_pixel_convention():
+    np.testing.assert_array_equal(co.raw_pixel([-0.5, -0.51, 0.49, 254.5, np.nan]), [0, -1, 0, 255, -1])
+
+
+def test_poles_are_accurate():
+    v = co.radec_to_vectors([0.0, 33.0], [90.0 - 1e-9, -90.0 + 1e-9])
+    ra, dec = co.vectors_to_radec(v)
+    np.testing.assert_allclose(dec, [90.0 - 1e-9, -90.0 + 1e-9], atol=1e-13)
+
+
+@given(seed=st.integers(0, 2**32 - 1), sorted_times=st.booleans())
+def test_compiled_attitude_interpolation_matches_scipy_slerp(seed, sorted_times):
+    """Large rotations between samples (slerp branch), times in or out of order, clamped ends."""
+    from mxt_pipeline.calib import _kernels
+
+    if not _kernels.HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(seed)
+    ts = np.cumsum(rng.uniform(0.5, 20.0, 12))
+    att = Attitude.from_pointing(ts, rng.uniform(0, 360, 12), rng.uniform(-80, 80, 12), rng.uniform(0, 360, 12))
+    n = 300
+    t = rng.uniform(ts[0] - 5.0, ts[-1] + 5.0, n)
+    if sorted_times:
+        t = np.sort(t)
+    y, z = rng.uniform(0, 255, n), rng.uniform(0, 255, n)
+    td = StandInTeldef(rotation_deg=30.0)
+    a = co.event_coordinates(y, z, t, att, td, 10.0, 20.0, engine="numba")
+    b = co.event_coordinates(y, z, t, att, td, 10.0, 20.0, engine="numpy")
+    assert _sep_arcsec(a["RA"], a["DEC"], b["RA"], b["DEC"]).max() < 1e-6
+    ok = np.isfinite(b["X"])
+    np.testing.assert_array_equal(np.isfinite(a["X"]), ok)
+    np.testing.assert_allclose(a["X"][ok], b["X"][ok], rtol=1e-9, atol=1e-6)

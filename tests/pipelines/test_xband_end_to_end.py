@@ -1,0 +1,133 @@
+"""XBAND-GP and XBAND-CP end to end on a small dataset with a simple calibration set.
+
+The real bricks (calibration chain, two-stage detection, burst identification, field
+image) run through :func:`execute`.  The calibration set is the simple one of
+:mod:`.xband_data` (Gaussian PSF, flat focal plane), so these tests check the pipelines
+and their contract, not the instrument model: the bundled CALDB and the simulation bench
+are exercised by the end-to-end tests of the harness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from astropy.io import fits
+
+from mxt_pipeline.datapaths import REPO_ROOT
+from mxt_pipeline.io import read_product, validate_file
+from mxt_pipeline.pipelines.collection import verify_collection
+from mxt_pipeline.pipelines.execute import FAST_DIR, execute, run_dataset
+from mxt_pipeline.pipelines.runtime import BurstPosition, request_from_dataset
+from mxt_pipeline.pipelines.status import ProcessingStatus, read_status
+
+from .xband_data import OBS_ID, SimpleFullCalibrationSet, make_dataset, sky_offset_arcsec
+
+S = ProcessingStatus
+EPOCH = "1767225600"  # SOURCE_DATE_EPOCH: FITS DATE keywords fixed so products compare byte for byte
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e") / "obs"
+    return root, make_dataset(root, n_source=800, n_background=600, seed=11)
+
+
+@pytest.fixture(scope="module")
+def gp_run(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("gp") / "out"
+    old = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = EPOCH
+    try:
+        outcome = run_dataset(dataset[0], "xband-gp", out, caldb=SimpleFullCalibrationSet())
+    finally:
+        if old is None:
+            os.environ.pop("SOURCE_DATE_EPOCH")
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = old
+    return outcome
+
+
+def test_gp_finds_the_source_within_r90(dataset, gp_run):
+    _, truth = dataset
+    assert gp_run.exit_code == 0, gp_run.status.reason
+    src = read_product(gp_run.collection / f"mxt_sop_sky_{OBS_ID}.fits").table("SRCLIST")
+    assert len(src) >= 1
+    best = src[0]
+    offset = sky_offset_arcsec(best["RA"], best["DEC"], truth["ra"], truth["dec"])
+    assert offset < best["ERR_R90"], (offset, best["ERR_R90"])
+
+
+def test_gp_products_pass_validate_and_fitsverify(gp_run, fitsverify):
+    fits_files = sorted(gp_run.collection.glob("*.fits"))
+    assert {p.name for p in fits_files} == {f"mxt_l2_evt_{OBS_ID}.fits", f"mxt_sop_sky_{OBS_ID}.fits"}
+    for p in fits_files:
+        assert validate_file(p) == [], p
+        assert fitsverify(p).ok, fitsverify(p).output
+    assert verify_collection(gp_run.collection) == []
+
+
+def test_gp_report_breaks_time_down_per_brick(gp_run):
+    rep = json.loads((gp_run.collection / "run_report.json").read_text())
+    assert [b["name"] for b in rep["bricks"]] == ["calibrate", "detect", "image_preview"]
+    assert set(rep["timing"]["per_brick_s"]) == {"calibrate", "detect", "image_preview"}
+    assert rep["timing"]["total_s"] >= sum(rep["timing"]["per_brick_s"].values())
+    calib = rep["bricks"][0]
+    assert {c["code"] for c in calib["caldb"]} == {"TELDEF", "CTI", "GAINOFF", "MULTIPLICITY", "PATTERN", "BADPIX"}
+    assert all(len(o["sha256"]) == 64 for b in rep["bricks"] for o in b["outputs"])
+    md = (gp_run.collection / "run_report.md").read_text()
+    assert "| detect | SUCCESS |" in md
+
+
+def test_cp_publishes_the_burst_first(dataset, tmp_path):
+    _, truth = dataset
+    out = tmp_path / "out"
+    req = request_from_dataset(dataset[0], "xband-cp", out, caldb=SimpleFullCalibrationSet(), burst_id="sb26070501",
+                               burst_position=BurstPosition(truth["ra"] + 0.02, truth["dec"] - 0.03, 6.0))  # fmt: skip
+    outcome = execute(req)
+    assert outcome.exit_code == 0, outcome.status.reason
+    st = read_status(out)
+    assert st.early_products == [f"{FAST_DIR}/mxt_burst_{OBS_ID}.json"]
+    burst = json.loads((out / FAST_DIR / f"mxt_burst_{OBS_ID}.json").read_text())
+    assert burst["detected"] and burst["burst_id"] == "sb26070501" and burst["trigger"]["origin"] == "trigger"
+    assert sky_offset_arcsec(burst["source"]["ra"], burst["source"]["dec"], truth["ra"], truth["dec"]) < burst["source"]["err_r90_arcsec"]
+    order = [b.name for b in outcome.result.bricks]
+    assert order.index("burst") < order.index("image_preview")
+    assert (outcome.collection / f"mxt_burst_{OBS_ID}.json").read_bytes() == (out / FAST_DIR / f"mxt_burst_{OBS_ID}.json").read_bytes()
+
+
+def test_killed_half_way_then_rerun_gives_the_same_products(dataset, gp_run, tmp_path):
+    out = tmp_path / "out"
+    env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH}
+    cmd = [sys.executable, "-m", "tests.pipelines.run_xband", str(dataset[0]), str(out), "--kill-in", "detect"]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    st = read_status(out)
+    assert st.status is S.RUNNING and st.stopped_at["brick"] == "detect"
+    proc = subprocess.run(cmd[:-2], cwd=REPO_ROOT, env=env, capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    st = read_status(out)
+    coll = out / st.collection
+    rep = json.loads((coll / "run_report.json").read_text())
+    assert [b["resumed"] for b in rep["bricks"]] == [True, False, False]
+    for name in (f"mxt_sop_sky_{OBS_ID}.reg", f"mxt_img_{OBS_ID}.png"):
+        a = hashlib.sha256((coll / name).read_bytes()).hexdigest()
+        b = hashlib.sha256((gp_run.collection / name).read_bytes()).hexdigest()
+        assert a == b, name
+    # The calibration report is the same but for the chain's own step timings.
+    reports = [json.loads((c / f"mxt_calib_report_{OBS_ID}.json").read_text()) for c in (coll, gp_run.collection)]
+    for r in reports:
+        r.pop("timing_s")
+    assert reports[0] == reports[1]
+    # FITS: every header value and every data byte equal (DATASUM included).  Only the
+    # CHECKSUM differs, because astropy writes the wall-clock time in the comment of the
+    # CHECKSUM card (not covered by SOURCE_DATE_EPOCH), and that comment is checksummed.
+    for name in (f"mxt_l2_evt_{OBS_ID}.fits", f"mxt_sop_sky_{OBS_ID}.fits"):
+        diff = fits.FITSDiff(coll / name, gp_run.collection / name, ignore_keywords=["CHECKSUM"],
+                             ignore_comments=["DATASUM"], rtol=0.0, atol=0.0)  # fmt: skip
+        assert diff.identical, diff.report()
