@@ -8,20 +8,25 @@ band, the time sort removed, ...): how to introduce it (a function receiving pyt
 
 :func:`verdict` runs the replay of that golden dataset with the variant applied and
 says whether the harness caught it *as described*: at least one failing check whose
-message names ``brick <name>`` and the quantity.  The variants themselves live in
-``harness/tests/test_broken_variants.py``; they are applied only inside tests.
+message names ``brick <name>`` and the quantity.  :data:`VARIANTS` lists the variants;
+each patches the science code exactly where a real bug would sit, through pytest's
+``monkeypatch`` (undone at the end of the test), so they are applied only inside
+tests (``harness/tests/test_broken_variants.py``).
 """
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from harness.results import CheckResult, Status
 
-__all__ = ["BrokenVariant", "caught", "verdict"]
+__all__ = ["BrokenVariant", "VARIANTS", "caught", "verdict"]
 
 
 @dataclass(frozen=True)
@@ -76,3 +81,85 @@ def verdict(variant: BrokenVariant, golden_dir: Path, config, work: Path, *, pip
 
     checks, _ = replay_dataset(golden_dir, config, work, bricks=True, pipeline=pipeline, only=(variant.brick,))
     return bool(caught(variant, checks)), checks
+
+
+# --------------------------------------------------------------------------------------
+# The variants
+# --------------------------------------------------------------------------------------
+
+
+def _cti_sign_flipped(mp: Any) -> None:
+    """The CTI loss is added instead of restored: ``E + (E - E_corr)`` instead of ``E_corr``."""
+    from mxt_pipeline.calib import energy
+
+    original = energy.CTIInverseTable.__call__
+
+    def flipped(self, e_measured, rawz):
+        e = np.asarray(e_measured, dtype=float)
+        return 2.0 * e - original(self, e_measured, rawz)
+
+    mp.setattr(energy.CTIInverseTable, "__call__", flipped)
+
+
+def _time_sort_removed(mp: Any) -> None:
+    """The merge of the passes keeps the delivery order (``argsort`` is the identity)."""
+    from mxt_pipeline.calib import ingest
+
+    proxy = types.SimpleNamespace(**{k: getattr(np, k) for k in dir(np) if not k.startswith("__")})
+    proxy.argsort = lambda a, *args, **kwargs: np.arange(np.asarray(a).shape[0])
+    mp.setattr(ingest, "np", proxy)
+
+
+def _saa_gap_dropped(mp: Any) -> None:
+    """The SAA intervals no longer remove anything from the GTI."""
+    from mxt_pipeline.calib import screening
+    from mxt_pipeline.datamodel import GTI
+
+    mp.setattr(screening, "saa_bad_time", lambda saa: GTI.empty())
+
+
+def _psf_shifted_one_pixel(mp: Any) -> None:
+    """The PSF model is centred one pixel (RAWY) off the source position."""
+    from mxt_pipeline.detect import bandpsf
+
+    cls = bandpsf.BandPSF
+    density, terms, fractions = cls.density, cls.terms, cls.pixel_fractions
+    mp.setattr(cls, "density", lambda self, dy, dz, theta=0.0: density(self, np.asarray(dy) - 1.0, dz, theta))
+    mp.setattr(cls, "terms", lambda self, ye, ze, y, z, theta=0.0, derivatives=False:
+               terms(self, ye, ze, np.asarray(y) + 1.0, z, theta, derivatives))  # fmt: skip
+    mp.setattr(cls, "pixel_fractions", lambda self, ye, ze, y0, z0, theta=0.0:
+               fractions(self, ye, ze, np.asarray(y0) + 1.0, z0, theta))  # fmt: skip
+
+
+def _wrong_energy_band(mp: Any) -> None:
+    """The detection bands start at 0.5 keV instead of 0.2 keV (a mistyped lower edge)."""
+    from mxt_pipeline.detect import bands
+
+    original = bands.as_bands
+
+    def wrong(spec):
+        out = original(spec)
+        return tuple(bands.EnergyBand(0.5, b.e_max) if abs(b.e_min - 0.2) < 1e-9 else b for b in out)
+
+    mp.setattr(bands, "as_bands", wrong)
+
+
+def _lc_gaps_ignored(mp: Any) -> None:
+    """Light-curve exposure ignores the gaps: every bin counts as fully exposed."""
+    from mxt_pipeline.lightcurve import rates
+
+    def no_gaps(lo, hi, gti, dead_time_fraction=0.0, frame_time=0.0):
+        return (np.asarray(hi, dtype=float) - np.asarray(lo, dtype=float)) * (1.0 - dead_time_fraction)
+
+    mp.setattr(rates, "bin_exposure", no_gaps)
+
+
+#: The deliberate bugs the harness must catch (issue item 7).
+VARIANTS: tuple[BrokenVariant, ...] = (
+    BrokenVariant("CTI correction with its sign flipped", "calibrate", "ENERGY", "calibration_lines", _cti_sign_flipped),
+    BrokenVariant("time sort of the merged passes removed", "calibrate", "TIME", "passes_out_of_order", _time_sort_removed),
+    BrokenVariant("SAA gap dropped from the GTI", "calibrate", "GTI", "saa_crossing", _saa_gap_dropped),
+    BrokenVariant("PSF shifted by one pixel", "detect", "RA", "three_sources", _psf_shifted_one_pixel),
+    BrokenVariant("wrong energy band (0.5 keV instead of 0.2 keV)", "detect", "E_MIN", "three_sources", _wrong_energy_band),
+    BrokenVariant("light-curve exposure ignoring the gaps", "lightcurves", "FRACEXP", "saa_crossing", _lc_gaps_ignored),
+)  # fmt: skip

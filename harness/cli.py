@@ -132,6 +132,10 @@ def golden_make(ctx, names, candidates) -> None:
             click.echo(f"golden make {name}: {exc}", err=True)
             ctx.exit(1)
             return
+        except Exception as exc:  # the simulator or a brick failed: say which, no traceback dump
+            click.echo(f"golden make {name} failed (no candidate written): {type(exc).__name__}: {exc}", err=True)
+            ctx.exit(1)
+            return
         doc = json.loads((path / "MANIFEST.json").read_text())
         click.echo(f"candidate {name}: {path} ({len(doc['files'])} files, {doc['total_bytes'] / 1e6:.2f} MB)")
     click.echo("review with 'python -m harness golden diff NAME', promote with 'python -m harness bless NAME --reason ...'")

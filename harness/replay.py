@@ -321,10 +321,10 @@ def replay_brick(golden_dir: Path, brick_name: str, run: GoldenRun, cfg: Harness
     t0 = time.perf_counter()
     name = f"{golden_dir.name}/{brick_name}"
     who = f"brick {brick_name}"
-    pipeline = get_pipeline(run.pipeline)
     out = work / brick_name
     shutil.rmtree(out, ignore_errors=True)
     try:
+        pipeline = get_pipeline(run.pipeline)
         res = run_brick(pipeline, brick_name, golden_dir / "input", golden_dir / "expected", run, out)
     except Exception as exc:  # an input the brick could not even be given
         return CheckResult("replay", name, Status.FAIL, f"{who}: could not run: {type(exc).__name__}: {exc}",
@@ -334,7 +334,11 @@ def replay_brick(golden_dir: Path, brick_name: str, run: GoldenRun, cfg: Harness
         msg = f"{who} failed in phase {res.error.phase}: {res.error.type}: {res.error.message}" + (f" ({where})" if where else "")
         return CheckResult("replay", name, Status.FAIL, msg, {"elapsed_s": res.elapsed_s},
                            details=res.error.traceback or "", elapsed_s=time.perf_counter() - t0), out  # fmt: skip
-    diffs = _compare_folder(out, golden_dir / "expected" / brick_name, cfg)
+    try:
+        diffs = _compare_folder(out, golden_dir / "expected" / brick_name, cfg)
+    except Exception as exc:  # an output the diff cannot read is a failure of the brick
+        return CheckResult("replay", name, Status.FAIL, f"{who}: outputs could not be compared: {type(exc).__name__}: {exc}",
+                           elapsed_s=time.perf_counter() - t0), out  # fmt: skip
     return _verdict("replay", name, who, diffs, {"brick_status": str(res.status), "elapsed_s": res.elapsed_s}, t0), out
 
 
@@ -350,32 +354,65 @@ def replay_pipeline(golden_dir: Path, run: GoldenRun, cfg: HarnessConfig, work: 
     except Exception as exc:
         return CheckResult("pipeline", name, Status.FAIL, f"{who}: crashed: {type(exc).__name__}: {exc}",
                            elapsed_s=time.perf_counter() - t0), out  # fmt: skip
-    diffs = _compare_folder(out, golden_dir / "expected" / PIPELINE_DIR, cfg)
+    try:
+        diffs = _compare_folder(out, golden_dir / "expected" / PIPELINE_DIR, cfg)
+    except Exception as exc:
+        return CheckResult("pipeline", name, Status.FAIL, f"{who}: outputs could not be compared: {type(exc).__name__}: {exc}",
+                           elapsed_s=time.perf_counter() - t0), out  # fmt: skip
     figures = {"status": str(outcome.status.status)}
     if outcome.result is not None:
         figures.update({f"{k}_s": round(v, 3) for k, v in outcome.result.timings().items()})
     return _verdict("pipeline", name, who, diffs, figures, t0), out
 
 
+def _expected_bricks(golden_dir: Path) -> list[str]:
+    """Bricks for which the golden dataset holds an expected output folder."""
+    root = golden_dir / "expected"
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != PIPELINE_DIR and (p / OUTPUTS_FILE).exists())
+
+
 def replay_dataset(golden_dir: Path, cfg: HarnessConfig, work: Path, *, bricks: bool = True, pipeline: bool = True,
                    only: tuple[str, ...] | None = None) -> tuple[list[CheckResult], dict[str, Path]]:  # fmt: skip
     """Replay every brick (or the bricks named in ``only``) and the pipeline of one golden dataset.
+
+    Never raises for a problem of the pipeline under test: a pipeline that cannot be
+    built (unknown name, import error), a brick the golden dataset has expected output
+    for but the pipeline no longer has, or a brick that crashes, each becomes a failing
+    check naming the dataset, the pipeline and the brick.
 
     Returns the checks and the output folders (for the schema/fitsverify checks).
     """
     from mxt_pipeline.pipelines.registry import get_pipeline
 
-    manifest = json.loads((golden_dir / "MANIFEST.json").read_text(encoding="utf-8"))
-    run = GoldenRun.from_definition(manifest.get("definition", {}))
     checks: list[CheckResult] = []
     outputs: dict[str, Path] = {}
+    try:
+        manifest = json.loads((golden_dir / "MANIFEST.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [CheckResult("replay", golden_dir.name, Status.FAIL, f"golden manifest unreadable: {type(exc).__name__}: {exc}")], outputs
+    run = GoldenRun.from_definition(manifest.get("definition", {}))
+    try:
+        pipe = get_pipeline(run.pipeline)
+    except Exception as exc:  # the pipeline under test cannot even be built
+        section = "replay" if bricks else "pipeline"
+        return [CheckResult(section, f"{golden_dir.name}/{run.pipeline}", Status.FAIL,
+                            f"pipeline {run.pipeline} could not be built: {type(exc).__name__}: {exc}")], outputs  # fmt: skip
     if bricks:
-        for brick in get_pipeline(run.pipeline).bricks:
+        present = [b.name for b in pipe.bricks]
+        for gone in _expected_bricks(golden_dir):
+            if gone not in present and (only is None or gone in only):
+                checks.append(CheckResult("replay", f"{golden_dir.name}/{gone}", Status.FAIL,
+                                          f"brick {gone}: missing from pipeline {run.pipeline} (golden output expected/{gone}/ exists); "
+                                          f"bricks now: {', '.join(present)}"))  # fmt: skip
+        for brick in pipe.bricks:
             if only is not None and brick.name not in only:
                 continue
             if not (golden_dir / "expected" / brick.name / OUTPUTS_FILE).exists():
                 checks.append(CheckResult("replay", f"{golden_dir.name}/{brick.name}", Status.MISSING,
-                                          f"brick {brick.name}: no golden output (expected/{brick.name}/ missing)"))  # fmt: skip
+                                          f"brick {brick.name}: no golden output (expected/{brick.name}/ missing): "
+                                          f"regenerate with 'python -m harness golden make {golden_dir.name}'"))  # fmt: skip
                 continue
             check, out = replay_brick(golden_dir, brick.name, run, cfg, work / golden_dir.name)
             checks.append(check)

@@ -1,7 +1,7 @@
 """The records every check of a regression run produces, gathered into one summary.
 
 A :class:`CheckResult` says which check ran on what (``section`` and ``name``, e.g.
-``replay`` / ``bright_grb/calibrate``), its verdict, a one-line message naming the brick
+``replay`` / ``grb_bright/calibrate``), its verdict, a one-line message naming the brick
 and the quantity when it fails, the figures behind the verdict, and the long account
 (a FITS diff) for the report.
 """

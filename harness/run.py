@@ -138,28 +138,47 @@ def replay_and_check(names: list[str], store: GoldenStore, opts: RunOptions, wor
     for name in names:
         _log(opts, f"replay {name}")
         gdir = store.path(name)
-        checks, outputs = replay_dataset(gdir, cfg, work, bricks="replay" not in opts.skip, pipeline="pipeline" not in opts.skip)
+        try:
+            checks, outputs = replay_dataset(gdir, cfg, work, bricks="replay" not in opts.skip, pipeline="pipeline" not in opts.skip)
+        except Exception as exc:  # one dataset's crash must not hide the others
+            import traceback
+
+            out.append(CheckResult("replay", name, Status.FAIL, f"replay of {name} crashed: {type(exc).__name__}: {exc}",
+                                   details=traceback.format_exc()[-4000:]))  # fmt: skip
+            continue
         out += checks
         if "checks" not in opts.skip:
             for label, folder in outputs.items():
                 out += chk.output_checks(_fits_outputs(folder), label)
         if "localization" not in opts.skip:
-            out += _localization(name, gdir, cfg)
+            fresh = next((folder for label, folder in outputs.items() if label.startswith(f"{name}/") and folder.name == "pipeline"), None)
+            out += _localization(name, gdir, cfg, fresh)
     return out
 
 
-def _localization(name: str, gdir: Path, cfg: HarnessConfig) -> list[CheckResult]:
+def _localization(name: str, gdir: Path, cfg: HarnessConfig, fresh: Path | None = None) -> list[CheckResult]:
+    """Each simulated source of ``truth.json`` against the pipeline's source list.
+
+    The source list is the one the replayed pipeline just wrote (``fresh``) when there
+    is one, else the golden one (which checks the golden data themselves).
+    """
     truth = gdir / "input" / "truth.json"
-    listing = gdir / "expected" / "pipeline" / "OUTPUTS.json"
-    if not truth.exists() or not listing.exists():
-        return [CheckResult("localization", name, Status.SKIP, "no truth.json or no pipeline output")]
-    doc = json.loads(listing.read_text(encoding="utf-8"))
-    files = [e["path"] for e in doc["ports"].get("srclist", [])]
-    if not files:
-        return [CheckResult("localization", name, Status.SKIP, "the pipeline writes no source list")]
-    # The expected source list of the golden set is what the replay compared the fresh
-    # one with; localizing the golden one checks the golden data themselves.
-    return chk.localization_check(gdir / "expected" / "pipeline" / files[0], truth, name, cfg.localization)
+    golden_listing = gdir / "expected" / "pipeline" / "OUTPUTS.json"
+    if not truth.exists() or not golden_listing.exists():
+        return [CheckResult("localization", name, Status.SKIP, "no truth.json or no golden pipeline output")]
+    try:
+        golden_doc = json.loads(golden_listing.read_text(encoding="utf-8"))
+        if not golden_doc["ports"].get("srclist"):
+            return [CheckResult("localization", name, Status.SKIP, "the pipeline of this dataset writes no source list")]
+        folder = fresh if fresh is not None and (fresh / "OUTPUTS.json").exists() else gdir / "expected" / "pipeline"
+        doc = json.loads((folder / "OUTPUTS.json").read_text(encoding="utf-8"))
+        files = [e["path"] for e in doc["ports"].get("srclist", [])]
+        if not files:
+            return [CheckResult("localization", name, Status.FAIL,
+                                f"the replayed pipeline wrote no source list (the golden run wrote {golden_doc['ports']['srclist'][0]['path']})")]  # fmt: skip
+        return chk.localization_check(folder / files[0], truth, name, cfg.localization)
+    except Exception as exc:  # a malformed source list or truth is a failure, not a crash
+        return [CheckResult("localization", name, Status.FAIL, f"localization check of {name} impossible: {type(exc).__name__}: {exc}")]
 
 
 def ensemble_step(opts: RunOptions, work: Path) -> list[CheckResult]:
@@ -216,7 +235,12 @@ def timing_step(names: list[str], opts: RunOptions, work: Path, commit: str) -> 
         "MXT_HARNESS_WORK": str(work / "timing"),
     }
     t0 = time.perf_counter()
-    proc = timing.run_pytest_benchmark(bench_json, extra_env=env, timeout_s=float(conf.get("timeout_s", 300)))
+    limit = float(conf.get("timeout_s", 300))
+    try:
+        proc = timing.run_pytest_benchmark(bench_json, extra_env=env, timeout_s=limit)
+    except subprocess.TimeoutExpired:
+        return [CheckResult("timing", "bricks", Status.FAIL, f"the brick benchmarks did not finish in {limit:.0f} s "
+                            f"(datasets {', '.join(wanted)}; timing.timeout_s of the configuration)")], None  # fmt: skip
     if proc.returncode != 0 or not bench_json.exists():
         return [CheckResult("timing", "bricks", Status.FAIL, "the brick benchmarks failed to run",
                             details=(proc.stdout + proc.stderr)[-4000:])], None  # fmt: skip

@@ -61,7 +61,7 @@ def test_run_command_without_golden(tmp_path, monkeypatch):
     r = CliRunner().invoke(cli, ["run", "--skip", "ensemble,coverage", "--skip", "timing", "--reports", str(tmp_path / "r"),
                                  "--golden", str(tmp_path / "g"), "--no-record", "--allow-missing-golden"])  # fmt: skip
     assert r.exit_code == 0, r.output
-    assert "MISSING golden/bright_grb" in r.output and "regression PASSED" in r.output
+    assert "MISSING golden/grb_bright" in r.output and "regression PASSED" in r.output
     r = CliRunner().invoke(cli, ["run", "--skip", "nonsense"])
     assert r.exit_code == 2 and "unknown step" in r.output
     assert main(["run", "--skip", "ensemble,coverage,timing", "--reports", str(tmp_path / "r2"), "--golden",

@@ -16,7 +16,7 @@ def test_config_sections(config):
     assert 0 < config.timing["max_slowdown"] <= 0.25
     assert config.coverage["max_drop"] == 0.5
     assert set(config.ensemble["thresholds"]) and config.localization["r90_factor"] == 1.0
-    required = {"bright_grb", "faint_grb", "three_sources", "empty_field", "passes_out_of_order", "saa_crossing",
+    required = {"grb_bright", "grb_faint", "three_sources", "empty_field", "passes_out_of_order", "saa_crossing",
                 "calibration_lines"}  # fmt: skip
     assert required <= set(config.golden["sets"])
     assert config.golden["max_total_mb"] <= 30

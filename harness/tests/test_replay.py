@@ -119,7 +119,7 @@ def test_timing_step_on_toy_golden(toy_golden, tmp_path, monkeypatch):
 
     store, cfg = toy_golden
     monkeypatch.setenv("MXT_HARNESS_EXTRA_PIPELINES", "toy=harness.tests.toy:build_pipeline")
-    cfg = cfg.with_overrides(timing={"rounds": 2, "warmup": 0})
+    cfg = cfg.with_overrides(timing={"rounds": 2, "warmup": 0, "datasets": ["toy"]})
     opts = RunOptions(config=cfg, reports_dir=tmp_path / "reports", golden_root=store.root, record=True)
     checks, plot = timing_step(["toy"], opts, tmp_path / "w1", "abc")
     assert [c.status for c in checks] == [Status.PASS] * 3, [c.line() for c in checks]
@@ -150,4 +150,56 @@ def test_run_without_golden_reports_missing(tmp_path, config):
     opts.require_golden = True
     assert not run_regression(opts).ok
     md = (tmp_path / "r" / "regression.md").read_text()
-    assert "MISSING golden/bright_grb" in md
+    assert "MISSING golden/grb_bright" in md
+
+
+def _toy_without_spectrum():
+    p = toy.build_pipeline()
+    from mxt_pipeline.pipelines import Pipeline
+
+    return Pipeline("toy", [b for b in p.bricks if b.name not in ("spectrum", "preview")],
+                    external=("observation", "target", "l1_passes", "attitude", "angles"))  # fmt: skip
+
+
+def test_missing_brick_is_a_clear_failure(toy_golden, registered, tmp_path, monkeypatch):
+    """A task removed from the pipeline: its replay fails, naming it; the others still run."""
+    from mxt_pipeline.pipelines import registry
+
+    store, cfg = toy_golden
+    monkeypatch.setitem(registry.PIPELINES, "toy", f"{__name__}:_toy_without_spectrum")
+    checks, _ = replay_dataset(store.path("toy"), cfg, tmp_path, pipeline=False)
+    by_name = {c.name: c for c in checks}
+    assert "toy/spectrum" in by_name, [c.line() for c in checks]
+    for brick in ("spectrum", "preview"):
+        gone = by_name[f"toy/{brick}"]
+        assert gone.status == Status.FAIL and f"brick {brick}: missing from pipeline toy" in gone.message
+    assert by_name["toy/merge"].status == Status.PASS
+
+
+@pytest.mark.parametrize("target", ["harness.tests.no_such_module:build_pipeline", "harness.tests.toy:no_such_function"])
+def test_pipeline_that_cannot_be_built_fails_the_run_without_crashing(toy_golden, registered, tmp_path, monkeypatch, target):
+    from mxt_pipeline.pipelines import registry
+
+    store, cfg = toy_golden
+    monkeypatch.setitem(registry.PIPELINES, "toy", target)
+    opts = RunOptions(config=cfg, reports_dir=tmp_path / "reports", golden_root=store.root, record=False,
+                      skip={"ensemble", "timing", "coverage"})  # fmt: skip
+    s = run_regression(opts)
+    assert not s.ok
+    fails = [c for c in s.failures() if c.section in ("replay", "pipeline")]
+    assert fails and all("pipeline toy could not be built" in c.message for c in fails), [c.line() for c in fails]
+    assert (tmp_path / "reports" / "regression.json").exists()
+
+
+def test_crashing_brick_is_reported_with_its_name(toy_golden, registered, tmp_path, monkeypatch):
+    """A brick raising an unexpected error: FAIL naming the brick, the run goes on."""
+
+    def boom(time):
+        raise ZeroDivisionError("deliberate")
+
+    store, cfg = toy_golden
+    monkeypatch.setattr(toy, "sort_hits", boom)
+    checks, _ = replay_dataset(store.path("toy"), cfg, tmp_path)
+    merge = next(c for c in checks if c.name == "toy/merge")
+    assert merge.status == Status.FAIL and "brick merge" in merge.message and "ZeroDivisionError" in merge.message
+    assert any(c.section == "pipeline" and c.status == Status.FAIL for c in checks)

@@ -13,9 +13,9 @@ from harness.results import CheckResult, RunSummary, Status
 
 def _summary(missing_fails: bool = False) -> RunSummary:
     s = RunSummary(commit="abc123", date="2026-01-01 00:00:00 UTC", missing_golden_fails=missing_fails)
-    s.add(CheckResult("golden", "bright_grb", Status.PASS, "12 files match", {"files": 12}))
-    s.add(CheckResult("golden", "faint_grb", Status.MISSING, "not made yet"))
-    s.add(CheckResult("replay", "bright_grb/calibrate", Status.FAIL,
+    s.add(CheckResult("golden", "grb_bright", Status.PASS, "12 files match", {"files": 12}))
+    s.add(CheckResult("golden", "grb_faint", Status.MISSING, "not made yet"))
+    s.add(CheckResult("replay", "grb_bright/calibrate", Status.FAIL,
                       "brick calibrate: mxt_l2_evt.fits: [EVENTS] column ENERGY: 10 of 20 values differ",
                       {"files_differing": 1}, details="FITS diff <EVENTS> & more"))  # fmt: skip
     s.add(CheckResult("fitsverify", "x", Status.SKIP, "fitsverify is not installed"))
@@ -35,11 +35,11 @@ def test_reports_written_and_self_contained(tmp_path):
     # Nothing is fetched from elsewhere: no external src/href.
     assert not re.search(r"(src|href)=['\"](?!data:)", html)
     assert "FITS diff &lt;EVENTS&gt; &amp; more" in html  # escaped
-    assert ">FAIL<" in html and "bright_grb/calibrate" in html
+    assert ">FAIL<" in html and "grb_bright/calibrate" in html
     md = paths["md"].read_text()
     assert md.startswith("# MXT regression summary") and "**FAIL**" in md
-    assert "- FAIL replay/bright_grb/calibrate: brick calibrate" in md
-    assert "- MISSING golden/faint_grb" in md
+    assert "- FAIL replay/grb_bright/calibrate: brick calibrate" in md
+    assert "- MISSING golden/grb_faint" in md
     assert "| replay | 0 | 1 | 0 | 0 | 0 |" in md
     doc = json.loads(paths["json"].read_text())
     assert doc["ok"] is False and doc["counts"]["FAIL"] == 1 and len(doc["checks"]) == 5
@@ -50,4 +50,4 @@ def test_missing_golden_fails_only_when_required():
     s.checks = [c for c in s.checks if c.status != Status.FAIL]
     assert s.ok
     s.missing_golden_fails = True
-    assert not s.ok and [c.name for c in s.failures()] == ["faint_grb"]
+    assert not s.ok and [c.name for c in s.failures()] == ["grb_faint"]

@@ -68,6 +68,8 @@ class BinStats:
     coverage_lo: float
     coverage_hi: float
     median_counts: float
+    #: Median of the binned quantity over the bin's in-field sources.
+    median_value: float = np.nan
 
     @property
     def efficiency(self) -> float:
@@ -101,6 +103,7 @@ def localization_by_bin(sources: Table, column: str, edges: Sequence[float]) -> 
                 coverage_lo=cov_lo,
                 coverage_hi=cov_hi,
                 median_counts=float(np.median(cts[sel])) if n_true else np.nan,
+                median_value=float(np.median(x[sel])) if n_true else np.nan,
             )
         )
     return out
@@ -146,28 +149,53 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _plot_offsets(bins: list[BinStats], xlabel: str, crlb: Callable[[np.ndarray], np.ndarray] | None) -> str:
+def _plot_offsets(
+    bins: list[BinStats], xlabel: str, crlb: Callable[[np.ndarray], np.ndarray] | None, log_x: bool = True
+) -> str:
+    """Median and 90% offsets per bin (at the bin's median of the binned quantity)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    x = np.array([b.median_counts if np.isfinite(b.hi) or True else b.lo for b in bins])
-    good = np.array([b.n_found > 0 for b in bins])
-    ax.plot(x[good], [b.median_offset for b, g in zip(bins, good) if g], "o-", label="median offset")
-    ax.plot(x[good], [b.p90_offset for b, g in zip(bins, good) if g], "s--", label="90% offset")
-    if crlb is not None and good.any():
-        xx = np.geomspace(max(x[good].min(), 1.0), x[good].max(), 50)
+    good = [b for b in bins if b.n_found > 0]
+    x = np.array([b.median_value for b in good])
+    ax.plot(x, [b.median_offset for b in good], "o-", label="median offset")
+    ax.plot(x, [b.p90_offset for b in good], "s--", label="90% offset")
+    if crlb is not None and good:
+        xx = np.geomspace(max(x.min(), 1.0), max(x.max(), 2.0), 50)
         # Median of a 2-D Gaussian radial offset: sigma * sqrt(2 ln 2).
         ax.plot(xx, crlb(xx) * np.sqrt(2 * np.log(2)), ":", label="Cramer-Rao (median)")
     ax.axhline(REQUIREMENT_ARCSEC, color="r", lw=1, label="requirement 2'")
     ax.axhline(INFLIGHT_MEAN_OFFSET_ARCSEC, color="g", lw=1, label="in flight mean 40\"")
-    ax.set_xscale("log")
+    if log_x:
+        ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("offset (arcsec)")
     ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    return _png(fig)
+
+
+def _plot_efficiency(bins: list[BinStats]) -> str:
+    """Detection efficiency per counts bin, with 68% Clopper-Pearson intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    used = [b for b in bins if b.n_true > 0]
+    x = np.array([b.median_value for b in used])
+    eff = np.array([b.efficiency for b in used])
+    ci = np.array([binomial_interval(b.n_found, b.n_true) for b in used]).reshape(-1, 2)
+    ax.errorbar(x, eff, yerr=[eff - ci[:, 0], ci[:, 1] - eff] if used else None, fmt="o-")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("simulated source counts")
+    ax.set_ylabel("detection efficiency")
     ax.grid(alpha=0.3, which="both")
     return _png(fig)
 
@@ -203,7 +231,8 @@ def write_html_report(
     by_counts = localization_by_bin(sources, "TRUE_CTS", DEFAULT_COUNT_EDGES)
     by_offaxis = localization_by_bin(sources, "OFFAXIS", DEFAULT_OFFAXIS_EDGES)
     img_counts = _plot_offsets(by_counts, "simulated source counts", crlb)
-    img_off = _plot_offsets(by_offaxis, "off-axis angle (arcmin), bin median counts on x", None)
+    img_off = _plot_offsets(by_offaxis, "off-axis angle (arcmin)", None, log_x=False)
+    img_eff = _plot_efficiency(by_counts)
     items = "".join(
         f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in summary.items()
     )
@@ -217,6 +246,9 @@ better than 2'; in flight, 15 GRBs had a mean offset of 40". R90 should hold the
 <h2>Summary</h2><table>{items}</table>
 <h2>Localization versus counts</h2>{_table_html(by_counts, 'counts')}
 <img src="data:image/png;base64,{img_counts}" alt="offset versus counts">
+<h2>Detection efficiency versus counts</h2>
+<p>False detections per field: {html.escape(_fmt(summary["false_per_field"]))}.</p>
+<img src="data:image/png;base64,{img_eff}" alt="detection efficiency versus counts">
 <h2>Localization versus off-axis angle</h2>{_table_html(by_offaxis, 'off-axis (arcmin)')}
 <img src="data:image/png;base64,{img_off}" alt="offset versus off-axis angle">
 </body></html>"""

@@ -62,7 +62,7 @@ def report_cmd(campaign_dir: str) -> None:
     write_results(results, records, spec.case, spec.seed)
     sources, runs, meta = read_results(results)
     elapsed = [r["elapsed_s"] for r in records]
-    crlb = _crlb_function(spec)
+    crlb = _crlb_function(spec, records)
     html_path = write_html_report(folder / REPORT_FILE, sources, runs, meta, elapsed, crlb)
     summary = ensemble_summary(sources, runs, elapsed)
     atomic_write_bytes(folder / SUMMARY_FILE, json.dumps(summary, indent=2).encode())
@@ -71,10 +71,23 @@ def report_cmd(campaign_dir: str) -> None:
         click.echo(f"  {key}: {value}")
 
 
-def _crlb_function(spec: CampaignSpec):
-    """The Cramer-Rao bound versus counts from the CALDB PSF, when detection provides it."""
+def _crlb_function(spec: CampaignSpec, records):
+    """The Cramer-Rao bound versus counts from the CALDB PSF, at the campaign's background.
+
+    The background per pixel and band is the median over the runs that recorded it
+    (``bkg_per_pixel``); None when the CALDB models are not available.
+    """
+    import logging
+
+    import numpy as np
+
+    from mxt_pipeline.campaign.execute import crlb_versus_counts
+    from mxt_pipeline.errors import MXTError
+
+    bkg = [r["result"]["bkg_per_pixel"] for r in records if (r.get("result") or {}).get("bkg_per_pixel")]
+    background = np.median(np.asarray(bkg, float), axis=0) if bkg else None
     try:
-        from mxt_pipeline.campaign.execute import crlb_versus_counts
-    except ImportError:
+        return crlb_versus_counts(spec.options, background_per_pixel=background)
+    except (MXTError, ImportError) as exc:
+        logging.getLogger(__name__).warning("no Cramer-Rao curve in the report: %s", exc)
         return None
-    return crlb_versus_counts(spec.options)

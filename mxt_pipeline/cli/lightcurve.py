@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import click
+
+#: The dash between the two bounds of a band (not the sign of an exponent, ``1e-3``).
+_BAND_SEPARATOR = re.compile(r"(?<![eE])-")
 
 
 def _band(text: str) -> tuple[float, float]:
+    """Parse ``'lo-hi'`` (keV; plain or exponent notation) into ``(lo, hi)``."""
     try:
-        lo, hi = (float(v) for v in text.split("-"))
+        lo, hi = (float(v) for v in _BAND_SEPARATOR.split(text.strip()))
     except ValueError:
         raise click.BadParameter(f"expected 'lo-hi' in keV, got {text!r}", param_hint="--band") from None
     if not 0 <= lo < hi:

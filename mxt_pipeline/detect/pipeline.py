@@ -204,7 +204,10 @@ def source_table(
     syserr_arcsec: float = 25.0,
     threshold: float = DEFAULT_DET_ML_THRESHOLD,
 ) -> Table:
-    """The source table (SRCLIST columns plus DETY, DETZ and the statistical radii).
+    """The source table (SRCLIST columns, per-band rates, DETY, DETZ, statistical radii).
+
+    COUNTS and COUNTS_ERR are (S, B); RATE_BAND and RATE_BAND_ERR (S, B) are the
+    vignetting-corrected rates per band, RATE and RATE_ERR their sums over the bands.
 
     Parameters
     ----------
@@ -271,6 +274,8 @@ def source_table(
             "COUNTS_ERR": cerr.astype(np.float32).reshape(n, n_b),
             "RATE": rate_b.sum(axis=1).astype(np.float32),
             "RATE_ERR": np.sqrt((rate_err_b**2).sum(axis=1)).astype(np.float32),
+            "RATE_BAND": rate_b.astype(np.float32).reshape(n, n_b),
+            "RATE_BAND_ERR": rate_err_b.astype(np.float32).reshape(n, n_b),
             "DET_ML": st.det_ml[order].astype(np.float32),
             "QF": quality_factor(err90),
             # Not in the product: detector position and statistical radii.

@@ -3,8 +3,10 @@
 :func:`write_srclist` writes a source table (as returned by
 :func:`mxt_pipeline.detect.pipeline.detect_sources`) through the I/O layer as the
 ``MXT_SOP_SKY`` product: the SRCLIST HDU (one row per source, sorted by decreasing
-DET_ML, SRC_ID from 1) and the BANDS HDU listing the energy bands of the per-band
-columns.  An empty field gives a valid product with zero rows.  :func:`write_region`
+DET_ML, SRC_ID from 1, counts and rates summed over the bands), the BANDS HDU listing
+the energy bands and the SRCBANDS HDU with the counts and rates of every source in every
+band (one row per source and band, so any number of bands fits the fixed format).  An
+empty field gives a valid product with zero rows.  :func:`write_region`
 writes the matching DS9 region file (fk5 circles of radius ERR_R90).
 """
 
@@ -22,21 +24,34 @@ from mxt_pipeline.detect.bands import EnergyBand
 from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.io import atomic_write_bytes, get_spec, write_product
 
-__all__ = ["SRCLIST_COLUMNS", "empty_source_table", "bands_table", "write_srclist", "region_text", "write_region"]
+__all__ = [
+    "SRCLIST_COLUMNS",
+    "BAND_COLUMNS",
+    "empty_source_table",
+    "bands_table",
+    "source_bands_table",
+    "write_srclist",
+    "region_text",
+    "write_region",
+]
 
 log = logging.getLogger(__name__)
 
 #: Columns of the SRCLIST HDU, in the order of the product spec.
 SRCLIST_COLUMNS = tuple(c.name for c in get_spec("MXT_SOP_SKY").hdu("SRCLIST").columns)
 _VECTOR_COLUMNS = ("COUNTS", "COUNTS_ERR")
+#: Per-band columns of a source table (S, B) and the SRCBANDS column each one fills.
+BAND_COLUMNS = {"COUNTS": "COUNTS", "COUNTS_ERR": "COUNTS_ERR", "RATE_BAND": "RATE", "RATE_BAND_ERR": "RATE_ERR"}
 
 
 def empty_source_table(n_bands: int) -> Table:
-    """A zero-row source table with every SRCLIST column (vectors of ``n_bands``)."""
+    """A zero-row source table: every SRCLIST column and the per-band rates (S, B)."""
     cols = {}
     for c in get_spec("MXT_SOP_SKY").hdu("SRCLIST").columns:
         shape = (0, n_bands) if c.name in _VECTOR_COLUMNS else (0,)
         cols[c.name] = np.zeros(shape, dtype=c.dtype)
+    for name in ("RATE_BAND", "RATE_BAND_ERR"):
+        cols[name] = np.zeros((0, n_bands), dtype=np.float32)
     return Table(cols)
 
 
@@ -51,13 +66,36 @@ def bands_table(bands: Sequence[EnergyBand]) -> Table:
     )
 
 
+def source_bands_table(table: Table, n_bands: int) -> Table:
+    """The SRCBANDS HDU: one row per source and band (sources in table order).
+
+    The per-band columns of ``table`` (:data:`BAND_COLUMNS`, each (S, B)) are unrolled
+    source by source: row ``s * n_bands + b`` holds band ``b + 1`` of source ``s``.
+    """
+    missing = [c for c in BAND_COLUMNS if c not in table.colnames]
+    if missing:
+        raise MXTInputError(f"source table lacks the per-band columns {missing}", hdu="SRCBANDS")
+    n = len(table)
+    out = {
+        "SRC_ID": np.repeat(np.asarray(table["SRC_ID"], dtype=np.int32), n_bands),
+        "BAND_ID": np.tile(np.arange(1, n_bands + 1, dtype=np.int16), n),
+    }
+    for name, target in BAND_COLUMNS.items():
+        values = np.asarray(table[name], dtype=float)
+        if values.size != n * n_bands:
+            raise MXTInputError(f"{name} holds {values.size} values for {n} sources x {n_bands} bands",
+                                hdu="SRCBANDS", column=name)
+        out[target] = values.reshape(n * n_bands).astype(np.float32)
+    return Table(out)
+
+
 def _vector_layout(table: Table, n_bands: int) -> dict[str, np.ndarray]:
     """Per-band columns shaped as the registered format declares them.
 
-    The COUNTS and COUNTS_ERR columns hold one value per band.  When the registered
-    format declares them with as many elements as there are bands they are written as
-    vectors; when it declares scalars and there are several bands, the band sums are
-    written (errors added in quadrature) and a warning says so.
+    The COUNTS and COUNTS_ERR columns of the table hold one value per band.  When the
+    registered format declares them with as many elements as there are bands they are
+    written as vectors; when it declares scalars (the MXT-SOP-SKY format: the bands are
+    in SRCBANDS), the band sums are written, errors added in quadrature.
     """
     spec = get_spec("MXT_SOP_SKY").hdu("SRCLIST")
     out = {}
@@ -67,9 +105,6 @@ def _vector_layout(table: Table, n_bands: int) -> dict[str, np.ndarray]:
         if repeat == n_bands:
             out[name] = values if repeat > 1 else values[:, 0]
         elif repeat == 1:
-            log.warning(
-                "the MXT_SOP_SKY format declares %s as a scalar: writing the sum over %d bands", name, n_bands
-            )
             out[name] = np.sqrt((values**2).sum(axis=1)) if name.endswith("_ERR") else values.sum(axis=1)
         else:
             raise MXTInputError(f"{name} holds {n_bands} bands but the format declares {repeat}", column=name)
@@ -93,7 +128,10 @@ def write_srclist(
     Parameters
     ----------
     table : astropy Table
-        Source table with at least the SRCLIST columns (extra columns are ignored).
+        Source table with at least the SRCLIST columns, COUNTS and COUNTS_ERR per band
+        (S, B) and the per-band rates RATE_BAND, RATE_BAND_ERR (S, B), as
+        :func:`~mxt_pipeline.detect.pipeline.source_table` gives (extra columns are
+        ignored).
     bands : sequence of EnergyBand
         The bands of the COUNTS columns.
     obs_id : str
@@ -108,6 +146,7 @@ def write_srclist(
     missing = [c for c in SRCLIST_COLUMNS if c not in table.colnames]
     if missing:
         raise MXTInputError(f"source table lacks columns {missing}", hdu="SRCLIST")
+    per_band = source_bands_table(table, len(bands))  # checks the per-band shapes first
     cols = {c: np.asarray(table[c]) for c in SRCLIST_COLUMNS if c not in _VECTOR_COLUMNS}
     cols.update(_vector_layout(table, len(bands)))
     header = {"OBS_ID": str(obs_id)}
@@ -116,7 +155,7 @@ def write_srclist(
     return write_product(
         path,
         "MXT_SOP_SKY",
-        {"SRCLIST": cols, "BANDS": bands_table(bands)},
+        {"SRCLIST": cols, "BANDS": bands_table(bands), "SRCBANDS": per_band},
         header=header,
         hdu_headers={
             "SRCLIST": {

@@ -359,7 +359,8 @@ SRCLIST = register(
             "radii (the CALDB systematic added in quadrature), counts per energy band, "
             "detection likelihood DET_ML and the SVOM alert quality factor QF (4: R90 < 30\", "
             "3: 30-60\", 2: 60-120\", 1: 120-300\", 0: worse). The BANDS extension lists the "
-            "energy bands of the vector columns. An empty field gives zero rows."
+            "energy bands; SRCBANDS gives the counts and rates of each source in each band. "
+            "An empty field gives zero rows."
         ),
         filename="mxt_sop_sky_<OBS_ID>.fits",
         primary_keywords=(_OBS_ID, _OBJECT),
@@ -378,8 +379,8 @@ SRCLIST = register(
                     ColumnSpec("X", "E", "pixel", "fitted position, sky pixel"),
                     ColumnSpec("Y", "E", "pixel", "fitted position, sky pixel"),
                     ColumnSpec("OFFAXIS", "E", "arcmin", "angle from the optical axis", tlmin=0),
-                    ColumnSpec("COUNTS", "E", "count", "source counts per band (vector)", tlmin=0),
-                    ColumnSpec("COUNTS_ERR", "E", "count", "1-sigma error of COUNTS (vector)", tlmin=0),
+                    ColumnSpec("COUNTS", "E", "count", "source counts, sum of the bands (per band: SRCBANDS)", tlmin=0),
+                    ColumnSpec("COUNTS_ERR", "E", "count", "1-sigma error of COUNTS (per band: SRCBANDS)", tlmin=0),
                     ColumnSpec("RATE", "E", "count/s", "source count rate, all bands", tlmin=0),
                     ColumnSpec("RATE_ERR", "E", "count/s", "1-sigma error of RATE", tlmin=0),
                     ColumnSpec("DET_ML", "E", None, "detection likelihood -ln(P_false)", tlmin=0),
@@ -396,7 +397,7 @@ SRCLIST = register(
             ),
             HDUSpec(
                 "BANDS",
-                "the energy bands of the vector columns of SRCLIST",
+                "the energy bands of SRCBANDS (and of the vector columns of SRCLIST, if any)",
                 columns=(
                     ColumnSpec("BAND_ID", "I", None, "band index (1-based)", tlmin=1, tlmax=99),
                     ColumnSpec("E_MIN", "E", "keV", "lower band edge", tlmin=0),
@@ -406,6 +407,25 @@ SRCLIST = register(
                     KeywordSpec("HDUCLAS1", str, "", value="SRCLIST"),
                     KeywordSpec("HDUCLAS2", str, "", value="BANDS"),
                 ),
+                timed=False,
+            ),
+            HDUSpec(
+                "SRCBANDS",
+                "counts and rates of every source in every band: one row per source and band "
+                "(as emldetect's per-band rows), any number of bands",
+                columns=(
+                    ColumnSpec("SRC_ID", "J", None, "source number (SRCLIST)", tlmin=1, tlmax=2**31 - 1),
+                    ColumnSpec("BAND_ID", "I", None, "band index (BANDS)", tlmin=1, tlmax=99),
+                    ColumnSpec("COUNTS", "E", "count", "source counts in the band", tlmin=0),
+                    ColumnSpec("COUNTS_ERR", "E", "count", "1-sigma error of COUNTS", tlmin=0),
+                    ColumnSpec("RATE", "E", "count/s", "vignetting-corrected count rate in the band", tlmin=0),
+                    ColumnSpec("RATE_ERR", "E", "count/s", "1-sigma error of RATE", tlmin=0),
+                ),
+                keywords=(
+                    KeywordSpec("HDUCLAS1", str, "", value="SRCLIST"),
+                    KeywordSpec("HDUCLAS2", str, "", value="SRCBANDS"),
+                ),
+                required=False,
                 timed=False,
             ),
         ),
@@ -572,3 +592,220 @@ CAMPAIGN = register(
         ),
     )
 )
+
+# --------------------------------------------------------------------------------------
+# Calibration files of the MXT CALDB (read by mxt_pipeline.caldb.products)
+# --------------------------------------------------------------------------------------
+
+#: HEASARC mandatory calibration keywords of every indexed HDU (CAL/GEN/92-008).
+_CALDB_KEYWORDS = (
+    KeywordSpec("CCLS0001", str, "calibration class (BCF or CPF)", allowed=("BCF", "CPF")),
+    KeywordSpec("CDTP0001", str, "calibration data type", allowed=("DATA",)),
+    KeywordSpec("CCNM0001", str, "CALDB code name"),
+    KeywordSpec("CBD10001", str, "first boundary (or NONE)"),
+    KeywordSpec("CVSD0001", str, "validity start date (UTC, YYYY-MM-DD)"),
+    KeywordSpec("CVST0001", str, "validity start time (UTC, hh:mm:ss)"),
+    KeywordSpec("CDES0001", str, "description of the dataset"),
+)
+
+
+def _caldb_product(content: str, title: str, description: str, filename: str, *hdus: HDUSpec) -> ProductSpec:
+    return register(
+        ProductSpec(content=content, title=title, description=description, hdus=hdus, filename=filename, timed=False)
+    )
+
+
+def _caldb_hdu(extname: str, description: str, columns: tuple[ColumnSpec, ...],
+               keywords: tuple[KeywordSpec, ...] = (), indexed: bool = True) -> HDUSpec:  # fmt: skip
+    return HDUSpec(
+        extname, description, columns=columns, keywords=(_CALDB_KEYWORDS if indexed else ()) + keywords, timed=False
+    )
+
+
+_PIX = 2**15 - 1
+
+CALDB_TELDEF = _caldb_product(
+    "CALDB_TELDEF", "CALDB TELDEF: telescope definition",
+    "RAW -> DET (shift to the optical axis, rotation, flips) and DET -> off-axis angles "
+    "(flat focal plane at the focal length, plus the boresight alignment offsets). One row.",
+    "mxt_teldef_<YYYYMMDD>_v<NN>.fits",
+    _caldb_hdu("TELDEF", "telescope definition (one row)", (
+        ColumnSpec("FOCALLEN", "D", "mm", "focal length"),
+        ColumnSpec("PIXSIZE", "D", "mm", "pixel pitch"),
+        ColumnSpec("NPIX_Y", "J", "pixel", "pixels along RAWY", tlmin=1, tlmax=_PIX),
+        ColumnSpec("NPIX_Z", "J", "pixel", "pixels along RAWZ", tlmin=1, tlmax=_PIX),
+        ColumnSpec("CEN_RAWY", "D", "pixel", "RAWY of the optical axis"),
+        ColumnSpec("CEN_RAWZ", "D", "pixel", "RAWZ of the optical axis"),
+        ColumnSpec("ROTATION", "D", "deg", "rotation RAW -> DET"),
+        ColumnSpec("FLIP_Y", "L", None, "RAWY reversed before the rotation"),
+        ColumnSpec("FLIP_Z", "L", None, "RAWZ reversed before the rotation"),
+        ColumnSpec("ALIGN_Y", "D", "arcmin", "boresight offset added to the Y angle"),
+        ColumnSpec("ALIGN_Z", "D", "arcmin", "boresight offset added to the Z angle"),
+    )),
+)  # fmt: skip
+
+CALDB_PSF = _caldb_product(
+    "CALDB_PSF", "CALDB PSF: lobster-eye point spread function",
+    "Separable lobster-eye PSF tabulated on an (energy, off-axis angle) grid, one row per node: "
+    "Gaussian spot, two cross arms (Cauchy along the arm, Gaussian across), Gaussian halo; "
+    "widths in DET pixels, fractions summing to 1.",
+    "mxt_psf_<YYYYMMDD>_v<NN>.fits",
+    _caldb_hdu("PSF", "PSF parameters per (ENERGY, THETA) node", (
+        ColumnSpec("ENERGY", "D", "keV", "photon energy of the node"),
+        ColumnSpec("THETA", "D", "arcmin", "off-axis angle of the node", tlmin=0),
+        ColumnSpec("SPOT_SIG", "D", "pixel", "Gaussian sigma of the central spot"),
+        ColumnSpec("ARM_GAM", "D", "pixel", "Cauchy half-width of the arms along the arm"),
+        ColumnSpec("ARM_SIG", "D", "pixel", "Gaussian sigma of the arms across the arm"),
+        ColumnSpec("HALO_SIG", "D", "pixel", "Gaussian sigma of the diffuse halo"),
+        ColumnSpec("F_SPOT", "D", None, "fraction in the spot (two reflections)"),
+        ColumnSpec("F_ARMY", "D", None, "fraction in the arm along DETY"),
+        ColumnSpec("F_ARMZ", "D", None, "fraction in the arm along DETZ"),
+        ColumnSpec("F_HALO", "D", None, "fraction in the halo (no reflection)"),
+    )),
+)  # fmt: skip
+
+CALDB_EFFAREA = _caldb_product(
+    "CALDB_EFFAREA", "CALDB EFFAREA: on-axis effective area (ARF)",
+    "OGIP ARF (CAL/GEN/92-002): on-axis effective area of optics, filter and detector per energy bin.",
+    "mxt_effarea_<YYYYMMDD>_v<NN>.arf",
+    _caldb_hdu("SPECRESP", "effective area per energy bin", (
+        ColumnSpec("ENERG_LO", "E", "keV", "lower edge of the energy bin"),
+        ColumnSpec("ENERG_HI", "E", "keV", "upper edge of the energy bin"),
+        ColumnSpec("SPECRESP", "E", "cm**2", "effective area"),
+    ), (
+        KeywordSpec("HDUCLAS1", str, "dataset relates to spectral response", value="RESPONSE"),
+        KeywordSpec("HDUCLAS2", str, "effective area", value="SPECRESP"),
+        KeywordSpec("HDUVERS", str, "OGIP ARF format version", value="1.1.0"),
+    )),
+)  # fmt: skip
+
+CALDB_VIGNET = _caldb_product(
+    "CALDB_VIGNET", "CALDB VIGNET: vignetting",
+    "Effective area off axis relative to on axis, one row per (energy, off-axis angle) node.",
+    "mxt_vignet_<YYYYMMDD>_v<NN>.fits",
+    _caldb_hdu("VIGNET", "vignetting per (ENERGY, THETA) node", (
+        ColumnSpec("ENERGY", "D", "keV", "photon energy of the node"),
+        ColumnSpec("THETA", "D", "arcmin", "off-axis angle of the node", tlmin=0),
+        ColumnSpec("VIGNET", "D", None, "area relative to on axis", tlmin=0, tlmax=1),
+    )),
+)  # fmt: skip
+
+#: Width of the fixed-length MATRIX column of the CALDB RMF (channels per row).
+RMF_WIDTH = 96
+
+CALDB_MATRIX = _caldb_product(
+    "CALDB_MATRIX", "CALDB MATRIX: redistribution matrix (RMF)",
+    "OGIP RMF (CAL/GEN/92-002): one group per energy bin, F_CHAN/N_CHAN give the channels of the "
+    f"fixed-length MATRIX vector ({RMF_WIDTH} values, zero padded); EBOUNDS gives the PI channel energies.",
+    "mxt_matrix_<YYYYMMDD>_v<NN>.rmf",
+    _caldb_hdu("MATRIX", "redistribution per energy bin", (
+        ColumnSpec("ENERG_LO", "E", "keV", "lower edge of the energy bin"),
+        ColumnSpec("ENERG_HI", "E", "keV", "upper edge of the energy bin"),
+        ColumnSpec("N_GRP", "I", None, "channel groups in the row", tlmin=0, tlmax=1),
+        ColumnSpec("F_CHAN", "J", "chan", "first channel of the group", tlmin=0, tlmax=C.N_PI_CHANNELS - 1),
+        ColumnSpec("N_CHAN", "J", "chan", "channels in the group", tlmin=0, tlmax=RMF_WIDTH),
+        ColumnSpec("MATRIX", f"{RMF_WIDTH}E", None, "probability per channel of the group"),
+    ), (
+        KeywordSpec("HDUCLAS1", str, "dataset relates to spectral response", value="RESPONSE"),
+        KeywordSpec("HDUCLAS2", str, "redistribution matrix", value="RSP_MATRIX"),
+        KeywordSpec("HDUCLAS3", str, "redistribution only", value="REDIST"),
+        KeywordSpec("HDUVERS", str, "OGIP RMF format version", value="1.3.0"),
+        KeywordSpec("CHANTYPE", str, "channel type", value="PI"),
+        KeywordSpec("DETCHANS", int, "number of channels"),
+    )),
+    _caldb_hdu("EBOUNDS", "energy range of each PI channel", (
+        ColumnSpec("CHANNEL", "J", "chan", "PI channel", tlmin=0, tlmax=C.N_PI_CHANNELS - 1),
+        ColumnSpec("E_MIN", "E", "keV", "lower energy of the channel"),
+        ColumnSpec("E_MAX", "E", "keV", "upper energy of the channel"),
+    ), (
+        KeywordSpec("HDUCLAS1", str, "dataset relates to spectral response", value="RESPONSE"),
+        KeywordSpec("HDUCLAS2", str, "channel energies", value="EBOUNDS"),
+        KeywordSpec("HDUVERS", str, "OGIP EBOUNDS format version", value="1.2.0"),
+        KeywordSpec("CHANTYPE", str, "channel type", value="PI"),
+        KeywordSpec("DETCHANS", int, "number of channels"),
+    )),
+)  # fmt: skip
+
+CALDB_CTI = _caldb_product(
+    "CALDB_CTI", "CALDB CTI: charge transfer inefficiency",
+    "Fractional charge loss per transfer vs energy (log-log interpolation); a hit at row RAWZ "
+    "undergoes RAWZ + 1 transfers.",
+    "mxt_cti_<YYYYMMDD>_v<NN>.fits",
+    _caldb_hdu("CTI", "CTI per transfer vs energy", (
+        ColumnSpec("ENERGY", "D", "keV", "charge (as energy) of the node", sorted=True),
+        ColumnSpec("CTI", "D", None, "fractional loss per transfer"),
+    )),
+)  # fmt: skip
+
+CALDB_GAINOFF = _caldb_product(
+    "CALDB_GAINOFF", "CALDB GAINOFF: gain and offset per readout column",
+    "Gain (eV per ADU) and offset (ADU) of the amplifier of each CCD column (RAWY): "
+    "E = (PHA - OFFSET) * GAIN.",
+    "mxt_gainoff_<YYYYMMDD>_v<NN>.fits",
+    _caldb_hdu("GAINOFF", "one row per column", (
+        ColumnSpec("RAWY", "I", "pixel", "column", tlmin=0, tlmax=C.N_PIX - 1, sorted=True),
+        ColumnSpec("GAIN", "D", "eV/adu", "gain of the column"),
+        ColumnSpec("OFFSET", "D", "adu", "offset of the column"),
+    )),
+)  # fmt: skip
+
+CALDB_MULTIPLICITY = _caldb_product(
+    "CALDB_MULTIPLICITY", "CALDB MULTIPLICITY: split-loss correction",
+    "Factor k_m(E) restoring the energy of events of multiplicity m = 1..4 (charge lost below "
+    "the split threshold), interpolated in log E.",
+    "mxt_multiplicity_<YYYYMMDD>_v<NN>.fits",
+    _caldb_hdu("MULTIPLICITY", "factors per energy node", (
+        ColumnSpec("ENERGY", "D", "keV", "summed event energy of the node", sorted=True),
+        ColumnSpec("FACTOR", "4D", None, "k_m for m = 1, 2, 3, 4"),
+    )),
+)  # fmt: skip
+
+CALDB_BADPIX = _caldb_product(
+    "CALDB_BADPIX", "CALDB BADPIX: bad pixels",
+    "Pixels whose events are flagged (1 dead, 2 hot, 3 flickering).",
+    "mxt_badpix_<YYYYMMDD>_v<NN>.fits",
+    _caldb_hdu("BADPIX", "one row per bad pixel", (
+        ColumnSpec("RAWY", "I", "pixel", "column", tlmin=0, tlmax=C.N_PIX - 1),
+        ColumnSpec("RAWZ", "I", "pixel", "row", tlmin=0, tlmax=C.N_PIX - 1),
+        ColumnSpec("TYPE", "I", None, "1 dead, 2 hot, 3 flickering", tlmin=1, tlmax=3),
+    )),
+)  # fmt: skip
+
+CALDB_PATTERN = _caldb_product(
+    "CALDB_PATTERN", "CALDB PATTERN: event-pattern thresholds and charge cloud",
+    "Primary and split thresholds (keV), read noise (eV), charge-cloud width vs energy, and the "
+    "EPIC-pn pattern codes with their use (imaging 0-12, spectroscopy 0-4).",
+    "mxt_pattern_<YYYYMMDD>_v<NN>.fits",
+    _caldb_hdu("PATTERN", "charge-cloud sigma vs energy", (
+        ColumnSpec("ENERGY", "D", "keV", "photon energy of the node", sorted=True),
+        ColumnSpec("CLOUDSIG", "D", "um", "Gaussian sigma of the charge cloud"),
+    ), (
+        KeywordSpec("PRIM_THR", float, "[keV] primary threshold"),
+        KeywordSpec("SPLT_THR", float, "[keV] split threshold"),
+        KeywordSpec("RDNOISE", float, "[eV] read noise (rms)"),
+    )),
+    _caldb_hdu("GRADES", "pattern codes", (
+        ColumnSpec("PATTERN", "I", None, "pattern code", tlmin=0, tlmax=PATTERN_INVALID),
+        ColumnSpec("NPIX", "I", "pixel", "pixels of the pattern (0: any other shape)", tlmin=0, tlmax=4),
+        ColumnSpec("IMAGING", "L", None, "valid for imaging"),
+        ColumnSpec("SPECTRAL", "L", None, "valid for spectroscopy"),
+    ), indexed=False),
+)  # fmt: skip
+
+CALDB_SYSERR = _caldb_product(
+    "CALDB_SYSERR", "CALDB SYSERR: localisation systematic",
+    "Systematic error radius added in quadrature to the statistical error radius.",
+    "mxt_syserr_<YYYYMMDD>_v<NN>.fits",
+    _caldb_hdu("SYSERR", "one row", (
+        ColumnSpec("RADIUS", "D", "arcsec", "systematic radius"),
+        ColumnSpec("CONFLEV", "D", None, "confidence level of the radius"),
+    )),
+)  # fmt: skip
+
+#: CALDB file formats by code name (the product type of each calibration file).
+CALDB_FORMATS = {
+    "TELDEF": CALDB_TELDEF, "PSF": CALDB_PSF, "EFFAREA": CALDB_EFFAREA, "VIGNET": CALDB_VIGNET,
+    "MATRIX": CALDB_MATRIX, "CTI": CALDB_CTI, "GAINOFF": CALDB_GAINOFF, "MULTIPLICITY": CALDB_MULTIPLICITY,
+    "BADPIX": CALDB_BADPIX, "PATTERN": CALDB_PATTERN, "SYSERR": CALDB_SYSERR,
+}  # fmt: skip
+__all__ += ["CALDB_FORMATS"]

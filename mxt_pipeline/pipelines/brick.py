@@ -42,7 +42,7 @@ from mxt_pipeline.pipelines.context import RunContext
 from mxt_pipeline.pipelines.parameters import Parameter, ParameterSet
 from mxt_pipeline.pipelines.ports import FileRecord, Port, file_record
 
-__all__ = ["Brick", "BrickStatus", "BrickResult", "CoreResult", "ErrorInfo", "PHASES"]
+__all__ = ["Brick", "BrickStatus", "BrickResult", "CoreResult", "ErrorInfo", "PHASES", "check_product"]
 
 log = logging.getLogger(__name__)
 
@@ -311,7 +311,10 @@ class Brick:
                 name = codec.filename(ctx.naming, key)
                 path = ctx.out_dir / name
                 codec.write(path, item, ctx.naming)
-                recs.append(file_record(port.name, path, relative_to=ctx.out_dir, key=key, kind=codec.name, role=codec.role))
+                rec = file_record(port.name, path, relative_to=ctx.out_dir, key=key, kind=codec.name, role=codec.role)
+                if codec.fits and ctx.check_products:
+                    rec.extra["checks"] = check_product(path)
+                recs.append(rec)
             ctx.records[port.name] = recs
             records += recs
         return records
@@ -440,6 +443,37 @@ class Brick:
         if raise_on_error and result.exception is not None:
             raise result.exception
         return result
+
+
+def check_product(path: Path) -> dict[str, str]:
+    """Check a FITS product just written: its schema, then ``fitsverify`` when installed.
+
+    Returns what was checked (``{"schema": "ok", "fitsverify": "ok" | "not installed"}``).
+
+    Raises
+    ------
+    MXTPipelineError
+        The product fails a check (a bug of the brick that wrote it: INTERNAL_ERROR);
+        the file is deleted first, so it can never be published.
+    """
+    from mxt_pipeline.io import validate_file
+    from mxt_pipeline.io.fitsverify import fitsverify_available, run_fitsverify
+
+    problems = validate_file(path)
+    if problems:
+        Path(path).unlink(missing_ok=True)
+        first = problems[0]
+        raise MXTPipelineError(f"product fails its format ({len(problems)} problem(s)): {first.message}",
+                               file=path, hdu=first.hdu, column=first.column, keyword=first.keyword)  # fmt: skip
+    checks = {"schema": "ok", "fitsverify": "not installed"}
+    if fitsverify_available():
+        fv = run_fitsverify(path)
+        if not fv.ok:
+            Path(path).unlink(missing_ok=True)
+            detail = " | ".join(ln.strip() for ln in fv.output.splitlines() if "*** Error" in ln)[:500]
+            raise MXTPipelineError(f"product fails fitsverify ({fv.errors} error(s)): {detail}", file=path)
+        checks["fitsverify"] = "ok"
+    return checks
 
 
 def _interrupt_in_chain(exc: BaseException) -> BaseException | None:

@@ -54,6 +54,10 @@ class RunContext:
     on_early_outputs : callable, optional
         Called with ``(brick, records)`` when a brick flagged ``early`` has written its
         outputs (fast products of XBAND-CP).
+    check_products : bool
+        Check every FITS product as soon as it is written: its format's schema
+        (``mxt validate``) and, when installed, ``fitsverify``.  A product that fails
+        is deleted and its brick FAILED (phase ``outputs``): it is never published.
     """
 
     out_dir: Path
@@ -68,6 +72,7 @@ class RunContext:
     services: dict[str, Any] = field(default_factory=dict)
     target: Any = None
     on_early_outputs: Callable[[Any, list[FileRecord]], None] | None = None
+    check_products: bool = True
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)

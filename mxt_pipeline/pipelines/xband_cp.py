@@ -7,7 +7,9 @@ The burst position comes from the trigger in the ``{target}`` (runtime data), or
 2. ``detect``: L2 events -> source list MXT-SOP-SKY;
 3. ``burst``: the source matching the trigger -> ``mxt_burst_<OBS_ID>.json``, a fast
    product published in ``OUT/fast/`` at once, before the light curves;
-4. ``image_preview``: field image with the sources and the trigger (non-critical).
+4. ``lightcurves``: light curves and previews, the burst's first, against the time
+   since the trigger (non-critical);
+5. ``image_preview``: field image with the sources and the trigger (non-critical).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from mxt_pipeline.pipelines.bricks.burst import BURST
 from mxt_pipeline.pipelines.bricks.calibrate import CALIBRATE
 from mxt_pipeline.pipelines.bricks.detect import DETECT
 from mxt_pipeline.pipelines.bricks.images import IMAGE_PREVIEW
+from mxt_pipeline.pipelines.bricks.lightcurves import LIGHTCURVES
 from mxt_pipeline.pipelines.pipeline import Pipeline
 from mxt_pipeline.pipelines.xband_gp import EXTERNAL_INPUTS
 
@@ -26,7 +29,7 @@ def build_pipeline() -> Pipeline:
     """The XBAND-CP pipeline."""
     return Pipeline(
         "xband-cp",
-        [CALIBRATE, DETECT, BURST, IMAGE_PREVIEW],
+        [CALIBRATE, DETECT, BURST, LIGHTCURVES, IMAGE_PREVIEW],
         external=EXTERNAL_INPUTS,
         summary="core programme (GRB): calibrate, detect, burst position first, light curves, previews",
     )

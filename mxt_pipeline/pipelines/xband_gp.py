@@ -4,7 +4,9 @@ Bricks, in order (each documented in docs/pipelines.md):
 
 1. ``calibrate``: L1 passes + ATT/ANG/SAA -> L2 events (GTI, gaps with origins);
 2. ``detect``: L2 events -> source list MXT-SOP-SKY and DS9 regions;
-3. ``image_preview``: field image with the sources (non-critical).
+3. ``lightcurves``: one gap-aware light curve (MXT_LC) and preview per source
+   (non-critical: a failure leaves the run PARTIAL with the source list published);
+4. ``image_preview``: field image with the sources (non-critical).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from mxt_pipeline.pipelines.bricks.calibrate import CALIBRATE
 from mxt_pipeline.pipelines.bricks.detect import DETECT
 from mxt_pipeline.pipelines.bricks.images import IMAGE_PREVIEW
+from mxt_pipeline.pipelines.bricks.lightcurves import LIGHTCURVES
 from mxt_pipeline.pipelines.pipeline import Pipeline
 
 __all__ = ["EXTERNAL_INPUTS", "build_pipeline"]
@@ -24,7 +27,7 @@ def build_pipeline() -> Pipeline:
     """The XBAND-GP pipeline."""
     return Pipeline(
         "xband-gp",
-        [CALIBRATE, DETECT, IMAGE_PREVIEW],
+        [CALIBRATE, DETECT, LIGHTCURVES, IMAGE_PREVIEW],
         external=EXTERNAL_INPUTS,
         summary="general programme: calibrate, detect every source, light curves, previews",
     )

@@ -6,8 +6,10 @@ reference, timed in the same run, is the straightforward approach for the ML fit
 a dense model image of every source and band (the same PSF representation multiplied
 out over the 256 x 256 pixels), the Cash statistic over all pixels, L-BFGS-B with
 finite-difference gradients over all parameters
-(:func:`mxt_pipeline.detect.reference.scipy_fit`), started from the stage-1 sources.  The process is pinned to one CPU while timing (the goal is per core).  Only
-the ratio is asserted, with a wide margin.
+(:func:`mxt_pipeline.detect.reference.scipy_fit`), started half a pixel and 10% from
+the ML solution.  The process is pinned to one CPU while timing (the goal is per core).
+Only the ratio is asserted, with a wide margin; the seconds per observation and the
+1 s goal are reported in the benchmark's extra info.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ def test_bench_detection_three_sources_two_bands(benchmark):
         d = np.hypot(st.y[:, None] - TRUE_Y[None, :], st.z[:, None] - TRUE_Z[None, :]).min(axis=0)
         assert np.all(d < 2.0)
         if benchmark.disabled:
-            # The reference takes minutes: it runs only when benchmarking (tox -e bench).
+            # The reference takes about 10 s on one core (1600 dense evaluations): it runs
+            # only when benchmarking (tox -e bench), to keep the test suite quick.
             return
         # Reference: the dense full-image fit of the same model (the same three sources,
         # started half a pixel away from the ML solution).
@@ -73,6 +76,8 @@ def test_bench_detection_three_sources_two_bands(benchmark):
             "seconds_per_observation": timing,
             "reference_dense_ml_fit_seconds": t_ref,
             "speedup_vs_dense_fit": t_ref / timing,
+            "goal_seconds_per_observation": 1.0,
+            "goal_met": bool(timing < 1.0),
             "reference_calls": int(ref.n_calls),
             "model_evaluations": int(problem.model.n_evaluations),
         }

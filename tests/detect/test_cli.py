@@ -36,8 +36,36 @@ def test_detect_writes_a_valid_source_list_and_regions(observation, fitsverify, 
     src = prod.table("SRCLIST")
     assert len(src) == 2
     assert prod.header("SRCLIST")["NBANDS"] == 2
+    # Counts and rates per band in SRCBANDS; SRCLIST holds their sums.
+    per = prod.table("SRCBANDS")
+    assert list(per["SRC_ID"]) == [1, 1, 2, 2] and list(per["BAND_ID"]) == [1, 2, 1, 2]
+    counts = np.asarray(per["COUNTS"]).reshape(2, 2)
+    assert np.all(counts > 0)
+    assert np.allclose(counts.sum(axis=1), src["COUNTS"], rtol=1e-5)
+    assert np.allclose(np.asarray(per["RATE"]).reshape(2, 2).sum(axis=1), src["RATE"], rtol=1e-5)
+    # The brighter source (400 counts simulated) first, about its counts over both bands.
+    assert src["COUNTS"][0] == pytest.approx(400, rel=0.25)
+    assert np.all(np.asarray(per["COUNTS_ERR"]) > 0)
+    # RAWY/RAWZ of the fitted positions: the simulated DET (20, -30) through the TELDEF.
+    assert np.hypot(src["RAWY"][0] - (127.5 + 20.0), src["RAWZ"][0] - (127.5 - 30.0)) < 2.0
     reg = (tmp / "src.reg").read_text()
     assert reg.count("circle(") == 2
+
+
+def test_empty_field_gives_a_valid_empty_product(tmp_path, monkeypatch, fitsverify):
+    from .test_pipeline import _observation as obs
+
+    ev, cal, _, _ = obs(np.random.default_rng(3), [])
+    l2 = write_events(tmp_path / "empty_l2.fits", ev)
+    monkeypatch.setattr(bandpsf.DetectionCalibration, "from_caldb", classmethod(lambda cls, caldb=None, date=None: cal))
+    out = tmp_path / "empty.fits"
+    assert main(["detect", str(l2), "--out", str(out), "--threshold", "15"]) == 0
+    assert validate_file(out) == []
+    res = fitsverify(out)
+    assert res.ok, res.output
+    prod = read_product(out, "MXT_SOP_SKY")
+    assert len(prod.table("SRCLIST")) == 0 and len(prod.table("SRCBANDS")) == 0
+    assert "circle(" not in (tmp_path / "empty.reg").read_text()
 
 
 def test_bands_and_threshold_options(observation):

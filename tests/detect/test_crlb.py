@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mxt_pipeline.detect.crlb import fisher_information, position_bound
 from mxt_pipeline.detect.mlfit import fit_sources
@@ -31,6 +33,45 @@ def test_fisher_information_is_symmetric_positive_definite(analytic_psf):
     info = fisher_information([analytic_psf] * 2, edges, edges, 1.0, -3.0, [200.0, 80.0], [0.05, 0.02])
     assert np.allclose(info, info.T)
     assert np.all(np.linalg.eigvalsh(info) > 0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(y=st.floats(-6, 6), z=st.floats(-6, 6), n1=st.floats(20, 2000), n2=st.floats(0, 500),
+       b1=st.floats(1e-3, 1.0), b2=st.floats(1e-3, 1.0))
+def test_fisher_information_equals_the_dense_finite_difference_sum(y, z, n1, n2, b1, b2):
+    # I_ij = sum_bp d_i m d_j m / m, written out on dense model images: position
+    # derivatives by central differences of the PSF's own pixel integrals (not the
+    # separable terms the kernel uses), counts and background derivatives exact.
+    psf = AnalyticLobsterPSF()
+    edges = grid(48)
+    g = np.ones((48, 48))
+    g[5, :] = 0.0
+    counts, bkg = np.array([n1, n2]), np.array([b1, b2])
+    info = fisher_information([psf] * 2, edges, edges, y, z, counts, bkg, exposure=g)
+    h = 1e-4
+    p0 = psf.pixel_fractions(edges, edges, y, z)
+    dpy = (psf.pixel_fractions(edges, edges, y + h, z) - psf.pixel_fractions(edges, edges, y - h, z)) / (2 * h)
+    dpz = (psf.pixel_fractions(edges, edges, y, z + h) - psf.pixel_fractions(edges, edges, y, z - h)) / (2 * h)
+    ref = np.zeros((6, 6))
+    for b in range(2):
+        m = g * (counts[b] * p0 + bkg[b])
+        d = np.zeros((6,) + m.shape)
+        d[0], d[1] = g * counts[b] * dpy, g * counts[b] * dpz
+        d[2 + b], d[4 + b] = g * p0, g
+        ok = m > 0
+        ref += np.einsum("ip,jp->ij", d[:, ok], d[:, ok] / m[ok])
+    assert np.allclose(info, ref, rtol=1e-5, atol=1e-9 * np.abs(ref).max())
+
+
+@settings(max_examples=20, deadline=None)
+@given(k=st.floats(1.5, 50.0), y=st.floats(-3, 3))
+def test_bound_scales_as_one_over_the_counts_without_background(k, y):
+    # Without background the Fisher information of the position is proportional to N.
+    psf = AnalyticLobsterPSF()
+    edges = grid(64)
+    a = position_bound([psf], edges, edges, y, 0.5, [100.0], [0.0])
+    b = position_bound([psf], edges, edges, y, 0.5, [100.0 * k], [0.0])
+    assert np.allclose(b.covariance * k, a.covariance, rtol=1e-8)
 
 
 def test_bound_grows_with_background_and_shrinks_with_counts(analytic_psf):

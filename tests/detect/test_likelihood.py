@@ -256,3 +256,38 @@ def test_compiled_and_numpy_solvers_agree(seed, n_src, hold):
     assert np.allclose(h1, h2, rtol=1e-6, atol=1e-9)
     if hold:
         assert x1[0] == 0.0 and x2[0] == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**16), scale=st.floats(0.01, 50.0))
+def test_cash_statistic_is_the_poisson_likelihood_ratio(seed, scale):
+    # C = 2 sum (m - c ln m) differs from -2 ln L of the Poisson law only by the
+    # data-only term 2 sum ln c!: written out with scipy's Poisson log-pmf.
+    from scipy import special, stats
+
+    rng = np.random.default_rng(seed)
+    m = rng.uniform(0.0, 2.0, (16, 16)) * scale + 1e-3
+    c = rng.poisson(m)
+    expected = -2.0 * stats.poisson.logpmf(c, m).sum() - 2.0 * special.gammaln(c + 1.0).sum()
+    assert cash_statistic(c, m) == pytest.approx(expected, rel=1e-10, abs=1e-8)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), n_bands=st.integers(1, 3))
+def test_background_only_fit_is_the_analytic_maximum(seed, n_bands):
+    # Without sources the model is B g; dC/dB = 0 gives B = sum c / sum g (pixels with
+    # exposure), and C_min = 2 (sum c - sum c ln(B g)).
+    rng = np.random.default_rng(seed)
+    g = rng.uniform(0.2, 1.0, (64, 64))
+    g[rng.integers(0, 64, 4), :] = 0.0
+    bands = [BandData(rng.poisson(rng.uniform(0.05, 3.0) * g), g) for _ in range(n_bands)]
+    model = CashModel(bands, PSF.terms_function(EDGES, EDGES))
+    c, _, _, sols = model.profile(np.zeros(0), np.zeros(0), np.zeros(0), None, gradient=False)
+    expected_c = 0.0
+    for d, s in zip(bands, sols):
+        live = d.exposure > 0
+        b_hat = d.counts[live].sum() / d.exposure[live].sum()
+        assert s.background == pytest.approx(b_hat, rel=1e-7)
+        cl, gl = d.counts[live], d.exposure[live]
+        expected_c += 2.0 * (cl.sum() - np.sum(cl * np.log(b_hat * gl)))
+    assert c == pytest.approx(expected_c, rel=1e-9)

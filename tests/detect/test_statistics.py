@@ -2,7 +2,7 @@
 
 The acceptance figures come from ``python -m mxt_pipeline.detect.validation --n 200``
 (200 observations per case, docs/detection.md).  These tests run the same cases with
-fewer observations on the central 128 x 128 pixels (the PSF core and inner arms; the
+fewer observations on the central 96 x 96 pixels (the PSF core and inner arms; the
 background is the standard one) and bounds loosened to the binomial spread of the
 smaller samples; the false-failure rate of each bound is stated where it is asserted.
 
@@ -41,11 +41,11 @@ N_RUNS = 15
 @pytest.fixture(scope="module")
 def setup():
     try:
-        return ValidationSetup.from_caldb(crop=128)
+        return ValidationSetup.from_caldb(crop=96)
     except MXTCaldbError:
         cal = DetectionCalibration(psf=EnergyLobsterPSF(), teldef=FlatTeldef(),
                                    effective_area=lambda e: 60.0 * np.exp(-np.asarray(e) / 3.0))
-        return ValidationSetup.from_calibration(cal, crop=128, name="analytic-double")
+        return ValidationSetup.from_calibration(cal, crop=96, name="analytic-double")
 
 
 @pytest.fixture(scope="module")

@@ -132,3 +132,24 @@ def source_list(positions: list[tuple[float, float]]) -> Table:
             "ERR_R90": np.full(y.size, 30.0),
         }
     )
+
+
+def write_source_list(path, positions: list[tuple[float, float]], *, obs_id: str = "LCTEST01"):
+    """Write a one-band MXT-SOP-SKY file for RAW positions (what ``mxt lightcurve`` reads).
+
+    Detection columns the light curves do not use hold neutral values.
+    """
+    from mxt_pipeline.detect.bands import EnergyBand
+    from mxt_pipeline.detect.srclist import SRCLIST_COLUMNS, write_srclist
+    from mxt_pipeline.io.formats import get_spec
+
+    base = source_list(positions)
+    n = len(base)
+    cols = {}
+    for spec in get_spec("MXT_SOP_SKY").hdu("SRCLIST").columns:
+        cols[spec.name] = np.asarray(base[spec.name]) if spec.name in base.colnames else np.ones(n, dtype=spec.dtype)
+    for name in ("COUNTS", "COUNTS_ERR", "RATE_BAND", "RATE_BAND_ERR"):
+        cols[name] = np.ones((n, 1), dtype=np.float32)
+    table = Table({k: cols[k] for k in (*SRCLIST_COLUMNS, "RATE_BAND", "RATE_BAND_ERR")})
+    return write_srclist(path, table, [EnergyBand(0.2, 10.0)], obs_id=obs_id, syserr_arcsec=25.0, ml_threshold=10.0,
+                         tstart=0.0, tstop=20000.0)

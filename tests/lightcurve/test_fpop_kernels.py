@@ -20,7 +20,7 @@ def test_roots_are_conservative_and_accurate(w):
     mu1, ln1 = lower_root(w)
     mu2, ln2 = upper_root(w)
     assert 0.0 <= mu1 <= 1.0 <= mu2
-    assert ln1 == np.log(mu1) or mu1 == 0.0 or abs(ln1 - np.log(mu1)) < 1e-12 * max(1.0, abs(ln1))
+    assert mu1 == 0.0 or ln1 == np.log(mu1) or abs(ln1 - np.log(mu1)) < 1e-12 * max(1.0, abs(ln1))
     assert abs(ln2 - np.log(mu2)) < 1e-12 * max(1.0, ln2)
     # phi >= 0 outside the roots (convex phi): both bounds are on the outer side, up to
     # rounding of phi itself.

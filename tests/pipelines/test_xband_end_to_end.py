@@ -15,27 +15,48 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 
+import numpy as np
 import pytest
 from astropy.io import fits
 
 from mxt_pipeline.datapaths import REPO_ROOT
 from mxt_pipeline.io import read_product, validate_file
+from mxt_pipeline.lightcurve.product import read_light_curve
 from mxt_pipeline.pipelines.collection import verify_collection
 from mxt_pipeline.pipelines.execute import FAST_DIR, execute, run_dataset
 from mxt_pipeline.pipelines.runtime import BurstPosition, request_from_dataset
 from mxt_pipeline.pipelines.status import ProcessingStatus, read_status
 
-from .xband_data import OBS_ID, SimpleFullCalibrationSet, make_dataset, sky_offset_arcsec
+from .xband_data import OBS_ID, T0, SimpleFullCalibrationSet, make_dataset, sky_offset_arcsec
 
 S = ProcessingStatus
 EPOCH = "1767225600"  # SOURCE_DATE_EPOCH: FITS DATE keywords fixed so products compare byte for byte
 
 
+def _snapshot(root):
+    """Content, mode and modification time of every file and folder of a dataset."""
+    out = {}
+    for p in sorted([root, *root.rglob("*")]):
+        st = p.stat()
+        out[str(p.relative_to(root))] = (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir",
+                                         st.st_mode, st.st_mtime_ns)  # fmt: skip
+    return out
+
+
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
+    """The dataset, made read-only: every run of this module must work without writing to it."""
     root = tmp_path_factory.mktemp("e2e") / "obs"
-    return root, make_dataset(root, n_source=800, n_background=600, seed=11)
+    truth = make_dataset(root, n_source=800, n_background=600, seed=11)
+    paths = sorted([root, *root.rglob("*")], key=lambda p: len(p.parts), reverse=True)
+    for p in paths:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    truth["snapshot"] = _snapshot(root)
+    yield root, truth
+    for p in reversed(paths):
+        p.chmod(0o755 if p.is_dir() else 0o644)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +86,8 @@ def test_gp_finds_the_source_within_r90(dataset, gp_run):
 
 def test_gp_products_pass_validate_and_fitsverify(gp_run, fitsverify):
     fits_files = sorted(gp_run.collection.glob("*.fits"))
-    assert {p.name for p in fits_files} == {f"mxt_l2_evt_{OBS_ID}.fits", f"mxt_sop_sky_{OBS_ID}.fits"}
+    assert {p.name for p in fits_files} == {f"mxt_l2_evt_{OBS_ID}.fits", f"mxt_sop_sky_{OBS_ID}.fits",
+                                            f"mxt_lc_{OBS_ID}_src1.fits"}  # fmt: skip
     for p in fits_files:
         assert validate_file(p) == [], p
         assert fitsverify(p).ok, fitsverify(p).output
@@ -74,8 +96,8 @@ def test_gp_products_pass_validate_and_fitsverify(gp_run, fitsverify):
 
 def test_gp_report_breaks_time_down_per_brick(gp_run):
     rep = json.loads((gp_run.collection / "run_report.json").read_text())
-    assert [b["name"] for b in rep["bricks"]] == ["calibrate", "detect", "image_preview"]
-    assert set(rep["timing"]["per_brick_s"]) == {"calibrate", "detect", "image_preview"}
+    assert [b["name"] for b in rep["bricks"]] == ["calibrate", "detect", "lightcurves", "image_preview"]
+    assert set(rep["timing"]["per_brick_s"]) == {"calibrate", "detect", "lightcurves", "image_preview"}
     assert rep["timing"]["total_s"] >= sum(rep["timing"]["per_brick_s"].values())
     calib = rep["bricks"][0]
     assert {c["code"] for c in calib["caldb"]} == {"TELDEF", "CTI", "GAINOFF", "MULTIPLICITY", "PATTERN", "BADPIX"}
@@ -84,11 +106,28 @@ def test_gp_report_breaks_time_down_per_brick(gp_run):
     assert "| detect | SUCCESS |" in md
 
 
+def test_gp_light_curve_recovers_the_source_counts(dataset, gp_run):
+    _, truth = dataset
+    lc = read_light_curve(gp_run.collection / f"mxt_lc_{OBS_ID}_src1.fits")
+    assert "TRIGTIME" not in lc.meta  # no trigger in XBAND-GP
+    # Net counts corrected for the PSF fraction outside the circle = the simulated counts.
+    net = float(np.sum(lc.rate * lc.exposure))
+    assert abs(net - truth["n_source"]) < 4.0 * np.sqrt(truth["n_source"] + 50), net
+    assert lc.exposure.sum() == pytest.approx(1000.0, rel=1e-6)
+    png = (gp_run.collection / f"mxt_lc_{OBS_ID}_src1.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+    rep = json.loads((gp_run.collection / "run_report.json").read_text())
+    lcb = next(b for b in rep["bricks"] if b["name"] == "lightcurves")
+    assert [c["code"] for c in lcb["caldb"]] == ["PSF"]
+    assert lcb["metrics"]["psf_fraction"] == pytest.approx(0.8, abs=1e-3)
+
+
 def test_cp_publishes_the_burst_first(dataset, tmp_path):
     _, truth = dataset
     out = tmp_path / "out"
     req = request_from_dataset(dataset[0], "xband-cp", out, caldb=SimpleFullCalibrationSet(), burst_id="sb26070501",
                                burst_position=BurstPosition(truth["ra"] + 0.02, truth["dec"] - 0.03, 6.0))  # fmt: skip
+    req.target = replace(req.target, trigger_time=T0 - 100.0)
     outcome = execute(req)
     assert outcome.exit_code == 0, outcome.status.reason
     st = read_status(out)
@@ -97,7 +136,9 @@ def test_cp_publishes_the_burst_first(dataset, tmp_path):
     assert burst["detected"] and burst["burst_id"] == "sb26070501" and burst["trigger"]["origin"] == "trigger"
     assert sky_offset_arcsec(burst["source"]["ra"], burst["source"]["dec"], truth["ra"], truth["dec"]) < burst["source"]["err_r90_arcsec"]
     order = [b.name for b in outcome.result.bricks]
-    assert order.index("burst") < order.index("image_preview")
+    assert order.index("burst") < order.index("lightcurves") < order.index("image_preview")
+    lc = read_light_curve(outcome.collection / f"mxt_lc_{OBS_ID}_src{burst['source']['src_id']}.fits")
+    assert lc.meta["TRIGTIME"] == pytest.approx(T0 - 100.0)
     assert (outcome.collection / f"mxt_burst_{OBS_ID}.json").read_bytes() == (out / FAST_DIR / f"mxt_burst_{OBS_ID}.json").read_bytes()
 
 
@@ -114,8 +155,8 @@ def test_killed_half_way_then_rerun_gives_the_same_products(dataset, gp_run, tmp
     st = read_status(out)
     coll = out / st.collection
     rep = json.loads((coll / "run_report.json").read_text())
-    assert [b["resumed"] for b in rep["bricks"]] == [True, False, False]
-    for name in (f"mxt_sop_sky_{OBS_ID}.reg", f"mxt_img_{OBS_ID}.png"):
+    assert [b["resumed"] for b in rep["bricks"]] == [True, False, False, False]
+    for name in (f"mxt_sop_sky_{OBS_ID}.reg", f"mxt_img_{OBS_ID}.png", f"mxt_lc_{OBS_ID}_src1.png"):
         a = hashlib.sha256((coll / name).read_bytes()).hexdigest()
         b = hashlib.sha256((gp_run.collection / name).read_bytes()).hexdigest()
         assert a == b, name
@@ -127,7 +168,17 @@ def test_killed_half_way_then_rerun_gives_the_same_products(dataset, gp_run, tmp
     # FITS: every header value and every data byte equal (DATASUM included).  Only the
     # CHECKSUM differs, because astropy writes the wall-clock time in the comment of the
     # CHECKSUM card (not covered by SOURCE_DATE_EPOCH), and that comment is checksummed.
-    for name in (f"mxt_l2_evt_{OBS_ID}.fits", f"mxt_sop_sky_{OBS_ID}.fits"):
+    for name in (f"mxt_l2_evt_{OBS_ID}.fits", f"mxt_sop_sky_{OBS_ID}.fits", f"mxt_lc_{OBS_ID}_src1.fits"):
         diff = fits.FITSDiff(coll / name, gp_run.collection / name, ignore_keywords=["CHECKSUM"],
                              ignore_comments=["DATASUM"], rtol=0.0, atol=0.0)  # fmt: skip
         assert diff.identical, diff.report()
+
+
+def test_inputs_are_never_modified(dataset, gp_run, tmp_path):
+    """After every run of this module (GP, CP, killed and resumed): the inputs are as made."""
+    root, truth = dataset
+    rerun = run_dataset(root, "xband-gp", tmp_path / "out", caldb=SimpleFullCalibrationSet(),
+                        parameters={"detect": {"max_sources": 5}})  # fmt: skip
+    assert rerun.exit_code == 0, rerun.status.reason
+    assert _snapshot(root) == truth["snapshot"]
+    assert not any(p.name.startswith((".", "~")) for p in root.rglob("*"))  # no lock, cache or temp file left

@@ -223,6 +223,11 @@ class GaussianPSF:
     def fwhm(self, theta: float = 0.0) -> float:
         return 2.0 * math.sqrt(2.0 * math.log(2.0)) * self.sigma
 
+    def density(self, dy, dz, energy=None, theta=None):
+        """Surface density per pixel^2 (the CALDB PSF contract's ``density``)."""
+        r2 = np.asarray(dy, float) ** 2 + np.asarray(dz, float) ** 2
+        return np.exp(-0.5 * r2 / self.sigma**2) / (2.0 * math.pi * self.sigma**2)
+
     def _frac(self, edges, c0, derivatives):
         from scipy import special
 

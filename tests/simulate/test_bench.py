@@ -134,3 +134,44 @@ def test_dataset_feeds_the_calibration_chain(calset, tmp_path):
     assert len(events) > 0
     # The chain finds the SLEW at the start of the observation.
     assert report.screening["lost_by_origin"]["SLEW"] > 0
+
+
+def test_cli_gp_three_sources_is_a_pipeline_input(calset, tmp_path):
+    """``mxt simulate gp --sources 3``: the truth holds the preset's three sources, every
+    file passes ``mxt validate``, and the pipelines' input resolver reads the folder."""
+    from mxt_pipeline.pipelines.runtime import ObservationInputs
+
+    out = tmp_path / "GP"
+    rc = main(["simulate", "gp", "--sources", "3", "--duration", "1500", "--seed", "4", "--out", str(out),
+               "--no-progress"])  # fmt: skip
+    assert rc == 0
+    truth = read_truth(out / "truth.json")
+    sc = gp_scenario(4, n_sources=3, duration=1500.0)
+    assert [(s["name"], s["ra"], s["dec"], s["flux"]) for s in truth["sources"]] == \
+        [(s.name, s.ra, s.dec, s.flux) for s in sc.sources]  # fmt: skip
+    assert truth["sources"][0]["in_fov"]
+    assert main(["validate", "-q", *map(str, _fits_files(out))]) == 0
+    inputs = ObservationInputs.from_dataset(out)
+    assert [p.relative_to(out).as_posix() for p in inputs.l1] == truth["files"]["l1"]
+    assert inputs.att == (out / truth["files"]["att"]).resolve() and inputs.missing_l1 == ()
+    assert inputs.saa_dir is not None and sorted(inputs.saa_dir.glob("mxt_saa_w*.fits"))
+
+
+def test_cli_montecarlo_runs_are_the_documented_scenarios(calset, tmp_path):
+    """``mxt simulate montecarlo --n 2``: run i is the preset drawn with ``run_seed(seed, i)``
+    (campaign seed 3: an analytic afterglow, then a GRB from a template when the data exist)."""
+    from mxt_pipeline.campaign.seeds import run_seed
+    from mxt_pipeline.simulate.cases import montecarlo_scenario
+
+    out = tmp_path / "MC"
+    rc = main(["simulate", "montecarlo", "--n", "2", "--seed", "3", "--out", str(out), "--no-progress"])
+    assert rc == 0
+    assert sorted(p.name for p in out.iterdir()) == ["run_00000", "run_00001"]
+    for i in range(2):
+        root = out / f"run_{i:05d}"
+        truth = read_truth(root / "truth.json")
+        s = run_seed(3, i)
+        assert truth["seed"] == s
+        assert truth["scenario"] == json.loads(json.dumps(montecarlo_scenario(s, obs_id=f"MC{i:06d}").to_dict()))
+        assert json.loads((root / "dataset.json").read_text())["obs_id"] == f"MC{i:06d}"
+        assert truth["counts"]["hits"] > 0

@@ -15,35 +15,41 @@ from mxt_pipeline.simulate.photons import EnergyTable
 from mxt_pipeline.simulate.sources import Source, source_photons
 from mxt_pipeline.simulate.spectra import GaussianLine, PowerLaw, energy_flux
 
-from .simkit import chi2_pvalue, det_position, quiet_context, sky_at
+from .simkit import chi2_pvalue, chip_fraction, det_position, quiet_context, sky_at
 
 P_MIN = 1e-3
 
 
-def _chip_box_in_det(ctx):
-    """DET edges of the chip when RAW -> DET keeps the axes (rotation by a multiple of 90 deg)."""
-    corners = np.array([[-0.5, -0.5], [255.5, -0.5], [-0.5, 255.5], [255.5, 255.5]])
-    dy, dz = ctx.optics.raw_to_det(corners[:, 0], corners[:, 1])
-    ys, zs = np.unique(np.round(dy, 6)), np.unique(np.round(dz, 6))
-    if ys.size != 2 or zs.size != 2:
-        return None
-    return (ys[0], ys[1]), (zs[0], zs[1])
-
-
 def _chip_fraction(ctx, y0, z0, energy, theta):
-    """Share of the PSF falling on the chip (exact CDF differences over the chip box)."""
-    box = _chip_box_in_det(ctx)
-    if box is None:
-        pytest.skip("the TELDEF rotates the chip by a non-right angle")
-    (ylo, yhi), (zlo, zhi) = box
-    return float(np.sum(ctx.optics.psf.pixel_fractions(np.array([ylo, yhi]), np.array([zlo, zhi]), y0, z0, energy, theta)))
+    """Share of the PSF falling on the chip."""
+    return chip_fraction(ctx, y0, z0, energy, theta)
+
+
+#: Half width of the window around the source (DET pixels, about 14.4') and its cells
+#: (4 x 4 pixels): the window holds the CALDB spot (FWHM about 11') and the arm roots.
+HALF_WINDOW = 64
+CELL = 4
+
+
+def _radial_model(psf, energy, theta, r_edges, step=0.25):
+    """Share of the PSF in each annulus, from ``PSFModel.density`` on a fine grid (midpoint
+    rule, 0.25 pixel cells): an evaluation path independent of ``pixel_fractions``."""
+    x = np.arange(-r_edges[-1], r_edges[-1], step) + 0.5 * step
+    yy, zz = np.meshgrid(x, x, indexing="ij")
+    dens = np.asarray(psf.density(yy.ravel(), zz.ravel(), energy, theta), dtype=float) * step**2
+    w, _ = np.histogram(np.hypot(yy.ravel(), zz.ravel()), r_edges, weights=dens)
+    return w
 
 
 @pytest.mark.parametrize("energy", [0.5, 1.5, 5.0])
 def test_photon_positions_follow_the_caldb_psf(calset, energy):
-    """Positions around a source vs ``PSFModel.pixel_fractions`` in a 41 x 41 pixel window.
+    """Positions around a source vs the CALDB PSF at three energies (false failure 1e-3 each).
 
-    Conditional on the photons in the window (multinomial): chi-square, p > 1e-3.
+    * 2-D: counts in 4 x 4 pixel cells of a +-64 pixel window vs
+      ``PSFModel.pixel_fractions`` (conditional on the photons in the window, chi-square);
+    * radial profile: counts in 4-pixel annuli out to 64 pixels vs the annulus integrals
+      of ``PSFModel.density`` (conditional, chi-square);
+    * the share of the on-chip photons inside the window (binomial, 4.5 sigma).
     """
     ctx = quiet_context(calset, 1000.0)
     ra, dec = sky_at(4.0, -3.0)
@@ -51,21 +57,25 @@ def test_photon_positions_follow_the_caldb_psf(calset, energy):
     theta = float(ctx.optics.offaxis_arcmin(y0, z0))
     line = GaussianLine(energy=energy, sigma=0.002)
     probe = Source("probe", ra, dec, 1.0, line)
-    # Flux giving about 40000 photons on the chip.
+    # Flux giving about 40000 photons at the focal plane.
     rate_per_flux = probe.norm * float(ctx.optics.area(energy) * ctx.optics.vignetting(energy, theta))
     src = Source("line", ra, dec, 40000.0 / (rate_per_flux * 1000.0), line)
     batch, stats = source_photons(src, ctx, np.random.default_rng(int(energy * 1000)), component=0)
     dy, dz = ctx.optics.raw_to_det(batch.rawy, batch.rawz)
-    y_edges = np.round(y0) + np.arange(-20.5, 21.0)
-    z_edges = np.round(z0) + np.arange(-20.5, 21.0)
-    obs, _, _ = np.histogram2d(dy, dz, [y_edges, z_edges])
-    frac = ctx.optics.psf.pixel_fractions(y_edges, z_edges, y0, z0, energy, theta)
+    edges = np.arange(-HALF_WINDOW, HALF_WINDOW + 1, CELL, dtype=float)
+    obs, _, _ = np.histogram2d(dy - y0, dz - z0, [edges, edges])
+    frac = ctx.optics.psf.pixel_fractions(edges + y0, edges + z0, y0, z0, energy, theta)
     exp = frac / frac.sum() * obs.sum()
-    assert obs.sum() > 20000
+    assert obs.sum() > 15000
     assert chi2_pvalue(obs, exp, ddof=1) > P_MIN
-    # The share of the chip in the window matches the PSF's (binomial, 4.5 sigma:
-    # false failure < 1e-5).
-    f_win = frac.sum() / _chip_fraction(ctx, y0, z0, energy, theta)
+
+    r_edges = np.arange(0.0, HALF_WINDOW + 1, CELL, dtype=float)
+    r = np.hypot(dy - y0, dz - z0)
+    obs_r, _ = np.histogram(r, r_edges)
+    model_r = _radial_model(ctx.optics.psf, energy, theta, r_edges)
+    assert chi2_pvalue(obs_r, model_r / model_r.sum() * obs_r.sum(), ddof=1) > P_MIN
+
+    f_win = float(frac.sum()) / _chip_fraction(ctx, y0, z0, energy, theta)
     n = stats.photons_on_detector
     assert abs(obs.sum() - n * f_win) < 4.5 * np.sqrt(n * f_win * (1 - f_win)) + 1
 

@@ -29,7 +29,11 @@ from mxt_pipeline.pipelines.bricks.codecs import L2_EVENTS, SRCLIST
 from mxt_pipeline.pipelines.parameters import Parameter
 from mxt_pipeline.pipelines.ports import MEMORY, Port, json_codec
 
-__all__ = ["BURST", "angular_distance_arcsec", "match_burst", "burst_core"]
+__all__ = ["BURST", "BURST_JSON", "angular_distance_arcsec", "match_burst", "burst_core"]
+
+
+#: The burst document (a fast product of XBAND-CP).
+BURST_JSON = json_codec("mxt_burst_{obs_id}.json", role="product")
 
 
 def angular_distance_arcsec(ra1, dec1, ra2, dec2) -> np.ndarray:
@@ -109,7 +113,7 @@ BURST = Brick(
         Port("events", L2_EVENTS, "L2 events (nominal pointing when the trigger gives no position)"),
         Port("target", MEMORY, "the {target}: burst id, trigger time and position", optional=True),
     ),
-    outputs=(Port("burst", json_codec("mxt_burst_{obs_id}.json", role="product"),
+    outputs=(Port("burst", BURST_JSON,
                   "the burst: MXT position, R90, QF, offset from the trigger"),),  # fmt: skip
     params=(
         Parameter("match_factor", float, 1.5, "distance allowed, in units of the combined 90% radius", minimum=0.1),

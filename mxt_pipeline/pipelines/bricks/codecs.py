@@ -22,6 +22,7 @@ __all__ = [
     "ATTITUDE",
     "ANGLES",
     "L2_EVENTS",
+    "LIGHT_CURVES",
     "SRCLIST",
     "REGIONS",
     "png_codec",
@@ -157,6 +158,25 @@ def _read_text(path: Path) -> str:
 
 #: DS9 region file of a source list (written from the SourceList value).
 REGIONS = Codec("ds9-region", "mxt_sop_sky_{obs_id}.reg", _write_regions, _read_text, role="aux")
+
+
+# ---- light curves ---------------------------------------------------------------------------
+
+
+def _write_lc(path: Path, lc, naming) -> None:
+    from mxt_pipeline.lightcurve.product import write_light_curve
+
+    write_light_curve(path, lc)
+
+
+def _read_lc(path: Path):
+    from mxt_pipeline.lightcurve.product import read_light_curve
+
+    return read_light_curve(path)
+
+
+#: One ``MXT_LC`` product per source, keyed ``src<SRC_ID>``.
+LIGHT_CURVES = Codec("MXT_LC", "mxt_lc_{obs_id}_{key}.fits", _write_lc, _read_lc, many=True, fits=True)
 
 
 # ---- previews -------------------------------------------------------------------------------

@@ -1,0 +1,343 @@
+"""One campaign run: simulate, calibrate, detect, extract light curves, compare.
+
+:func:`simulate_and_process` is the default run function of the campaign runner
+(:class:`mxt_pipeline.campaign.runner.CampaignSpec`).  Everything happens in memory
+with the pure functions of the packages (``simulate.bench.simulate``,
+``calib.chain.calibrate``, ``detect.pipeline.detect_sources``,
+``lightcurve.extract.extract_light_curves``); the run's seed, from the campaign seed
+and the run index, is both the seed of the case preset and of the bench, so a run is
+reproduced by ``mxt simulate --case CASE --seed SEED``.  The run folder receives the
+per-run details: ``truth.json``, the source list (MXT-SOP-SKY), the light curves
+(MXT_LC), optionally the L2 events, and ``compare.json``; ``mxt compare`` reads them
+back.
+
+Campaign options (``CampaignSpec.options``, ``mxt campaign run --option KEY=VALUE``):
+
+``caldb``
+    CALDB root (default ``$CALDB``, else the bundled CALDB).
+``case_options``
+    Keyword arguments of the case preset (:func:`mxt_pipeline.simulate.cases.make_case`),
+    e.g. ``{"duration": 2000}`` or ``{"template": null}`` for the analytic GRB.
+``calibration_lines``
+    Calibration-source lines added to every scenario, ``[{"energy": keV, "rate": c/s}]``
+    (default none: no line residuals).
+``bands``
+    Detection bands (``"0.2-2,2-10"`` by default).
+``det_ml_threshold``, ``max_sources``
+    Detection settings (:class:`mxt_pipeline.detect.pipeline.DetectionParameters`).
+``lc_binning``, ``lc_target_snr``, ``lc_bin_width``
+    Light-curve binning (``snr`` with S/N 3 by default).
+``write_products`` (default true), ``keep_events`` (default false)
+    Write the per-run products; also write the L2 event list.
+Tolerances of the comparison (:class:`mxt_pipeline.campaign.compare.Tolerances`).
+
+True counts.  The counts a perfect detection would attribute to a source are its
+photons detected by the camera during the good time of the calibrated list with a true
+energy in the detection bands: the bench knows which photon belongs to which source,
+so the counts ratio measures the detection's bias, not the screening's losses.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mxt_pipeline import constants as C
+from mxt_pipeline.campaign.compare import Tolerances, compare_run
+from mxt_pipeline.errors import MXTInputError
+
+__all__ = [
+    "simulate_and_process",
+    "process_simulation",
+    "true_counts_in_gti",
+    "background_per_pixel",
+    "crlb_versus_counts",
+    "COMPARE_FILE",
+]
+
+log = logging.getLogger(__name__)
+
+#: Per-run comparison record written in the run folder.
+COMPARE_FILE = "compare.json"
+#: Default counts of the Cramer-Rao curve (log-spaced; interpolated in log-log).
+CRLB_COUNTS = np.geomspace(10.0, 1.0e5, 13)
+
+
+@functools.lru_cache(maxsize=8)
+def _calibration(caldb: str | None, day: int) -> tuple[Any, dict[str, Any]]:
+    """The calibration set valid on mission day ``day`` (cached per worker process)."""
+    from mxt_pipeline.simulate.calibration import load_calibration
+
+    return load_calibration(caldb, met=day * 86400.0)
+
+
+def _scenario(task) -> Any:
+    from mxt_pipeline.simulate.background import CalibrationSettings
+    from mxt_pipeline.simulate.cases import make_case
+
+    opts = task.options
+    scenario = make_case(task.case, int(task.seed), **dict(opts.get("case_options") or {}))
+    lines = opts.get("calibration_lines")
+    if lines:
+        scenario = replace(scenario, calibration=CalibrationSettings(lines=tuple(lines)))
+    return scenario
+
+
+def true_counts_in_gti(ds, gti, e_min: float, e_max: float) -> np.ndarray:
+    """Detected photons of each simulated source in the GTI with energy in [e_min, e_max).
+
+    Parameters
+    ----------
+    ds : SimulatedDataset
+    gti : GTI
+        Good time of the calibrated event list.
+    """
+    n_src = len(ds.scenario.sources)
+    ph = ds.photons
+    det = np.zeros(np.size(ph.time), bool)
+    det[ds.detected] = True
+    keep = det & (ph.energy >= e_min) & (ph.energy < e_max) & (ph.component < n_src)
+    if len(gti):
+        keep &= gti.contains(ph.time)
+    return np.bincount(ph.component[keep], minlength=n_src)[:n_src].astype(float)
+
+
+def background_per_pixel(events, table, bands, bad_mask=None) -> list[float]:
+    """Background counts per detector pixel in each band.
+
+    The imaging events of the band less the counts the detection gives its sources,
+    over the pixels that are not dead.
+    """
+    from mxt_pipeline.detect.images import select_events
+
+    n_pix = C.N_PIX * C.N_PIX - (0 if bad_mask is None else int(np.count_nonzero(bad_mask)))
+    counts = np.asarray(table["COUNTS"], float).reshape(len(table), len(bands)) if len(table) else np.zeros((0, len(bands)))
+    out = []
+    for b, band in enumerate(bands):
+        n = int(np.count_nonzero(select_events(events, band)))
+        out.append(max(n - float(counts[:, b].sum()), 0.0) / max(n_pix, 1))
+    return out
+
+
+def _single_pixel_energies(events) -> np.ndarray:
+    from mxt_pipeline.detect.images import select_events
+
+    keep = select_events(events)
+    if "PATTERN" in events.table.colnames:
+        keep &= np.asarray(events["PATTERN"]) == 0
+    return np.asarray(events["ENERGY"], float)[keep]
+
+
+def process_simulation(ds, calset, options: Mapping[str, Any] | None = None, folder: str | Path | None = None
+                       ) -> dict[str, Any]:  # fmt: skip
+    """Calibrate, detect, extract and compare one simulated dataset (in memory).
+
+    Parameters
+    ----------
+    ds : SimulatedDataset
+        What :func:`mxt_pipeline.simulate.bench.simulate` returned.
+    calset : CalibrationSet
+        The models used by the simulation (the pipeline sees the same CALDB).
+    options : mapping, optional
+        Campaign options (module docstring).
+    folder : path-like, optional
+        Where to write the per-run products (when ``write_products``).
+
+    Returns
+    -------
+    dict
+        :func:`mxt_pipeline.campaign.compare.compare_run`'s record plus ``obs_id``,
+        ``n_events``, ``exposure_s``, ``bkg_per_pixel`` and ``timing_s``.
+    """
+    from mxt_pipeline.calib.chain import ChainParams, calibrate
+    from mxt_pipeline.detect.bandpsf import DetectionCalibration
+    from mxt_pipeline.detect.bands import as_bands
+    from mxt_pipeline.detect.pipeline import DetectionParameters, detect_sources
+    from mxt_pipeline.lightcurve.extract import extract_light_curves
+
+    opts = dict(options or {})
+    clock: dict[str, float] = {}
+    sc = ds.scenario
+    t0 = time.perf_counter()
+    params = ChainParams(ra_nom=float(sc.pointing.ra), dec_nom=float(sc.pointing.dec), obs_id=sc.obs_id,
+                         object=sc.object or None, tstart=float(sc.tstart), tstop=float(sc.tstop))  # fmt: skip
+    events, _report = calibrate(ds.passes, ds.attitude, ds.angles, list(ds.saa.values()), calset, params)
+    clock["calibrate"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    bands = as_bands(opts.get("bands"))
+    det_params = DetectionParameters(**{k: opts[k] for k in ("det_ml_threshold", "max_sources") if k in opts})
+    cal = DetectionCalibration.from_calset(calset)
+    table = detect_sources(events, cal, bands, det_params, attitude=ds.attitude) if len(events) else None
+    clock["detect"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    lcs = {}
+    if table is not None and len(table) and len(events.gti):
+        binning = str(opts.get("lc_binning", "snr"))
+        lc_opts = {"target_snr": float(opts.get("lc_target_snr", 3.0))} if binning == "snr" else {}
+        if binning == "fixed":
+            lc_opts["bin_width"] = float(opts.get("lc_bin_width", 100.0))
+        for lc in extract_light_curves(events, table, binning_method=binning, **lc_opts):
+            lcs[int(lc.meta["SRC_ID"])] = lc
+    clock["light_curves"] = time.perf_counter() - t2
+
+    t3 = time.perf_counter()
+    e_lo, e_hi = min(b.e_min for b in bands), max(b.e_max for b in bands)
+    true_counts = true_counts_in_gti(ds, events.gti, e_lo, e_hi)
+    result = compare_run(ds.truth, table, true_counts=true_counts, light_curves=lcs,
+                         events_energy_kev=_single_pixel_energies(events) if len(events) else None,
+                         gti=events.gti, tol=Tolerances.from_options(opts))  # fmt: skip
+    clock["compare"] = time.perf_counter() - t3
+    result.update(
+        obs_id=sc.obs_id,
+        n_events=len(events),
+        exposure_s=float(events.gti.exposure) if len(events.gti) else 0.0,
+        bkg_per_pixel=background_per_pixel(events, table, bands, cal.bad_mask) if table is not None else None,
+    )
+    if folder is not None and opts.get("write_products", True):
+        t4 = time.perf_counter()
+        _write_products(Path(folder), ds, events, table, lcs, bands, cal, det_params, result,
+                        keep_events=bool(opts.get("keep_events", False)))  # fmt: skip
+        clock["write"] = time.perf_counter() - t4
+    result["timing_s"] = clock
+    return result
+
+
+def _write_products(folder: Path, ds, events, table, lcs, bands, cal, det_params, result, *, keep_events: bool) -> None:
+    import json
+
+    from mxt_pipeline.detect.srclist import empty_source_table, write_srclist
+    from mxt_pipeline.io import atomic_write_bytes
+    from mxt_pipeline.io.truth import write_truth
+    from mxt_pipeline.lightcurve.product import light_curve_filename, write_light_curve
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sc = ds.scenario
+    write_truth(folder / "truth.json", ds.truth)
+    gti = events.gti
+    write_srclist(folder / f"mxt_sop_sky_{sc.obs_id}.fits", table if table is not None else empty_source_table(len(bands)),
+                  bands, obs_id=sc.obs_id, syserr_arcsec=cal.syserr_arcsec, ml_threshold=det_params.det_ml_threshold,
+                  tstart=gti.tstart if len(gti) else float(sc.tstart), tstop=gti.tstop if len(gti) else float(sc.tstop),
+                  object_name=sc.object or None)  # fmt: skip
+    for lc in lcs.values():
+        write_light_curve(folder / light_curve_filename(lc), lc)
+    if keep_events:
+        from mxt_pipeline.io.products import write_events
+
+        write_events(folder / f"mxt_l2_evt_{sc.obs_id}.fits", events)
+    atomic_write_bytes(folder / COMPARE_FILE, (json.dumps(result, indent=2, default=_plain) + "\n").encode())
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def simulate_and_process(task) -> dict[str, Any]:
+    """Run function of the campaign runner: one simulated observation, end to end.
+
+    Parameters
+    ----------
+    task : RunTask
+        ``case`` (``grb``, ``gp``, ``montecarlo``), ``seed`` (the run's seed: case
+        preset and bench), ``folder`` (per-run products) and the campaign ``options``.
+
+    Returns
+    -------
+    dict
+        The comparison record (see :func:`process_simulation`), JSON-serialisable.
+    """
+    from mxt_pipeline.simulate.bench import simulate
+
+    t0 = time.perf_counter()
+    scenario = _scenario(task)
+    caldb = task.options.get("caldb")
+    calset, info = _calibration(None if caldb is None else str(caldb), int(math.floor(scenario.tstart / 86400.0)))
+    ds = simulate(scenario, int(task.seed), calset, caldb_info=info)
+    t_sim = time.perf_counter() - t0
+    result = process_simulation(ds, calset, task.options, task.folder)
+    result["timing_s"] = {"simulate": t_sim, **result["timing_s"]}
+    return result
+
+
+def crlb_versus_counts(
+    options: Mapping[str, Any] | None = None,
+    *,
+    background_per_pixel: Any = None,
+    calibration: Any = None,
+    counts: np.ndarray = CRLB_COUNTS,
+    theta_arcmin: float = 0.0,
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The Cramer-Rao bound on a position versus the source counts, from the CALDB PSF.
+
+    The bound of :func:`mxt_pipeline.detect.crlb.position_bound` (counts and background
+    free) for a source on the whole chip at ``theta_arcmin``, its counts shared among
+    the detection bands as a power law of index 2 through the effective area, computed
+    at ``counts`` and interpolated in log-log.
+
+    Parameters
+    ----------
+    options : mapping, optional
+        Campaign options: ``caldb``, ``bands``.
+    background_per_pixel : float or sequence, optional
+        Background counts per pixel in each band (a campaign's median, see
+        ``bkg_per_pixel`` of the run records); default 0 (PSF-limited bound).
+    calibration : DetectionCalibration, optional
+        Use it instead of the CALDB.
+    counts : ndarray
+        Source counts at which the bound is computed.
+    theta_arcmin : float
+        Off-axis angle of the PSF.
+
+    Returns
+    -------
+    callable
+        ``f(counts) -> sigma`` : the 1-sigma bound per axis (arcsec, root mean square of
+        the two axes); what :func:`mxt_pipeline.campaign.report.write_html_report` draws.
+    """
+    from mxt_pipeline.detect.bandpsf import DetectionCalibration
+    from mxt_pipeline.detect.bands import as_bands
+    from mxt_pipeline.detect.crlb import position_bound
+
+    opts = dict(options or {})
+    cal = calibration if calibration is not None else DetectionCalibration.from_caldb(opts.get("caldb"))
+    bands = as_bands(opts.get("bands"))
+    psfs = cal.band_psfs(bands)
+    frac = np.asarray(cal.band_count_fractions(bands), float)
+    bkg = np.broadcast_to(np.asarray(0.0 if background_per_pixel is None else background_per_pixel, float),
+                          (len(bands),)).astype(float)  # fmt: skip
+    if np.any(bkg < 0) or not np.all(np.isfinite(bkg)):
+        raise MXTInputError(f"background per pixel must be finite and >= 0, got {bkg.tolist()}")
+    counts = np.asarray(counts, float)
+    edges = np.arange(C.N_PIX + 1, dtype=float) - C.N_PIX / 2
+    sigma = np.array([
+        np.sqrt(np.mean(np.diag(position_bound(psfs, edges, edges, 0.0, 0.0, n * frac, bkg, theta=theta_arcmin
+                                                ).covariance)))
+        for n in counts
+    ]) * C.PIXEL_SCALE_ARCSEC  # fmt: skip
+    log_n, log_s = np.log(counts), np.log(sigma)
+
+    def bound(n: np.ndarray) -> np.ndarray:
+        """1-sigma Cramer-Rao bound per axis (arcsec) at ``n`` source counts."""
+        x = np.log(np.asarray(n, float))
+        # Linear in log-log inside the grid, extrapolated with the end slopes.
+        y = np.interp(x, log_n, log_s)
+        lo_slope = (log_s[1] - log_s[0]) / (log_n[1] - log_n[0])
+        hi_slope = (log_s[-1] - log_s[-2]) / (log_n[-1] - log_n[-2])
+        y = np.where(x < log_n[0], log_s[0] + lo_slope * (x - log_n[0]), y)
+        y = np.where(x > log_n[-1], log_s[-1] + hi_slope * (x - log_n[-1]), y)
+        return np.exp(y)
+
+    return bound

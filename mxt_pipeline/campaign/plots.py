@@ -1,0 +1,123 @@
+"""Plots of a one-run comparison (``mxt compare``): positions, light curves, lines."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mxt_pipeline.campaign.compare import profile_bin_means
+from mxt_pipeline.io.fits import atomic_write_bytes
+
+__all__ = ["comparison_plots"]
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def _positions(result: Mapping[str, Any], path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    found = [s for s in result["sources"] if s["found"]]
+    fig, ax = plt.subplots(figsize=(5.0, 5.0))
+    lim = 30.0
+    for s in found:
+        dra = (s["found_ra"] - s["true_ra"] + 180.0) % 360.0 - 180.0
+        dx = dra * np.cos(np.radians(s["true_dec"])) * 3600.0
+        dy = (s["found_dec"] - s["true_dec"]) * 3600.0
+        r90 = s["err_r90_arcsec"] or 0.0
+        ax.plot(dx, dy, "o", label=f"{s['name']} ({s['offset_arcsec']:.1f}\")")
+        ax.add_patch(plt.Circle((dx, dy), r90, fill=False, ls="--"))
+        lim = max(lim, abs(dx) + r90, abs(dy) + r90)
+    ax.add_patch(plt.Circle((0, 0), 120.0, fill=False, color="r", lw=1))
+    ax.plot(0, 0, "k+", ms=12)
+    lim = min(max(lim * 1.1, 130.0), 600.0)
+    ax.set_xlim(lim, -lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_xlabel("measured - true, East (arcsec)")
+    ax.set_ylabel("measured - true, North (arcsec)")
+    ax.set_title("positions: R90 circles (dashed), 2' requirement (red)")
+    if found:
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _light_curve(rec: Mapping[str, Any], lc, profile, gti, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    t0 = float(lc.lo[0]) if len(lc) else 0.0
+    t = np.asarray(lc.time) - t0
+    ax.errorbar(t, lc.rate, yerr=[lc.err_lo, lc.err_hi], xerr=0.5 * np.asarray(lc.timedel), fmt="o", ms=3,
+                label="measured")  # fmt: skip
+    comp = rec["light_curve"]
+    if comp and np.isfinite(comp["norm"]):
+        model = comp["norm"] * profile_bin_means(profile, lc.lo, lc.hi, gti if gti is not None else lc.gti)
+        ax.step(t, model, where="mid", color="C1",
+                label=f"simulated profile x {comp['norm']:.3g}  chi2/dof {comp['chi2_red']:.2f}")  # fmt: skip
+    ax.set_xlabel(f"time - {t0:.1f} (s)")
+    ax.set_ylabel("rate (counts/s)")
+    ax.set_title(f"{rec['name']}: light curve against the simulated profile")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _lines(lines, energies: np.ndarray, window: float, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(lines), figsize=(4.0 * len(lines), 3.6), squeeze=False)
+    for ax, ln in zip(axes[0], lines):
+        e0 = ln["energy_kev"]
+        edges = np.arange(e0 - window, e0 + window + 1e-9, 0.005)
+        ax.hist(energies, bins=edges, histtype="step", label="single-pixel events")
+        ax.axvline(e0, color="k", lw=1, label="line energy")
+        if np.isfinite(ln["measured_kev"]):
+            ax.axvline(ln["measured_kev"], color="C1", ls="--",
+                       label=f"fit: {ln['residual_ev']:+.1f} +- {ln['error_ev']:.1f} eV")  # fmt: skip
+        ax.set_xlabel("energy (keV)")
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def comparison_plots(
+    result: Mapping[str, Any],
+    truth: Mapping[str, Any],
+    out_dir: str | Path,
+    *,
+    light_curves: Mapping[int, Any] | None = None,
+    energies_kev: np.ndarray | None = None,
+    gti=None,
+) -> list[Path]:
+    """Write the PNG plots of a comparison record and return their paths.
+
+    ``positions.png`` (measured minus true positions with the R90 circles and the 2'
+    requirement), ``lc_<name>.png`` per source with a light curve (rates and the scaled
+    simulated profile), ``lines.png`` (calibration lines and the fitted centroids).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mxt_pipeline.simulate.timeprofiles import profile_from_dict
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [_positions(result, out / "positions.png")]
+    for rec, src in zip(result["sources"], truth.get("sources", [])):
+        if rec["light_curve"] and light_curves and rec["src_id"] in light_curves:
+            safe = "".join(c if c.isalnum() else "_" for c in str(rec["name"]))
+            paths.append(_light_curve(rec, light_curves[rec["src_id"]], profile_from_dict(src["profile"]), gti,
+                                      out / f"lc_{safe}.png"))  # fmt: skip
+    if result.get("lines") and energies_kev is not None:
+        window = float(result.get("tolerances", {}).get("line_window_kev", 0.3))
+        paths.append(_lines(result["lines"], energies_kev, window, out / "lines.png"))
+    return paths

@@ -1,0 +1,210 @@
+"""Brick ``lightcurves``: one gap-aware light curve per detected source, with its preview.
+
+The core is :func:`mxt_pipeline.lightcurve.extract.extract_light_curves` (source
+circle, background annulus without the other sources and the source's cross arms,
+exposure from the GTIs, errors of the rates, the gaps with their origin) followed by
+:func:`mxt_pipeline.lightcurve.preview.plot_light_curve` (error bars, gaps shaded and
+labelled with their origin, upper limits).
+
+Source region.  The radius encloses ``psf_fraction`` of the CALDB PSF at
+``psf_energy_kev`` on axis (:func:`psf_encircled_fraction`): from the model's own
+``encircled_fraction(r)`` when it has one, else by integrating its surface density
+``density(dy, dz, energy, theta)`` over a pixel grid; the PSF fraction inside the
+circle corrects the rates.
+
+XBAND-CP.  The trigger time of the ``{target}`` is stored in each product (TRIGTIME)
+and the previews are drawn against the time since the trigger on log-log axes; the
+burst's light curve comes first.  ``max_sources`` bounds the work in a crowded field
+(sources are taken in source-list order, i.e. by decreasing DET_ML).
+
+A source list without rows is a normal outcome: no light curve, the brick ends
+SUCCESS (NO_DATA when the events have no good time).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+from mxt_pipeline import constants as C
+from mxt_pipeline.pipelines.brick import Brick, CoreResult
+from mxt_pipeline.pipelines.bricks.burst import BURST_JSON
+from mxt_pipeline.pipelines.bricks.codecs import L2_EVENTS, LIGHT_CURVES, SRCLIST, png_codec
+from mxt_pipeline.pipelines.parameters import Parameter
+from mxt_pipeline.pipelines.ports import MEMORY, Port
+
+__all__ = ["LIGHTCURVES", "LIGHTCURVES_CALDB", "lightcurves_core", "psf_encircled_fraction", "source_order"]
+
+#: CALDB code names of the light curves (the PSF sizes the source circle).
+LIGHTCURVES_CALDB = ("PSF",)
+
+#: Polar grid on which a density-only PSF is integrated: radial steps of 0.05 pixel
+#: within 32 pixels of the centre, of 1 pixel out to 256 pixels (the chip seen from any
+#: point), 720 azimuths (the cross arms of a lobster-eye PSF are sampled every 0.5 deg).
+_EEF_EXTENT_PIX = 256.0
+_EEF_CORE_PIX = 32.0
+_EEF_FINE_STEP = 0.05
+_EEF_N_PHI = 720
+
+
+def psf_encircled_fraction(psf: Any, energy_kev: float, theta_arcmin: float = 0.0):
+    """Encircled fraction ``eef(r_pixels)`` of a CALDB PSF model, or None without a PSF.
+
+    Parameters
+    ----------
+    psf : PSF model or None
+        ``encircled_fraction(r[, energy, theta])`` is used when present; otherwise the
+        surface density ``density(dy, dz, energy, theta)`` (per pixel^2) is integrated
+        on a polar grid (rings averaged over 720 azimuths, cumulative trapezoid in
+        radius out to 256 pixels) and the fraction inside ``r`` interpolated in it
+        (normalised to the total within 256 pixels: arms beyond do not count).
+    energy_kev, theta_arcmin : float
+        Energy and off-axis angle of the evaluation.
+
+    Returns
+    -------
+    callable or None
+    """
+    if psf is None:
+        return None
+    method = getattr(psf, "encircled_fraction", None)
+    if callable(method):
+
+        def eef(r: float) -> float:
+            try:
+                return float(method(r, energy_kev, theta_arcmin))
+            except TypeError:
+                return float(method(r))
+
+        return eef
+    density = getattr(psf, "density", None)
+    if not callable(density):
+        return None
+    # Polar integration: rings of the density, then a cumulative trapezoid in radius
+    # (fine steps in the core where the circle's edge lies, coarser outside).
+    radii = np.unique(np.r_[np.linspace(0.0, _EEF_CORE_PIX, int(_EEF_CORE_PIX / _EEF_FINE_STEP) + 1),
+                            np.linspace(_EEF_CORE_PIX, _EEF_EXTENT_PIX, int(_EEF_EXTENT_PIX - _EEF_CORE_PIX) + 1)])  # fmt: skip
+    phi = (np.arange(_EEF_N_PHI) + 0.5) * (2.0 * np.pi / _EEF_N_PHI)
+    dy = radii[:, None] * np.cos(phi)[None, :]
+    dz = radii[:, None] * np.sin(phi)[None, :]
+    dens = np.asarray(density(dy.ravel(), dz.ravel(), energy_kev, theta_arcmin), float).reshape(dy.shape)
+    ring = radii * dens.mean(axis=1) * 2.0 * np.pi
+    cum = np.r_[0.0, np.cumsum(0.5 * (ring[1:] + ring[:-1]) * np.diff(radii))]
+    total = cum[-1]
+    if not np.isfinite(total) or total <= 0:
+        return None
+    cum /= total
+
+    def eef_grid(radius: float) -> float:
+        return float(np.interp(radius, radii, cum, left=0.0, right=1.0))
+
+    return eef_grid
+
+
+def source_order(srclist, burst: dict[str, Any] | None, max_sources: int) -> list[int]:
+    """SRC_IDs to extract: the burst first (when identified), then by list order."""
+    ids = [int(s) for s in srclist["SRC_ID"]] if len(srclist) else []
+    if burst and burst.get("detected") and burst.get("source"):
+        first = int(burst["source"]["src_id"])
+        if first in ids:
+            ids.remove(first)
+            ids.insert(0, first)
+    return ids[:max_sources]
+
+
+def lightcurves_core(inputs: dict[str, Any], params, cal) -> CoreResult:
+    """Light curves and previews of the detected sources (pure: bytes and objects out)."""
+    from mxt_pipeline.lightcurve.extract import extract_light_curves, source_region
+    from mxt_pipeline.lightcurve.preview import plot_light_curve
+
+    events = inputs["events"]
+    table = inputs["srclist"].table
+    target = inputs.get("target")
+    trigger = getattr(target, "trigger_time", None)
+    no_data = len(events) == 0 or events.gti.exposure <= 0
+    if no_data or len(table) == 0:
+        return CoreResult({"light_curves": {}, "lc_previews": {}}, no_data=no_data,
+                          metrics={"n_light_curves": 0})  # fmt: skip
+    eef = psf_encircled_fraction(cal.psf, params.psf_energy_kev)
+    region = source_region(eef, fraction=params.psf_fraction)
+    ids = source_order(table, inputs.get("burst"), params.max_sources)
+    options: dict[str, Any] = {}
+    if params.binning == "snr":
+        options = {"target_snr": params.target_snr, "min_counts": params.min_counts, "max_gap": params.max_gap_s}
+    elif params.binning == "fixed":
+        options = {"bin_width": params.bin_width_s}
+    else:
+        options = {"p0": params.p0}
+    curves = extract_light_curves(events, table, binning_method=params.binning, region=region, e_min=params.e_min,
+                                  e_max=params.e_max, error_method=params.error_method, src_ids=ids, **options)  # fmt: skip
+    by_id = {int(lc.meta["SRC_ID"]): lc for lc in curves}
+    obs_id = str(events.meta.get("OBS_ID", "unknown"))
+    products: dict[str, Any] = {}
+    previews: dict[str, bytes] = {}
+    n_bins = {}
+    for sid in ids:
+        lc = by_id[sid]
+        lc.meta.setdefault("OBS_ID", obs_id)
+        if trigger is not None:
+            lc.meta["TRIGTIME"] = float(trigger)
+        key = f"src{sid}"
+        products[key] = lc
+        n_bins[key] = len(lc)
+        if params.previews:
+            buf = io.BytesIO()
+            fig = plot_light_curve(lc, trigger_time=trigger, dpi=params.dpi)
+            fig.savefig(buf, format="png", metadata={"Software": None})
+            previews[key] = buf.getvalue()
+    metrics = {
+        "n_light_curves": len(products),
+        "n_bins": n_bins,
+        "source_radius_pix": region.radius,
+        "source_radius_arcsec": region.radius * C.PIXEL_SCALE_ARCSEC,
+        "psf_fraction": region.psf_fraction,
+        "region_from": "CALDB PSF" if eef is not None else "default spot (no PSF model)",
+    }
+    return CoreResult({"light_curves": products, "lc_previews": previews or None}, metrics=metrics)
+
+
+LIGHTCURVES = Brick(
+    name="lightcurves",
+    summary="gap-aware light curve of each source (MXT_LC) and its PNG preview",
+    core=lightcurves_core,
+    inputs=(
+        Port("events", L2_EVENTS, "L2 events with GTI and GAPS"),
+        Port("srclist", SRCLIST, "source list (positions of the sources)"),
+        Port("target", MEMORY, "the {target}: trigger time of XBAND-CP", optional=True),
+        Port("burst", BURST_JSON, "XBAND-CP: the identified burst (its light curve first)", optional=True),
+    ),
+    outputs=(
+        Port("light_curves", LIGHT_CURVES, "one MXT_LC product per source"),
+        Port("lc_previews", png_codec("mxt_lc_{obs_id}_{key}.png", many=True),
+             "one PNG per light curve: error bars, gaps and their origin", optional=True),
+    ),  # fmt: skip
+    params=(
+        Parameter("binning", str, "snr", "bins: constant S/N, fixed width or Bayesian blocks",
+                  choices=("snr", "fixed", "blocks")),
+        Parameter("target_snr", float, 3.0, "snr binning: S/N of each bin", minimum=0.5),
+        Parameter("min_counts", int, 15, "snr binning: least source counts per bin", minimum=1),
+        Parameter("max_gap_s", float, 1000.0, "snr binning: a bin never spans a gap longer than this (s)",
+                  minimum=0.0),
+        Parameter("bin_width_s", float, 10.0, "fixed binning: bin width (s)", minimum=C.FRAME_TIME_S),
+        Parameter("p0", float, 0.05, "blocks binning: false-alarm probability of the prior",
+                  minimum=1e-6, maximum=0.5),
+        Parameter("e_min", float, C.ENERGY_MIN_KEV, "lower energy (keV)", minimum=0.0),
+        Parameter("e_max", float, C.ENERGY_MAX_KEV, "upper energy (keV)", minimum=0.0),
+        Parameter("psf_fraction", float, 0.8, "PSF fraction enclosed by the source circle",
+                  minimum=0.3, maximum=0.99),
+        Parameter("psf_energy_kev", float, 1.5, "energy at which the PSF sizes the circle (keV)",
+                  minimum=0.2, maximum=10.0),
+        Parameter("error_method", str, "frequentist", "errors of the rates",
+                  choices=("frequentist", "gehrels", "kbn")),
+        Parameter("max_sources", int, 20, "most light curves made (by decreasing DET_ML)", minimum=1, maximum=500),
+        Parameter("previews", bool, True, "write the PNG previews"),
+        Parameter("dpi", int, 100, "resolution of the previews", minimum=30, maximum=300),
+    ),  # fmt: skip
+    caldb=LIGHTCURVES_CALDB,
+    critical=False,
+)
