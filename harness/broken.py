@@ -144,14 +144,17 @@ def _wrong_energy_band(mp: Any) -> None:
     mp.setattr(bands, "as_bands", wrong)
 
 
-def _lc_gaps_ignored(mp: Any) -> None:
-    """Light-curve exposure ignores the gaps: every bin counts as fully exposed."""
-    from mxt_pipeline.lightcurve import rates
+def _lc_psf_fraction_dropped(mp: Any) -> None:
+    """Light-curve rates not corrected for the PSF fraction outside the source circle."""
+    from mxt_pipeline.lightcurve import extract
 
-    def no_gaps(lo, hi, gti, dead_time_fraction=0.0, frame_time=0.0):
-        return (np.asarray(hi, dtype=float) - np.asarray(lo, dtype=float)) * (1.0 - dead_time_fraction)
+    original = extract.light_curve
 
-    mp.setattr(rates, "bin_exposure", no_gaps)
+    def uncorrected(*args, **kwargs):
+        kwargs["psf_fraction"] = 1.0
+        return original(*args, **kwargs)
+
+    mp.setattr(extract, "light_curve", uncorrected)
 
 
 #: The deliberate bugs the harness must catch (issue item 7).
@@ -161,5 +164,5 @@ VARIANTS: tuple[BrokenVariant, ...] = (
     BrokenVariant("SAA gap dropped from the GTI", "calibrate", "GTI", "saa_crossing", _saa_gap_dropped),
     BrokenVariant("PSF shifted by one pixel", "detect", "RA", "three_sources", _psf_shifted_one_pixel),
     BrokenVariant("wrong energy band (0.5 keV instead of 0.2 keV)", "detect", "E_MIN", "three_sources", _wrong_energy_band),
-    BrokenVariant("light-curve exposure ignoring the gaps", "lightcurves", "FRACEXP", "saa_crossing", _lc_gaps_ignored),
+    BrokenVariant("light-curve PSF-fraction correction dropped", "lightcurves", "RATE", "grb_bright", _lc_psf_fraction_dropped),
 )  # fmt: skip

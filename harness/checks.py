@@ -207,8 +207,45 @@ def localization_check(
 # --------------------------------------------------------------------------------------
 
 
+def _clopper_pearson(k: int, n: int, level: float) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval of a proportion ``k/n`` at confidence ``level``."""
+    from scipy import stats
+
+    alpha = 1.0 - level
+    lo = 0.0 if k <= 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
+    hi = 1.0 if k >= n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return lo, hi
+
+
+def _nominal_check(key: str, value: float, bounds: Mapping[str, Any], summary: Mapping[str, Any], label: str) -> CheckResult:
+    """A proportion against its nominal value, allowing for the size of the campaign.
+
+    ``{nominal: 0.9, level: 0.99, n: n_found}``: the measured proportion ``k/n`` (``n``
+    the summary figure named by ``n``) passes when ``nominal`` lies inside its exact
+    binomial interval at ``level``.  Ten sources all inside their R90 (1.0) are then as
+    consistent with 90 % as nine of them are, while three of ten are not.
+    """
+    nominal = float(bounds["nominal"])
+    level = float(bounds.get("level", 0.99))
+    n_key = str(bounds.get("n", "n_found"))
+    n_raw = summary.get(n_key)
+    if n_raw is None:
+        return CheckResult("ensemble", f"{label}:{key}", Status.FAIL, f"{key}: the campaign summary has no {n_key} to judge it by")
+    n = int(n_raw)
+    k = int(round(value * n))
+    lo, hi = _clopper_pearson(k, n, level) if n > 0 else (0.0, 1.0)
+    ok = n > 0 and lo <= nominal <= hi
+    verb = "consistent with" if ok else "inconsistent with"
+    msg = f"{key} = {value:.4g} ({k}/{n}) {verb} the nominal {nominal:g} ({level:.0%} interval [{lo:.3f}, {hi:.3f}])"
+    return CheckResult("ensemble", f"{label}:{key}", Status.PASS if ok else Status.FAIL, msg,
+                       {key: value, "k": k, "n": n, "nominal": nominal, "interval_lo": lo, "interval_hi": hi})  # fmt: skip
+
+
 def ensemble_check(summary: Mapping[str, Any], thresholds: Mapping[str, Mapping[str, float]], label: str = "campaign") -> list[CheckResult]:
     """Compare the figures of a campaign summary with ``{name: {min:, max:}}`` bounds.
+
+    A bound ``{nominal:, level:, n:}`` instead checks a proportion against its nominal
+    value given the number of trials (:func:`_nominal_check`).
 
     A figure the summary lacks (or that is None/NaN, e.g. no source found) fails: an
     ensemble that cannot be measured is not a passing one.
@@ -222,6 +259,9 @@ def ensemble_check(summary: Mapping[str, Any], thresholds: Mapping[str, Mapping[
             out.append(CheckResult("ensemble", f"{label}:{key}", Status.FAIL, f"{key} could not be measured (expected in {rng})"))
             continue
         v = float(value)
+        if "nominal" in bounds:
+            out.append(_nominal_check(key, v, bounds, summary, label))
+            continue
         ok = (lo is None or v >= float(lo)) and (hi is None or v <= float(hi))
         status = Status.PASS if ok else Status.FAIL
         verb = "within" if ok else "outside"

@@ -152,6 +152,9 @@ class HarnessConfig:
     json_tolerance: Tolerance
     json_ignore_keys: tuple[str, ...]
     json_key_tolerances: dict[str, Tolerance]
+    #: JSON keys whose string values (or lists of strings) are file paths compared by
+    #: file name only: where a run reads its inputs from is not part of its result.
+    json_path_keys: tuple[str, ...] = ()
 
     @property
     def localization(self) -> dict[str, Any]:
@@ -224,6 +227,7 @@ def from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> HarnessCon
         json_key_tolerances={
             str(k): Tolerance.from_any(v) for k, v in (jd.get("keys") or {}).items()
         },
+        json_path_keys=tuple(str(k) for k in jd.get("path_keys") or ()),
     )
 
 

@@ -6,7 +6,8 @@ Documents are walked together; every difference is collected with its path
 matched on the full path or the last key, fnmatch patterns) or the default one;
 integers and booleans are not interchangeable; keys that change on every run
 (``jsondiff.ignore_keys``: creation dates, elapsed times, software versions) are skipped
-wherever they occur.  The result is a :class:`~harness.fitsdiff.FileDiff` so that JSON
+wherever they occur; strings under ``jsondiff.path_keys`` are file paths compared by
+file name only (the folder a run read its inputs from is not part of its result).  The result is a :class:`~harness.fitsdiff.FileDiff` so that JSON
 and FITS differences read the same way in the report.
 """
 
@@ -34,6 +35,14 @@ def _key_tolerance(path: str, key: str, cfg: HarnessConfig) -> Tolerance:
 
 def _ignored(key: str, cfg: HarnessConfig) -> bool:
     return any(fnmatch.fnmatchcase(key, pat) for pat in cfg.json_ignore_keys)
+
+
+def _is_path_key(key: str, cfg: HarnessConfig) -> bool:
+    return any(fnmatch.fnmatchcase(key, pat) for pat in cfg.json_path_keys)
+
+
+def _file_name(v: str) -> str:
+    return v.replace("\\", "/").rstrip("/").rpartition("/")[2]
 
 
 def _short(v: Any) -> str:
@@ -76,6 +85,10 @@ def diff_documents(test: Any, ref: Any, cfg: HarnessConfig, path: str = "$", key
         tol = _key_tolerance(path, key, cfg)
         if not abs(a - b) <= tol.atol + tol.rtol * abs(b):
             out.append(Difference("json", "", path, f"{a!r} vs reference {b!r} (|diff| {abs(a - b):.6g} beyond {tol})"))
+        return out
+    if isinstance(test, str) and isinstance(ref, str) and key and _is_path_key(key, cfg):
+        if _file_name(test) != _file_name(ref):
+            out.append(Difference("json", "", path, f"file {_short(_file_name(test))} vs reference {_short(_file_name(ref))}"))
         return out
     if type(test) is not type(ref) or test != ref:
         out.append(Difference("json", "", path, f"{_short(test)} vs reference {_short(ref)}"))

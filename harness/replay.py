@@ -297,6 +297,35 @@ def _compare_folder(test: Path, expected: Path, cfg: HarnessConfig) -> dict[str,
     return diffs
 
 
+def differing_quantities(d: FileDiff, limit: int = 40) -> str:
+    """Every quantity that differs in ``d``, grouped by HDU: ``[EVENTS] ENERGY, PI; [GTI] rows``.
+
+    The one-line failure message names them all (the details keep the full account), so
+    a reader, or a test, sees at once which columns, keywords or JSON keys moved.
+    """
+    groups: dict[str, list[str]] = {}
+    for x in d.differences:
+        if x.kind in ("rows", "image", "hdu"):
+            name = {"rows": "rows", "image": "image", "hdu": "HDU"}[x.kind]
+        elif x.kind == "json":
+            name = x.name
+        else:
+            name = x.name or x.kind
+        where = f"[{x.hdu}]" if x.hdu else ""
+        names = groups.setdefault(where, [])
+        if name not in names:
+            names.append(name)
+    out = []
+    n = 0
+    for where, names in groups.items():
+        shown = names[: max(limit - n, 0)]
+        n += len(shown)
+        if shown:
+            out.append(f"{where} {', '.join(shown)}".strip())
+    total = sum(len(v) for v in groups.values())
+    return "; ".join(out) + (f" (+{total - n} more)" if total > n else "")
+
+
 def _verdict(section: str, name: str, who: str, diffs: dict[str, FileDiff], figures: dict[str, Any], t0: float) -> CheckResult:
     bad = {rel: d for rel, d in diffs.items() if not d.identical}
     n_values = sum(d.n_values_compared for d in diffs.values())
@@ -309,7 +338,7 @@ def _verdict(section: str, name: str, who: str, diffs: dict[str, FileDiff], figu
     for rel, d in bad.items():
         lines = [x.line() for x in d.differences]
         more = f" (+{len(lines) - 2} more)" if len(lines) > 2 else ""
-        parts.append(f"{Path(rel).name}: " + " | ".join(lines[:2]) + more)
+        parts.append(f"{Path(rel).name}: differs in {differing_quantities(d)}: " + " | ".join(lines[:2]) + more)
     return CheckResult(section, name, Status.FAIL, f"{who}: " + "; ".join(parts), figures, details=details,
                        elapsed_s=time.perf_counter() - t0)  # fmt: skip
 

@@ -12,6 +12,8 @@ import math
 #: Mission and instrument names written in every product header.
 TELESCOP = "SVOM"
 INSTRUME = "MXT"
+#: Instruments of the SVOM storage nodes of the CALDB (same calibration formats).
+SVOM_INSTRUMENTS = ("MXT", "ECL", "VT")
 
 #: Time convention of the FSC products (product card DT_MXT): TT seconds since
 #: MJD 57754.0 (2017-01-01T00:00:00 TT).

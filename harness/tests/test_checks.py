@@ -97,3 +97,19 @@ def test_ensemble_bounds():
     assert st_ == {"campaign:r90_coverage": Status.PASS, "campaign:false_per_field": Status.FAIL,
                    "campaign:median_offset_arcsec": Status.FAIL, "campaign:absent": Status.FAIL}  # fmt: skip
     assert "false_per_field = 0.9 outside [-inf, 0.5]" in [r.message for r in res][1]
+
+
+def test_ensemble_nominal_proportion_allows_for_the_campaign_size():
+    bounds = {"r90_coverage": {"nominal": 0.9, "level": 0.99, "n": "n_found"}}
+    # 8 of 8 inside R90: consistent with 90 % (0.9**8 = 43 %).
+    (r,) = chk.ensemble_check({"r90_coverage": 1.0, "n_found": 8}, bounds)
+    assert r.status == Status.PASS and r.figures["k"] == 8 and r.figures["interval_lo"] < 0.9
+    # 3 of 10: radii far too small.
+    (r,) = chk.ensemble_check({"r90_coverage": 0.3, "n_found": 10}, bounds)
+    assert r.status == Status.FAIL and "3/10" in r.message
+    # 200 of 200: radii too large (the interval excludes 0.9).
+    (r,) = chk.ensemble_check({"r90_coverage": 1.0, "n_found": 200}, bounds)
+    assert r.status == Status.FAIL and r.figures["interval_lo"] > 0.9
+    # No count to judge by, or nothing found: a failure, not a pass.
+    assert chk.ensemble_check({"r90_coverage": 1.0}, bounds)[0].status == Status.FAIL
+    assert chk.ensemble_check({"r90_coverage": 0.0, "n_found": 0}, bounds)[0].status == Status.FAIL

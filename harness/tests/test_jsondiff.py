@@ -42,3 +42,16 @@ def test_unreadable(tmp_path):
     bad.write_text("{not json")
     d = diff_json(bad, ref, CFG)
     assert not d.identical and d.differences[0].kind == "file"
+
+
+def test_path_keys_compare_file_names_only(tmp_path):
+    cfg = from_mapping({"jsondiff": {"path_keys": ["files"]}})
+    ref = _write(tmp_path, "ref.json", {"ingest": {"files": ["/a/golden/l1/p01.fits", "/a/golden/l1/p02.fits"]}, "name": "/x/y"})
+    moved = _write(tmp_path, "a.json", {"ingest": {"files": ["/tmp/run/l1/p01.fits", "/tmp/run/l1/p02.fits"]}, "name": "/x/y"})
+    assert diff_json(moved, ref, cfg).identical
+    swapped = _write(tmp_path, "b.json", {"ingest": {"files": ["/a/golden/l1/p02.fits", "/a/golden/l1/p01.fits"]}, "name": "/x/y"})
+    d = diff_json(swapped, ref, cfg)
+    assert [x.name for x in d.differences] == ["$.ingest.files[0]", "$.ingest.files[1]"] and "p02.fits" in d.account()
+    # Keys not declared as paths still compare the whole string.
+    other = _write(tmp_path, "c.json", {"ingest": {"files": ["/a/golden/l1/p01.fits", "/a/golden/l1/p02.fits"]}, "name": "/z/y"})
+    assert not diff_json(other, ref, cfg).identical

@@ -66,11 +66,15 @@ class BandPSF:
     The band density is the weighted mixture of the model's densities over the band's
     energies, ``D_b(dy, dz) = sum_i w_i PSF.density(dy, dz, E_i, theta)``; its separable
     terms come from :class:`~mxt_pipeline.detect.tabulated.TabulatedSeparable`, built
-    once per off-axis angle and cached.  The angle is rounded to ``theta_step`` arcmin
-    (1 by default): lobster-eye PSFs vary slowly across the field (CALDB contract), and
-    a few tables serve a whole observation.  ``pixel_fractions`` is the model's own
-    exact method, mixed the same way at the same rounded angle (used by simulations and
-    by the reference fits).
+    once per off-axis angle key and cached.  Lobster-eye PSFs vary slowly across the
+    field (CALDB contract), so the angle is quantised: by default the angles 0 to
+    ``max_theta`` are cut into segments over which the band's spot FWHM changes by at
+    most ``fwhm_tol`` (relative) and which are at most ``max_key_step`` arcmin long,
+    and every angle of a segment uses the PSF at the segment's middle (a PSF flat near
+    the axis needs one table for the whole centre of the field); with ``theta_step``
+    the angle is rounded to multiples of it instead.  ``pixel_fractions`` is the
+    model's own exact method, mixed the same way at the same key angle (used by
+    simulations and by the reference fits).
 
     Parameters
     ----------
@@ -79,8 +83,14 @@ class BandPSF:
         y0, z0, energy, theta)`` and ``fwhm_spot(energy, theta)``.
     energy, weights : ndarray
         Energies (keV) and weights of the band average.
-    theta_step : float
-        Arcmin between the off-axis angles at which tables are built.
+    theta_step : float, optional
+        Arcmin between the off-axis angles at which tables are built (uniform keys);
+        None (default) for the FWHM-adaptive keys.
+    fwhm_tol : float
+        Most relative change of the spot FWHM within one adaptive key segment.
+    max_key_step, max_theta : float
+        Longest adaptive segment and the largest angle segmented (arcmin); angles
+        beyond ``max_theta`` use the last segment.
     extent : float
         Half-width in pixels of the tables: 512 covers the chip from any allowed source
         position (256 pixels plus the 128-pixel margin on either side is at most 384
@@ -88,18 +98,57 @@ class BandPSF:
         rank 6); ``max_tables`` are kept (least recently used dropped).
     """
 
-    def __init__(self, psf, energy: np.ndarray, weights: np.ndarray, *, theta_step: float = 1.0,
+    def __init__(self, psf, energy: np.ndarray, weights: np.ndarray, *, theta_step: float | None = None,
+                 fwhm_tol: float = 0.01, max_key_step: float = 10.0, max_theta: float = 120.0,
                  extent: float = 512.0, max_tables: int = 96) -> None:
         self.psf = psf
         self.energy = np.asarray(energy, float)
         self.weights = np.asarray(weights, float)
-        self.theta_step = float(theta_step)
+        self.theta_step = None if theta_step is None else float(theta_step)
+        self.fwhm_tol = float(fwhm_tol)
+        self.max_key_step = float(max_key_step)
+        self.max_theta = float(max_theta)
         self.extent = float(extent)
         self._tables: OrderedDict[float, TabulatedSeparable] = OrderedDict()
         self._max_tables = int(max_tables)
+        self._segments: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _fwhm_curve(self, theta: np.ndarray) -> np.ndarray:
+        """Band spot FWHM at many angles (one vectorised call per energy when possible)."""
+        out = np.zeros(theta.size)
+        for e, w in zip(self.energy, self.weights):
+            try:
+                f = np.broadcast_to(np.asarray(self.psf.fwhm_spot(e, theta), float), theta.shape)
+            except (TypeError, ValueError):  # a model taking scalar angles only
+                f = np.array([float(self.psf.fwhm_spot(e, float(t))) for t in theta])
+            out += w * f
+        return out
+
+    def key_segments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower edges (arcmin) of the adaptive angle segments and their key angles."""
+        if self._segments is None:
+            grid = np.arange(0.0, self.max_theta + 0.125, 0.25)
+            fwhm = self._fwhm_curve(grid)
+            starts = [0]
+            for i in range(1, grid.size):
+                j = starts[-1]
+                if abs(fwhm[i] / fwhm[j] - 1.0) > self.fwhm_tol or grid[i] - grid[j] > self.max_key_step:
+                    starts.append(i)
+            lo = grid[starts]
+            hi = np.r_[lo[1:], grid[-1]]
+            self._segments = (lo, 0.5 * (lo + hi))
+        return self._segments
+
+    def keys(self, theta: np.ndarray) -> np.ndarray:
+        """Key angle (arcmin) of the table used at each off-axis angle."""
+        theta = np.maximum(np.asarray(theta, float), 0.0)
+        if self.theta_step is not None:
+            return np.round(theta / self.theta_step) * self.theta_step
+        lo, mid = self.key_segments()
+        return mid[np.clip(np.searchsorted(lo, theta, side="right") - 1, 0, lo.size - 1)]
 
     def _key(self, theta: float) -> float:
-        return float(np.round(max(float(theta), 0.0) / self.theta_step) * self.theta_step)
+        return float(self.keys(np.array([float(theta)]))[0])
 
     def density(self, dy: np.ndarray, dz: np.ndarray, theta: float = 0.0) -> np.ndarray:
         """Band-averaged density (probability per pixel^2)."""
@@ -125,7 +174,7 @@ class BandPSF:
         y = np.atleast_1d(np.asarray(y, float))
         z = np.atleast_1d(np.asarray(z, float))
         theta = np.broadcast_to(np.atleast_1d(np.asarray(theta, float)), y.shape)
-        keys = np.round(np.maximum(theta, 0.0) / self.theta_step) * self.theta_step
+        keys = self.keys(theta)
         uniq = np.unique(keys)
         if uniq.size == 1:
             return self.table(float(uniq[0])).terms(y_edges, z_edges, y, z, 0.0, derivatives)

@@ -93,6 +93,12 @@ def product_date() -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S")
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]):
     """Yield a temporary path beside ``path``; rename it over ``path`` on success.
@@ -108,6 +114,8 @@ def atomic_path(path: str | os.PathLike[str]):
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        # mkstemp creates the file 0600; a product gets the usual permissions (umask).
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

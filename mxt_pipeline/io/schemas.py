@@ -171,7 +171,14 @@ def check_header(
         out.append(Violation(file, hdu, message, keyword=keyword))
 
     fixed: dict[str, object] = {"TELESCOP": C.TELESCOP}
-    if spec.content != "CALDB_CIF":
+    if spec.content.startswith("CALDB_") and spec.content != "CALDB_CIF":
+        # One CALDB format serves every SVOM storage node (MXT, ECLAIRs, VT).
+        inst = header.get("INSTRUME")
+        if inst is None:
+            bad("INSTRUME", "required keyword missing")
+        elif inst not in C.SVOM_INSTRUMENTS:
+            bad("INSTRUME", f"is {inst!r}, must be one of {list(C.SVOM_INSTRUMENTS)}")
+    elif spec.content != "CALDB_CIF":
         fixed["INSTRUME"] = C.INSTRUME
     for key, value in fixed.items():
         if key not in header:

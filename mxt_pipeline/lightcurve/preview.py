@@ -128,6 +128,12 @@ def plot_light_curve(
         ax.set_xscale("log")
         ax.set_yscale("log")
         xmin = max(float(np.min((x - xerr)[x - xerr > 0])) if np.any(x - xerr > 0) else 1.0, 1e-3)
+        # A gap before the first bin (the final slew at the start of a GRB observation)
+        # stays in view, so that its origin can be read.
+        g_start = lc.gaps.start - t0
+        early = (g_start > 0) & (g_start < xmin)
+        if np.any(early):
+            xmin = float(np.min(g_start[early]))
         xmax = float(np.max(x + xerr)) if len(lc) else 10.0
         ax.set_xlabel("time since trigger (s)")
     else:

@@ -19,7 +19,6 @@ from mxt_pipeline.caldb.products import (
     Multiplicity,
     PatternModel,
     PSFModel,
-    ResponseMatrix,
     Systematics,
     Teldef,
     Vignetting,
@@ -52,7 +51,10 @@ def assert_same_tables(a, b, content):
             dtype = h.column(name).dtype
             np.testing.assert_array_equal(np.asarray(values).astype(dtype), np.asarray(tb[ext][name]).astype(dtype),
                                           err_msg=f"{ext}.{name}")  # fmt: skip
-    assert a.header_keywords() == b.header_keywords()
+    ka, kb = a.header_keywords(), b.header_keywords()
+    assert ka.keys() == kb.keys()
+    for ext in ka:  # header floats keep 15 significant digits
+        assert kb[ext] == pytest.approx(ka[ext], rel=1e-14)
 
 
 def round_trip(model, tmp_path, name="m.fits"):
@@ -116,7 +118,7 @@ def test_effarea_vignet_cti_multiplicity_round_trip(tmp_path_factory, n, data):
     round_trip(Multiplicity(energy, np.reshape(k, (4, n))), tmp, "m.fits")
 
 
-@settings(max_examples=15)
+@settings(max_examples=10)
 @given(seed=st.integers(0, 2**32 - 1), npix=st.integers(0, 40))
 def test_detector_models_round_trip(tmp_path_factory, seed, npix):
     tmp = tmp_path_factory.mktemp("d")
@@ -130,8 +132,8 @@ def test_detector_models_round_trip(tmp_path_factory, seed, npix):
     pat = PatternModel(split + rng.uniform(0, 0.2), split, rng.uniform(0, 20), e, rng.uniform(1, 30, 5),
                        imaging=sorted(rng.choice(13, 5, replace=False)), spectral=(0, 1))  # fmt: skip
     back = round_trip(pat, tmp, "p.fits")
-    assert (back.primary_threshold, back.split_threshold, back.read_noise_ev) == (
-        pat.primary_threshold, pat.split_threshold, pat.read_noise_ev)  # fmt: skip
+    assert (back.primary_threshold, back.split_threshold, back.read_noise_ev) == pytest.approx(
+        (pat.primary_threshold, pat.split_threshold, pat.read_noise_ev), rel=1e-14)  # fmt: skip
     assert back.imaging == pat.imaging and back.spectral == (0, 1)
     back = round_trip(Systematics(rng.uniform(0, 100), rng.uniform(0.5, 0.99)), tmp, "s.fits")
     assert back.localization_arcsec == pytest.approx(back.combine(0.0))
@@ -265,8 +267,8 @@ def test_effective_area_curve(calset):
     assert ea(np.array([0.1, 10.5])).tolist() == [0.0, 0.0]
     e_peak, a_peak = ea.peak()
     assert a_peak == pytest.approx(27.0) and 0.8 < e_peak < 1.5
-    for edge in (0.284, 0.543, 1.560, 1.839):  # absorption edges: the area drops across each
-        assert ea(edge + 0.02) < ea(edge - 0.02)
+    for edge in (0.284, 0.543, 1.560, 1.839, 2.04):  # C, O, Al, Si K and Ir M: the area drops across each
+        assert ea(edge + 0.015) < ea(edge - 0.015)
 
 
 def test_vignetting(calset):
@@ -326,7 +328,7 @@ def test_multiplicity_against_monte_carlo(calset):
         s = float(pat.cloud_sigma_um(energy)) / 75.0
         u, v = rng.random(40000), rng.random(40000)
 
-        def shares(x):
+        def shares(x, s=s):
             lo, hi = stats.norm.cdf(-x / s), stats.norm.sf((1 - x) / s)
             return np.stack([lo, 1 - lo - hi, hi], 1)
 

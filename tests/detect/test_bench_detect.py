@@ -55,12 +55,16 @@ def test_bench_detection_three_sources_two_bands(benchmark):
     with one_cpu():
         result = benchmark.pedantic(detect_in_problem, args=(problem, params), rounds=3, iterations=1, warmup_rounds=0)
         st = result.state
-        # Correctness: the three sources, where they were simulated.
+        # Correctness: the three sources, where they were simulated (each within 2
+        # statistical R90, about 4.3 sigma: the CALDB spot is some 50 pixels wide).
         assert result.n_sources == 3
-        d = np.hypot(st.y[:, None] - TRUE_Y[None, :], st.z[:, None] - TRUE_Z[None, :]).min(axis=0)
-        assert np.all(d < 2.0)
+        dist = np.hypot(st.y[:, None] - TRUE_Y[None, :], st.z[:, None] - TRUE_Z[None, :])
+        nearest = dist.argmin(axis=0)
+        assert len(set(nearest)) == 3
+        r90 = np.array([result.contours[i].radius90 for i in nearest])
+        assert np.all(dist.min(axis=0) < 2.0 * r90)
         if benchmark.disabled:
-            # The reference takes about 10 s on one core (1600 dense evaluations): it runs
+            # The reference takes 10-30 s on one core (~2000 dense evaluations): it runs
             # only when benchmarking (tox -e bench), to keep the test suite quick.
             return
         # Reference: the dense full-image fit of the same model (the same three sources,

@@ -19,49 +19,64 @@ from .teldef_double import FlatTeldef
 RA_NOM, DEC_NOM, ROLL = 150.0, -30.0, 40.0
 
 
-def _observation(rng, sources, bkg_per_pixel=0.02, exposure=1000.0, drift_deg=0.0):
+def _observation(rng, sources, bkg_per_pixel=0.02, exposure=1000.0, drift_deg=0.0, calset=None, t0=0.0):
     """Events of point sources (DET position, counts) plus a flat background.
 
     The pointing is (RA_NOM, DEC_NOM, ROLL), optionally drifting in RA during the
     observation; each event's RA/Dec and sky X/Y are computed from its DET position at
-    its time, as the calibration chain does.
+    its time, as the calibration chain does.  Photons are scattered with the analytic
+    PSF double through a flat TELDEF, or with the PSF and TELDEF of ``calset`` (a CALDB
+    ``CalibrationSet``: ``psf.sample(energy, theta, rng)`` at each photon's energy and
+    the source's off-axis angle); events off the chip are dropped.  The observation
+    starts at mission time ``t0`` (s).
     """
-    psf = AnalyticLobsterPSF()
-    tel = FlatTeldef()
-    times = np.linspace(0.0, exposure, 51)
+    if calset is None:
+        psf, tel = AnalyticLobsterPSF(), FlatTeldef()
+
+        def scatter(k, energy, y0, z0):
+            return psf.sample(k, rng)
+    else:
+        tel = calset.teldef
+
+        def scatter(k, energy, y0, z0):
+            ay, az = tel.det_to_angles(y0, z0)
+            return calset.psf.sample(energy, np.full(k, float(np.hypot(ay, az))), rng)
+    times = t0 + np.linspace(0.0, exposure, 51)
     att = Attitude.from_pointing(times, RA_NOM + np.linspace(0, drift_deg, 51), np.full(51, DEC_NOM), np.full(51, ROLL))
-    ref = att.rotation(np.array([exposure / 2]))
+    ref = att.rotation(np.array([t0 + exposure / 2]))
     ys, zs, es, ts = [], [], [], []
     truth = []
     for y0, z0, n in sources:
         # The sky position seen at DET (y0, z0) by the mid-time pointing.
-        ra0, dec0 = coords.det_to_radec(y0, z0, exposure / 2, ref, tel)
+        ra0, dec0 = coords.det_to_radec(y0, z0, t0 + exposure / 2, ref, tel)
         truth.append((float(ra0[0]), float(dec0[0])))
         k = rng.poisson(n)
-        t = rng.uniform(0, exposure, k)
+        t = rng.uniform(t0, t0 + exposure, k)
         dy, dz = coords.radec_to_det(np.full(k, ra0[0]), np.full(k, dec0[0]), t, att, tel)
-        oy, oz = psf.sample(k, rng)
+        energy = rng.uniform(0.3, 9.5, k)
+        oy, oz = scatter(k, energy, y0, z0)
         ys.append(dy + oy)
         zs.append(dz + oz)
-        es.append(rng.uniform(0.3, 9.5, k))
+        es.append(energy)
         ts.append(t)
     nb = rng.poisson(bkg_per_pixel * 256 * 256)
-    ys.append(rng.uniform(-128, 128, nb))
-    zs.append(rng.uniform(-128, 128, nb))
+    by, bz = tel.raw_to_det(rng.uniform(-0.5, 255.5, nb), rng.uniform(-0.5, 255.5, nb))
+    ys.append(np.asarray(by, float))
+    zs.append(np.asarray(bz, float))
     es.append(rng.uniform(0.3, 9.5, nb))
-    ts.append(rng.uniform(0, exposure, nb))
+    ts.append(rng.uniform(t0, t0 + exposure, nb))
     y, z, e, t = (np.concatenate(a) for a in (ys, zs, es, ts))
-    on = (np.abs(y) < 128) & (np.abs(z) < 128)
-    y, z, e, t = y[on], z[on], e[on], t[on]
+    rawy, rawz = (np.asarray(v, float) for v in tel.det_to_raw(y, z))
+    on = (rawy > -0.5) & (rawy < 255.5) & (rawz > -0.5) & (rawz < 255.5)
+    y, z, e, t, rawy, rawz = y[on], z[on], e[on], t[on], rawy[on], rawz[on]
     order = np.argsort(t)
-    y, z, e, t = y[order], z[order], e[order], t[order]
-    rawy, rawz = tel.det_to_raw(y, z)
+    y, z, e, t, rawy, rawz = y[order], z[order], e[order], t[order], rawy[order], rawz[order]
     cols = coords.event_coordinates(rawy, rawz, t, att, tel, RA_NOM, DEC_NOM)
     n = len(t)
     ev = EventList.from_columns(
         meta={"OBS_ID": "TEST", "RA_NOM": RA_NOM, "DEC_NOM": DEC_NOM},
         TIME=t,
-        FRAME=(t / 0.1).astype(int),
+        FRAME=((t - t0) / 0.1).astype(int),
         RAWY=coords.raw_pixel(rawy),
         RAWZ=coords.raw_pixel(rawz),
         DETY=cols["DETY"],
@@ -77,8 +92,11 @@ def _observation(rng, sources, bkg_per_pixel=0.02, exposure=1000.0, drift_deg=0.
         MULTIPLICITY=np.ones(n, int),
         STATUS=np.zeros(n, int),
     )
-    ev.gti = GTI([0.0], [exposure])
-    cal = DetectionCalibration(psf=psf, teldef=tel, bad_mask=None, syserr_arcsec=25.0)
+    ev.gti = GTI([t0], [t0 + exposure])
+    if calset is None:
+        cal = DetectionCalibration(psf=psf, teldef=tel, bad_mask=None, syserr_arcsec=25.0)
+    else:
+        cal = DetectionCalibration.from_calset(calset)
     return ev, cal, att, truth
 
 

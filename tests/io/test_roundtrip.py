@@ -135,3 +135,18 @@ def test_rebuild_under_source_date_epoch_is_byte_identical(tmp_path, monkeypatch
     write_saa(tmp_path / "c.fits", saa, week=3)
     assert (tmp_path / "c.fits").read_bytes() != a
     assert read_saa(tmp_path / "c.fits").meta["WEEK"] == 3
+
+
+def test_products_get_the_usual_permissions(tmp_path):
+    """Atomic writes go through a private temporary file, but the product itself is
+    readable by others as any file the user writes (umask), not 0600."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        saa = SAAIntervals.from_columns(START=np.array([1.0]), STOP=np.array([2.0]))
+        write_saa(tmp_path / "saa.fits", saa, week=1)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "saa.fits").stat().st_mode) == 0o644

@@ -14,9 +14,15 @@ from astropy.table import Table
 
 from mxt_pipeline import constants as C
 from mxt_pipeline.datamodel import GTI, EventList, GapList
+from mxt_pipeline.lightcurve.extract import gaussian_spot_eef
 
 #: Sky pixel = RAW pixel + SKY_OFFSET (both axes).
 SKY_OFFSET = 128.0
+
+#: FWHM (pixels) of the Gaussian spot of these test sources; the extraction of the
+#: tests is told the same PSF (``PSF_EEF``).
+SPOT_FWHM_PIX = 18.6
+PSF_EEF = gaussian_spot_eef(SPOT_FWHM_PIX)
 
 
 def orbit_gaps(t_end: float, *, period: float = 5700.0, earth: float = 1500.0, saa_every: int = 3,
@@ -69,7 +75,7 @@ def make_event_list(
     *,
     sources: list[tuple[float, float, Callable[[np.ndarray], np.ndarray], float]],
     bkg_rate: float = 0.05,
-    psf_sigma: float = 18.6 / 2.3548,
+    psf_sigma: float = SPOT_FWHM_PIX / 2.3548,
 ) -> EventList:
     """An L2 event list: each source ``(rawy, rawz, rate(t), rate_max)`` plus flat background.
 

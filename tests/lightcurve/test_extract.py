@@ -14,8 +14,8 @@ from mxt_pipeline.datamodel import GTI
 from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.lightcurve.extract import (
     DEFAULT_EEF_FRACTION,
-    DEFAULT_SPOT_FWHM_ARCMIN,
     SourceRegion,
+    density_eef,
     extract_light_curves,
     gaussian_spot_eef,
     select_events,
@@ -24,16 +24,34 @@ from mxt_pipeline.lightcurve.extract import (
     source_region,
 )
 
-from .simulated import SKY_OFFSET
+from .simulated import PSF_EEF, SKY_OFFSET
 
 
 def test_default_region_encloses_the_documented_fraction():
+    """Without a PSF the CALDB's is used: the default circle holds half of it."""
+    from mxt_pipeline.caldb.products import CalibrationSet
+
     region = source_region()
-    sigma = DEFAULT_SPOT_FWHM_ARCMIN * 60.0 / C.PIXEL_SCALE_ARCSEC / (2 * np.sqrt(2 * np.log(2)))
-    # Gaussian spot: r(f) = sigma sqrt(-2 ln(1 - f)).
-    assert region.radius == pytest.approx(sigma * np.sqrt(-2 * np.log(1 - DEFAULT_EEF_FRACTION)), rel=1e-6)
+    psf = CalibrationSet.from_caldb(None, codes=("PSF",)).psf
     assert region.psf_fraction == pytest.approx(DEFAULT_EEF_FRACTION, rel=1e-6)
+    assert psf.encircled_fraction(region.radius, 1.5, 0.0, n=1024)[0] == pytest.approx(DEFAULT_EEF_FRACTION, abs=2e-3)
+    assert source_region(psf).radius == pytest.approx(region.radius)
     assert (region.bkg_inner, region.bkg_outer) == pytest.approx((3 * region.radius, 5 * region.radius))
+
+
+def test_density_eef_of_a_gaussian_matches_the_analytic_fraction():
+    """Polar integration of a circular Gaussian density against 1 - exp(-r^2 / 2 s^2)."""
+    s = 6.0
+
+    def density(dy, dz, energy, theta):
+        return np.exp(-0.5 * (dy**2 + dz**2) / s**2) / (2 * np.pi * s**2)
+
+    eef = density_eef(density)
+    for r in (1.0, 3.0, 6.0, 12.0, 30.0):
+        assert eef(r) == pytest.approx(-np.expm1(-0.5 * (r / s) ** 2), abs=1e-4)
+    assert eef(0.0) == 0.0 and eef(300.0) == pytest.approx(1.0, abs=1e-4)
+    with pytest.raises(MXTInputError):
+        density_eef(lambda dy, dz, e, t: 2.0 * density(dy, dz, e, t))
 
 
 def test_region_from_a_psf_callable_object_or_radius():
@@ -81,7 +99,7 @@ def _chord_band(radius: float, half: float) -> float:
 
 def test_region_areas_are_geometric():
     """Region areas equal their closed forms: circle and annulus exactly (polar midpoint
-    rule), the cuts (cross arms, another source's circle, the chip edge) within 0.5 %."""
+    rule), the cuts (cross arms, another source's circle, the chip edge) within 0.2 %."""
     table = _fake_table()
     affine = sky_to_raw(table)
     np.testing.assert_allclose(affine[:2], np.eye(2), atol=0.01)  # sky = raw + offset
@@ -98,7 +116,7 @@ def test_region_areas_are_geometric():
     arms = SourceRegion(radius=10.0, psf_fraction=0.8, bkg_inner=30.0, bkg_outer=50.0)
     with_arms = source_events(table, sel, src, arms, np.empty((0, 2)), affine)
     strips = 2 * (_chord_band(50.0, 10.0) - _chord_band(30.0, 10.0))
-    assert with_arms.bkg_area == pytest.approx(se.bkg_area - strips, rel=5e-3)
+    assert with_arms.bkg_area == pytest.approx(se.bkg_area - strips, rel=2e-3)
     # Events in the regions are those within the radii.
     r = np.hypot(np.asarray(table["X"]) - src["X"], np.asarray(table["Y"]) - src["Y"])
     assert se.src_times.size == np.count_nonzero(r < 10.0)
@@ -108,15 +126,15 @@ def test_region_areas_are_geometric():
     other = np.array([[128.0 + 40.0 + SKY_OFFSET, 128.0 + SKY_OFFSET]])
     cut = source_events(table, sel, src, region, other, affine)
     removed = _lens(50.0, 15.0, 40.0) - _lens(30.0, 15.0, 40.0)
-    assert cut.bkg_area == pytest.approx(se.bkg_area - removed, rel=5e-3)
+    assert cut.bkg_area == pytest.approx(se.bkg_area - removed, rel=2e-3)
     # A source 5.5 pixels from the chip edge (RAW -0.5) keeps the disc minus a
     # circular segment of height 4.5.
     edge = dict(src, X=5.0 + SKY_OFFSET)
     h = 10.0 - 5.5
     segment = 100.0 * np.arccos(1 - h / 10.0) - (10.0 - h) * np.sqrt(2 * 10.0 * h - h * h)
     on_edge = source_events(table, sel, edge, region, np.empty((0, 2)), affine)
-    assert on_edge.src_area_fraction == pytest.approx(1.0 - segment / (np.pi * 100.0), rel=5e-3)
-    assert on_edge.src_area == pytest.approx(np.pi * 100.0 - segment, rel=5e-3)
+    assert on_edge.src_area_fraction == pytest.approx(1.0 - segment / (np.pi * 100.0), rel=2e-3)
+    assert on_edge.src_area == pytest.approx(np.pi * 100.0 - segment, rel=2e-3)
 
 
 @settings(max_examples=20, deadline=None)
@@ -165,7 +183,8 @@ def test_constant_source_rate_recovered(observation):
     """Source 2 is constant at 0.3 counts/s (simulated with the default Gaussian spot):
     background-subtracted, PSF-corrected rates agree with it (chi-square, p > 0.001)."""
     events, srclist = observation
-    (lc,) = extract_light_curves(events, srclist, binning_method="fixed", bin_width=500.0, src_ids=[2])
+    (lc,) = extract_light_curves(events, srclist, binning_method="fixed", bin_width=500.0, src_ids=[2],
+                                 psf=PSF_EEF)
     assert lc.meta["SRC_ID"] == 2 and lc.meta["BINNING"] == "FIXED"
     sigma = np.where(lc.rate < 0.3, lc.err_hi, lc.err_lo)
     chi2 = np.sum(((lc.rate - 0.3) / sigma) ** 2)
@@ -187,7 +206,8 @@ def test_constant_source_rate_recovered(observation):
 @pytest.mark.parametrize("method", ["snr", "blocks"])
 def test_grb_light_curve_decays(observation, method):
     events, srclist = observation
-    (lc,) = extract_light_curves(events, srclist, binning_method=method, target_snr=4.0, src_ids=[1])
+    (lc,) = extract_light_curves(events, srclist, binning_method=method, target_snr=4.0, src_ids=[1],
+                                 psf=PSF_EEF)
     assert len(lc) >= 4
     rho = stats.spearmanr(lc.time, lc.rate).statistic
     assert rho < -0.8

@@ -191,3 +191,18 @@ def test_band_parser(lo, width):
         _band(f"{hi!r}-{lo!r}")
     with pytest.raises(click.BadParameter):
         _band(f"{lo!r}")
+
+
+def test_grb_preview_keeps_an_early_gap_in_view(tmp_path):
+    """The final slew before the first bin of a GRB observation stays on the plot."""
+    gti = GTI([100.0, 700.0], [500.0, 2000.0])
+    gaps = GapList([50.0, 500.0], [100.0, 700.0], ["SLEW", "EARTH"])
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.uniform(100.0, 2000.0, 400))
+    t = t[gti.contains(t)]
+    lo, hi = np.array([100.0, 300.0, 700.0, 1200.0]), np.array([300.0, 500.0, 1200.0, 2000.0])
+    lc = light_curve(t, lo, hi, gti, gaps=gaps, meta={"TRIGTIME": 0.0})
+    fig = plot_light_curve(lc)
+    ax, spans, texts, _ = _artists(fig)
+    assert ax.get_xlim()[0] <= 50.0
+    assert sorted(texts) == ["EARTH", "SLEW"] and len(spans) == 2

@@ -1,14 +1,13 @@
-"""Throughput of PSF sampling + detector response, against per-photon references.
+"""Throughput of PSF sampling + detector response, against references timed in the same run.
 
 The vectorised path (``Optics.scatter`` - the CALDB ``PSFModel.sample`` - then
 ``DetectorModel.respond``: charge clouds, frame accumulation and pile-up, read noise,
-CTI, gain/offset, threshold) is timed on ``N`` photons; the references
-(:mod:`.reference`: grid-CDF PSF sampling and a per-photon detector loop) on subsets of
-the same photons, in the same run.  The ratio of the per-photon times is asserted with
-a generous margin; photons per second are reported in ``benchmark.extra_info``.
-``tox -e bench`` times 1e6 photons; by default the benchmarked function runs once on
-2e5 photons and the test checks correctness (the vectorised hits equal the reference's
-hit for hit) and the ratio.
+CTI, gain/offset, threshold) is timed on ``N`` photons in process CPU time (photons per
+second per core); the detector against its plain numpy reference on the same photons
+(hit-for-hit equal), both stages against per-photon loops (:mod:`.reference`) on
+subsets.  Ratios are asserted with margins; ``tox -e bench`` (1e6 photons) also
+asserts the issue's target of 1e6 photons per CPU second.  By default the benchmarked
+function runs once on 1e5 photons.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import pytest
 from mxt_pipeline.simulate.detector import DetectorModel
 from mxt_pipeline.simulate.optics import Optics, on_chip
 
-from .reference import reference_psf_sample, reference_respond
+from .reference import numpy_reference_respond, reference_psf_sample, reference_respond
 
 
 def _photons(n: int, seed: int = 0):
@@ -45,16 +44,14 @@ def _vectorised(optics, det, energy, theta, y0, z0, frame, rng, salt=7):
     return det.respond(frame[on], y[on], z[on], q, energy[on], salt=salt)
 
 
-def _best(fn, repeat):
+def _cpu(fn) -> float:
+    """Process CPU time of one call (s), garbage collector off."""
     gc.collect()
     gc.disable()
     try:
-        best = np.inf
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            fn()
-            best = min(best, time.perf_counter() - t0)
-        return best
+        t0 = time.process_time()
+        fn()
+        return time.process_time() - t0
     finally:
         gc.enable()
 
@@ -91,52 +88,76 @@ def test_grid_cdf_reference_agrees_with_the_caldb_sampler(calset):
         assert stats.ks_2samp(a, b).pvalue > 1e-3
 
 
+#: The issue's speed target: photons per second per core through PSF sampling and
+#: detector response (asserted when the benchmarks are enabled, ``tox -e bench``).
+TARGET_PHOTONS_PER_CPU_S = 1.0e6
+
+
 @pytest.mark.slow
 def test_bench_psf_and_detector_throughput(benchmark, calset):
+    """PSF sampling + detector response: photons per CPU second (one core), and ratios
+    against the numpy reference of the detector and the per-photon loops, same run.
+
+    Times are process CPU times (``time.process_time``: one core's work, insensitive to
+    other processes sharing the machine), best of interleaved repeats with the garbage
+    collector off.
+    """
     optics = Optics(calset.psf, calset.effarea, calset.vignet, calset.teldef)
     det = DetectorModel.from_calibration(calset)
     enabled = not getattr(benchmark, "disabled", False)
-    n = 1_000_000 if enabled else 200_000
+    n = 1_000_000 if enabled else 100_000
     energy, theta, y0, z0, frame, _ = _photons(n)
     _vectorised(optics, det, energy[:1000], theta[:1000], y0[:1000], z0[:1000], frame[:1000],
                 np.random.default_rng(0))  # warm-up  # fmt: skip
 
     hits, _ = benchmark(lambda: _vectorised(optics, det, energy, theta, y0, z0, frame, np.random.default_rng(1)))
     assert hits["PHA"].size > n  # about 2-3 hits per photon
-    repeat = 3 if enabled else 1
-    t_vec = _best(lambda: _vectorised(optics, det, energy, theta, y0, z0, frame, np.random.default_rng(1)), repeat)
-    # The two stages alone, for the per-stage ratios.
     rng = np.random.default_rng(1)
-    t_psf = _best(lambda: optics.scatter(energy, theta, rng), repeat) / n
     dy, dz = optics.scatter(energy, theta, rng)
     y, z = y0 + dy, z0 + dz
     on = on_chip(y, z)
     q = det.charge_of(energy[on], rng)
-    t_det = _best(lambda: det.respond(frame[on], y[on], z[on], q, energy[on], salt=1), repeat) / n
+    args = (frame[on], y[on], z[on], q, energy[on])
 
-    # References on subsets of the same photons.
-    n_psf, n_det = 200, 4000
-    t_psf_ref = _best(lambda: reference_psf_sample(calset.psf, energy[:n_psf], theta[:n_psf], rng), 1) / n_psf
-    sub = slice(0, n_det)
+    # Correctness on the benchmark's photons: the kernel equals the numpy reference hit for hit.
+    mine, _ = det.respond(*args, salt=1)
+    got = list(zip(mine["FRAME"].tolist(), mine["RAWY"].tolist(), mine["RAWZ"].tolist(), mine["PHA"].tolist()))
+    assert got == numpy_reference_respond(det, *args, salt=1)
+
+    repeat = 3 if enabled else 1
+    t_vec, t_psf, t_det, t_det_np = (np.inf,) * 4
+    for _ in range(repeat):  # interleaved: candidate and references see the same machine state
+        t_vec = min(t_vec, _cpu(lambda: _vectorised(optics, det, energy, theta, y0, z0, frame,
+                                                    np.random.default_rng(1))))  # fmt: skip
+        t_psf = min(t_psf, _cpu(lambda: optics.scatter(energy, theta, rng)))
+        t_det = min(t_det, _cpu(lambda: det.respond(*args, salt=1)))
+        t_det_np = min(t_det_np, _cpu(lambda: numpy_reference_respond(det, *args, salt=1)))
+
+    # Per-photon loops on subsets of the same photons.
+    n_psf, n_loop = 200, 4000
+    t_psf_ref = _cpu(lambda: reference_psf_sample(calset.psf, energy[:n_psf], theta[:n_psf], rng)) / n_psf
+    sub = slice(0, n_loop)
     on_s = on[sub]
-    t_det_ref = _best(lambda: reference_respond(det, frame[sub][on_s], y[sub][on_s], z[sub][on_s],
-                                                q[: int(on_s.sum())], energy[sub][on_s], salt=1), 1) / n_det  # fmt: skip
-    per_photon_vec = t_vec / n
-    ratio = (t_psf_ref + t_det_ref) / per_photon_vec
+    t_det_ref = _cpu(lambda: reference_respond(det, frame[sub][on_s], y[sub][on_s], z[sub][on_s],
+                                               q[: int(on_s.sum())], energy[sub][on_s], salt=1)) / n_loop  # fmt: skip
+    rate = n / t_vec
     benchmark.extra_info.update(
         {
             "n_photons": n,
-            "photons_per_s": round(n / t_vec),
-            "psf_photons_per_s": round(1.0 / t_psf),
-            "detector_photons_per_s": round(1.0 / t_det),
-            "reference_psf_grid_cdf_photons_per_s": round(1.0 / t_psf_ref),
-            "reference_detector_loop_photons_per_s": round(1.0 / t_det_ref),
-            "speedup_psf_vs_grid_cdf": round(t_psf_ref / t_psf, 1),
-            "speedup_detector_vs_loop": round(t_det_ref / t_det, 1),
-            "speedup_vs_reference": round(ratio, 1),
+            "photons_per_cpu_s": round(rate),
+            "target_photons_per_cpu_s": TARGET_PHOTONS_PER_CPU_S,
+            "psf_photons_per_cpu_s": round(n / t_psf),
+            "detector_photons_per_cpu_s": round(n / t_det),
+            "numpy_reference_detector_photons_per_cpu_s": round(n / t_det_np),
+            "speedup_detector_vs_numpy_reference": round(t_det_np / t_det, 2),
+            "speedup_detector_vs_loop": round(t_det_ref * n / t_det, 1),
+            "speedup_psf_vs_grid_cdf_loop": round(t_psf_ref * n / t_psf, 1),
         }
     )
     print(benchmark.extra_info)
-    # Generous margins (docs/simulation.md has the measured figures).
-    assert t_det_ref / t_det > 20.0
-    assert t_psf_ref / t_psf > 50.0
+    # Ratios measured in this run (margins below the measured figures of docs/simulation.md).
+    assert t_det_np / t_det > 1.2
+    assert t_det_ref * n / t_det > 20.0
+    assert t_psf_ref * n / t_psf > 50.0
+    if enabled:
+        assert rate >= TARGET_PHOTONS_PER_CPU_S, f"{rate:.3g} photons per CPU second, target {TARGET_PHOTONS_PER_CPU_S:.0e}"

@@ -22,10 +22,6 @@ from mxt_pipeline.errors import MXTCalibrationError, MXTSchemaError
 
 __all__ = ["CaldbMeta", "CalibrationModel", "bilinear", "grid_from_nodes", "as_float"]
 
-#: Instruments whose calibration files use the MXT formats (TELDEF of the other nodes).
-_OTHER_INSTRUMENTS = ("ECL", "VT")
-
-
 @dataclass(frozen=True)
 class CaldbMeta:
     """The CALDB description of a calibration dataset (its header keywords).
@@ -185,19 +181,14 @@ class CalibrationModel:
 def read_calibration_product(path: str | os.PathLike[str], content: str):
     """Read a CALDB file through the I/O layer, checking it against its format.
 
-    The formats fix ``INSTRUME='MXT'``; the ECL and VT storage nodes use the same
-    formats (TELDEF), so for them that one rule is not applied.
+    The formats accept ``INSTRUME`` of any SVOM storage node (MXT, ECL, VT).
     """
     from mxt_pipeline.io import read_product
     from mxt_pipeline.io.formats import get_spec
     from mxt_pipeline.io.validate import product_violations
 
     product = read_product(path, content, validate=False)
-    inst = str(product.primary_header.get("INSTRUME", "")).strip()
-    violations = [
-        v for v in product_violations(product, get_spec(content))
-        if not (v.keyword == "INSTRUME" and inst in _OTHER_INSTRUMENTS)
-    ]  # fmt: skip
+    violations = product_violations(product, get_spec(content))
     if violations:
         raise MXTSchemaError(f"{len(violations)} schema violation(s) in {content}", violations, file=path)
     return product

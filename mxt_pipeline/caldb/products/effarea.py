@@ -18,7 +18,7 @@ class EffectiveArea(CalibrationModel):
 
     Calling the model interpolates linearly between bin centres (the first and last
     bins are flat out to their outer edges); outside ``[energ_lo[0], energ_hi[-1]]``
-    the area is 0.
+    (to 1e-6 relative) the area is 0.
 
     Parameters
     ----------
@@ -60,7 +60,9 @@ class EffectiveArea(CalibrationModel):
         """Effective area (cm^2) at ``energy`` (keV)."""
         e = as_float(energy)
         a = np.interp(e, self._centre, self.specresp)
-        inside = (e >= self.energ_lo[0]) & (e <= self.energ_hi[-1])
+        # The bin edges are stored in single precision: a relative 1e-6 tolerance keeps
+        # the nominal band ends (0.2 and 10 keV) inside.
+        inside = (e >= self.energ_lo[0] * (1 - 1e-6)) & (e <= self.energ_hi[-1] * (1 + 1e-6))
         return np.where(inside, a, 0.0)
 
     evaluate = __call__

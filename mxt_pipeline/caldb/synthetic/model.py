@@ -202,9 +202,9 @@ ENERGY_EDGES = np.round(np.arange(0.2, 10.0 + 1e-9, 0.02), 6)
 #: Absorption edges of the optical-blocking filter (polyimide and aluminium) and of the
 #: detector entrance window: (edge keV, optical depth just above the edge, jump ratio).
 FILTER_EDGES = (
-    (0.284, 0.55, 8.0),  # C K (polyimide)
-    (0.410, 0.12, 8.0),  # N K (polyimide)
-    (0.543, 0.20, 8.0),  # O K (polyimide)
+    (0.284, 1.20, 8.0),  # C K (polyimide)
+    (0.410, 0.30, 8.0),  # N K (polyimide)
+    (0.543, 0.35, 8.0),  # O K (polyimide)
     (1.560, 0.06, 10.0),  # Al K (aluminium filter)
     (1.839, 0.04, 10.0),  # Si K (entrance window)
 )
