@@ -245,17 +245,22 @@ def _axis_weights(grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def bilinear(gx: np.ndarray, gy: np.ndarray, table: np.ndarray, x: Any, y: Any) -> np.ndarray:
-    """Bilinear interpolation of ``table[ix, iy]`` at (x, y), clamped at the grid ends.
+    """Bilinear interpolation of ``table[ix, iy, ...]`` at (x, y), clamped at the grid ends.
 
-    ``x`` and ``y`` broadcast together; the result has their broadcast shape.
+    ``x`` and ``y`` broadcast together; the result has their broadcast shape followed by
+    the trailing axes of ``table`` (several tables on one grid are interpolated with
+    one set of weights by stacking them on a last axis).
     """
     x, y = np.broadcast_arrays(as_float(x), as_float(y))
+    table = np.asarray(table)
+    if gx.size == 1 and gy.size == 1:
+        return np.broadcast_to(table[0, 0], x.shape + table.shape[2:]).copy()
     i, wx = _axis_weights(gx, x)
     j, wy = _axis_weights(gy, y)
-    if gx.size == 1 and gy.size == 1:
-        return np.full(x.shape, table[0, 0])
     i1 = np.minimum(i + 1, gx.size - 1)
     j1 = np.minimum(j + 1, gy.size - 1)
+    extra = (slice(None),) * x.ndim + (None,) * (table.ndim - 2)
+    wx, wy = wx[extra], wy[extra]
     return (
         table[i, j] * (1 - wx) * (1 - wy)
         + table[i1, j] * wx * (1 - wy)

@@ -103,12 +103,16 @@ class PSFModel(CalibrationModel):
                 f"fractions sum to {float(np.max(np.abs(total - 1.0))) + 1:.6g}, not 1", hdu="PSF", column="F_SPOT"
             )
         self._log_e = np.log(self.energy)
+        self._names = tuple(self.params)
+        self._stacked = np.stack([np.asarray(self.params[k], float) for k in self._names], axis=-1)
 
     # ---- parameters -------------------------------------------------------------------------
     def parameters(self, energy: Any, theta: Any = 0.0) -> dict[str, np.ndarray]:
         """Interpolated parameters at (energy keV, theta arcmin), broadcast together."""
         le = np.log(np.maximum(as_float(energy), 1e-6))
-        return {k: bilinear(self._log_e, self.theta, v, le, theta) for k, v in self.params.items()}
+        # One set of interpolation weights for all the parameters (stacked on a last axis).
+        values = bilinear(self._log_e, self.theta, self._stacked, le, theta)
+        return {k: values[..., n] for n, k in enumerate(self._names)}
 
     def fractions(self, energy: Any, theta: Any = 0.0) -> np.ndarray:
         """Fractions (spot, arm along DETY, arm along DETZ, halo), last axis of length 4."""
