@@ -298,13 +298,16 @@ def _compare_folder(test: Path, expected: Path, cfg: HarnessConfig) -> dict[str,
 
 
 def differing_quantities(d: FileDiff, limit: int = 40) -> str:
-    """Every quantity that differs in ``d``, grouped by HDU: ``[EVENTS] ENERGY, PI; [GTI] rows``.
+    """Every quantity that differs in ``d``, grouped by HDU: ``[EVENTS] ENERGY, PI; [GTI] rows``
+    (empty when only whole files differ).
 
     The one-line failure message names them all (the details keep the full account), so
     a reader, or a test, sees at once which columns, keywords or JSON keys moved.
     """
     groups: dict[str, list[str]] = {}
     for x in d.differences:
+        if x.kind == "file":
+            continue  # a missing or extra file, or raw bytes: the message says it in full
         if x.kind in ("rows", "image", "hdu"):
             name = {"rows": "rows", "image": "image", "hdu": "HDU"}[x.kind]
         elif x.kind == "json":
@@ -338,7 +341,8 @@ def _verdict(section: str, name: str, who: str, diffs: dict[str, FileDiff], figu
     for rel, d in bad.items():
         lines = [x.line() for x in d.differences]
         more = f" (+{len(lines) - 2} more)" if len(lines) > 2 else ""
-        parts.append(f"{Path(rel).name}: differs in {differing_quantities(d)}: " + " | ".join(lines[:2]) + more)
+        qty = differing_quantities(d)
+        parts.append(f"{Path(rel).name}: " + (f"differs in {qty}: " if qty else "") + " | ".join(lines[:2]) + more)
     return CheckResult(section, name, Status.FAIL, f"{who}: " + "; ".join(parts), figures, details=details,
                        elapsed_s=time.perf_counter() - t0)  # fmt: skip
 

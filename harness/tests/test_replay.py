@@ -203,3 +203,20 @@ def test_crashing_brick_is_reported_with_its_name(toy_golden, registered, tmp_pa
     merge = next(c for c in checks if c.name == "toy/merge")
     assert merge.status == Status.FAIL and "brick merge" in merge.message and "ZeroDivisionError" in merge.message
     assert any(c.section == "pipeline" and c.status == Status.FAIL for c in checks)
+
+
+def test_differing_quantities_names_every_moved_quantity_once():
+    from harness.fitsdiff import Difference, FileDiff
+    from harness.replay import differing_quantities
+
+    d = FileDiff("a.fits", "b.fits")
+    d.differences += [
+        Difference("values", "EVENTS", "ENERGY", ""), Difference("values", "EVENTS", "PI", ""),
+        Difference("keyword", "EVENTS", "ONTIME", "1 vs 2"), Difference("rows", "GTI", "", "2 rows vs 1"),
+        Difference("keyword", "EVENTS", "ONTIME", "again"), Difference("file", "", "x", "not written"),
+    ]  # fmt: skip
+    assert differing_quantities(d) == "[EVENTS] ENERGY, PI, ONTIME; [GTI] rows"
+    assert differing_quantities(d, limit=2) == "[EVENTS] ENERGY, PI (+2 more)"
+    only_files = FileDiff("a", "b")
+    only_files.differences.append(Difference("file", "", "a", "not written"))
+    assert differing_quantities(only_files) == ""

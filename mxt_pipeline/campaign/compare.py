@@ -20,18 +20,20 @@ Offset
     Great-circle distance from the simulated to the measured position, in arcsec and
     in units of the 90% error radius ``ERR_R90`` (statistical and systematic).
 Counts ratio
-    Sum over the bands of the fitted COUNTS over the true counts: the source photons
-    detected during the good time in the detection bands when the caller knows them
-    (the campaign runs do), else ``photons_detected`` of the truth (all photons, also
-    those screened out: then the ratio is biased low by the screened fraction).
+    Sum over the bands of the fitted COUNTS (counts of the whole PSF) over the true
+    counts: the source photons detected during the good time in the detection bands,
+    divided by the fraction of the PSF on the chip, when the caller knows them (the
+    campaign runs do); else ``photons_detected`` of the truth over the same fraction
+    (``photons_on_detector / expected_photons``; all photons, also those screened out,
+    so the ratio is then biased low by the screened fraction).
 Light curve
     The measured rates against the simulated time profile averaged over the good time
     of each bin, with one free normalisation (weighted least squares): chi-square per
     degree of freedom and its p-value.
 Calibration lines
     For each simulated line, the centroid of a Gaussian plus constant fitted to the
-    energies of single-pixel events within ``line_window_kev`` of the line, minus the
-    line energy (eV).
+    energies of the valid-pattern events (multiplicity-corrected) within
+    ``line_window_kev`` of the line, minus the line energy (eV).
 Verdicts
     ``PASS``, ``FAIL`` or ``N/A`` per quantity, with the tolerances of
     :class:`Tolerances` (detection: every ``detectable`` in-field source found and no
@@ -290,7 +292,7 @@ def compare_run(
     light_curves : mapping SRC_ID -> LightCurve, optional
         Measured light curves of the detections.
     events_energy_kev : ndarray, optional
-        Energies of the single-pixel calibrated events (calibration-line residuals).
+        Energies of the valid-pattern calibrated events (calibration-line residuals).
     gti : GTI or (n, 2) array, optional
         Good time of the observation (profile averages; default each light curve's).
     tol : Tolerances, optional
@@ -315,7 +317,9 @@ def compare_run(
     n_t = len(src_truth)
     n_f = 0 if srclist is None else len(srclist)
     if true_counts is None:
-        t_counts = np.array([float(s.get("photons_detected", 0.0)) for s in src_truth])
+        from mxt_pipeline.campaign.execute import chip_fraction
+
+        t_counts = np.array([float(s.get("photons_detected", 0.0)) / chip_fraction(s) for s in src_truth])
     else:
         t_counts = np.asarray(true_counts, float)
         if t_counts.shape != (n_t,):

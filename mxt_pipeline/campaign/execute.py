@@ -33,8 +33,10 @@ Tolerances of the comparison (:class:`mxt_pipeline.campaign.compare.Tolerances`)
 
 True counts.  The counts a perfect detection would attribute to a source are its
 photons detected by the camera during the good time of the calibrated list with a true
-energy in the detection bands: the bench knows which photon belongs to which source,
-so the counts ratio measures the detection's bias, not the screening's losses.
+energy in the detection bands (the bench knows which photon belongs to which source),
+divided by the fraction of its focal-plane photons that land on the chip (the COUNTS
+of the detection are counts of the whole PSF, whose arms and halo reach beyond the
+chip): the counts ratio measures the detection's bias, not the screening's losses.
 """
 
 from __future__ import annotations
@@ -58,7 +60,9 @@ __all__ = [
     "simulate_and_process",
     "process_simulation",
     "true_counts_in_gti",
+    "chip_fraction",
     "background_per_pixel",
+    "line_event_energies",
     "crlb_versus_counts",
     "COMPARE_FILE",
 ]
@@ -91,8 +95,23 @@ def _scenario(task) -> Any:
     return scenario
 
 
+def chip_fraction(source_truth: Mapping[str, Any]) -> float:
+    """Share of a source's focal-plane photons that land on the chip (from its truth).
+
+    ``photons_on_detector / expected_photons``: the PSF arms and halo reach beyond the
+    chip, and the detection's COUNTS are counts of the whole PSF.  1 when unknown.
+    """
+    expected = float(source_truth.get("expected_photons", 0.0) or 0.0)
+    on_chip = float(source_truth.get("photons_on_detector", 0.0) or 0.0)
+    return on_chip / expected if expected > 0 and on_chip > 0 else 1.0
+
+
 def true_counts_in_gti(ds, gti, e_min: float, e_max: float) -> np.ndarray:
-    """Detected photons of each simulated source in the GTI with energy in [e_min, e_max).
+    """True counts of each simulated source, as the detection's COUNTS define them.
+
+    The source's photons detected by the camera inside the GTI with a true energy in
+    ``[e_min, e_max)``, divided by the fraction of its focal-plane photons that land on
+    the chip (:func:`chip_fraction`): the counts of the whole PSF.
 
     Parameters
     ----------
@@ -107,7 +126,8 @@ def true_counts_in_gti(ds, gti, e_min: float, e_max: float) -> np.ndarray:
     keep = det & (ph.energy >= e_min) & (ph.energy < e_max) & (ph.component < n_src)
     if len(gti):
         keep &= gti.contains(ph.time)
-    return np.bincount(ph.component[keep], minlength=n_src)[:n_src].astype(float)
+    counts = np.bincount(ph.component[keep], minlength=n_src)[:n_src].astype(float)
+    return counts / np.array([chip_fraction(s) for s in ds.truth["sources"]], float).reshape(n_src)
 
 
 def background_per_pixel(events, table, bands, bad_mask=None) -> list[float]:
@@ -127,13 +147,16 @@ def background_per_pixel(events, table, bands, bad_mask=None) -> list[float]:
     return out
 
 
-def _single_pixel_energies(events) -> np.ndarray:
+def line_event_energies(events) -> np.ndarray:
+    """Energies (keV) of the events used for the calibration lines.
+
+    The imaging events (valid patterns 0-12, no rejecting STATUS bit, inside the GTI):
+    their energies are multiplicity-corrected, and single-pixel events alone are too
+    few with 75 um pixels (a few per cent at 5.9 keV).
+    """
     from mxt_pipeline.detect.images import select_events
 
-    keep = select_events(events)
-    if "PATTERN" in events.table.colnames:
-        keep &= np.asarray(events["PATTERN"]) == 0
-    return np.asarray(events["ENERGY"], float)[keep]
+    return np.asarray(events["ENERGY"], float)[select_events(events)]
 
 
 def process_simulation(ds, calset, options: Mapping[str, Any] | None = None, folder: str | Path | None = None
@@ -194,7 +217,7 @@ def process_simulation(ds, calset, options: Mapping[str, Any] | None = None, fol
     e_lo, e_hi = min(b.e_min for b in bands), max(b.e_max for b in bands)
     true_counts = true_counts_in_gti(ds, events.gti, e_lo, e_hi)
     result = compare_run(ds.truth, table, true_counts=true_counts, light_curves=lcs,
-                         events_energy_kev=_single_pixel_energies(events) if len(events) else None,
+                         events_energy_kev=line_event_energies(events) if len(events) else None,
                          gti=events.gti, tol=Tolerances.from_options(opts))  # fmt: skip
     clock["compare"] = time.perf_counter() - t3
     result.update(

@@ -79,7 +79,7 @@ def _lines(lines, energies: np.ndarray, window: float, path: Path) -> Path:
     for ax, ln in zip(axes[0], lines):
         e0 = ln["energy_kev"]
         edges = np.arange(e0 - window, e0 + window + 1e-9, 0.005)
-        ax.hist(energies, bins=edges, histtype="step", label="single-pixel events")
+        ax.hist(energies, bins=edges, histtype="step", label="events")
         ax.axvline(e0, color="k", lw=1, label="line energy")
         if np.isfinite(ln["measured_kev"]):
             ax.axvline(ln["measured_kev"], color="C1", ls="--",

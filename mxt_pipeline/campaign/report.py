@@ -233,6 +233,15 @@ def write_html_report(
     img_counts = _plot_offsets(by_counts, "simulated source counts", crlb)
     img_off = _plot_offsets(by_offaxis, "off-axis angle (arcmin)", None, log_x=False)
     img_eff = _plot_efficiency(by_counts)
+    crlb_html = ""
+    if crlb is not None:
+        n = np.array([30.0, 100.0, 300.0, 1000.0, 3000.0])
+        med = np.asarray(crlb(n), float) * np.sqrt(2 * np.log(2))
+        crlb_html = (
+            "<p>Cramer-Rao bound (median radial offset, CALDB PSF, campaign background): "
+            + ", ".join(f"{c:g} counts: {m:.1f}\"" for c, m in zip(n, med))
+            + ".</p>"
+        )
     items = "".join(
         f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in summary.items()
     )
@@ -244,7 +253,7 @@ td,th{{border:1px solid #bbb;padding:3px 8px;text-align:right}}</style></head><b
 <p>{meta.get('NRUNS', len(runs))} runs, campaign seed {meta.get('CSEED', '')}. Requirement: positions
 better than 2'; in flight, 15 GRBs had a mean offset of 40". R90 should hold the truth in 90% of runs.</p>
 <h2>Summary</h2><table>{items}</table>
-<h2>Localization versus counts</h2>{_table_html(by_counts, 'counts')}
+<h2>Localization versus counts</h2>{crlb_html}{_table_html(by_counts, 'counts')}
 <img src="data:image/png;base64,{img_counts}" alt="offset versus counts">
 <h2>Detection efficiency versus counts</h2>
 <p>False detections per field: {html.escape(_fmt(summary["false_per_field"]))}.</p>

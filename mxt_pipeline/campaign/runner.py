@@ -141,7 +141,7 @@ def _write_spec(out_dir: Path, spec: CampaignSpec) -> None:
     atomic_write_bytes(path, spec.to_json().encode())
 
 
-def _make_client(scheduler: str | None, n_workers: int | None):
+def _make_client(scheduler: str | None, n_workers: int | None, processes: bool = True):
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -149,7 +149,7 @@ def _make_client(scheduler: str | None, n_workers: int | None):
     cluster = LocalCluster(
         n_workers=n_workers or max(1, (os.cpu_count() or 1)),
         threads_per_worker=1,
-        processes=True,
+        processes=processes,
         dashboard_address=None,
         silence_logs=logging.WARNING,
     )
@@ -164,6 +164,7 @@ def run_campaign(
     n_workers: int | None = None,
     progress: bool = True,
     on_result: Callable[[dict[str, Any]], None] | None = None,
+    processes: bool = True,
 ) -> list[dict[str, Any]]:
     """Run (or resume) a campaign and return every run record, sorted by index.
 
@@ -182,6 +183,9 @@ def run_campaign(
         Show a progress bar.
     on_result : callable, optional
         Called on the client with each record as it completes.
+    processes : bool
+        Local cluster workers as processes (default) or as threads of this process
+        (tests, small campaigns: no start-up and compilation cost per worker).
     """
     out = Path(out_dir)
     _write_spec(out, spec)
@@ -192,7 +196,7 @@ def run_campaign(
             RunTask(spec.case, i, run_seed(spec.seed, i), str(run_dir(out, i)), dict(spec.options))
             for i in todo
         ]
-        client, cluster = _make_client(scheduler, n_workers)
+        client, cluster = _make_client(scheduler, n_workers, processes)
         try:
             from distributed import as_completed
 

@@ -141,11 +141,11 @@ def command(run_dir, truth_path, srclist, lc_paths, events, out_dir, match_radiu
         lcs[int(lc.meta["SRC_ID"])] = lc
     energies = gti = None
     if found["events"]:
-        from mxt_pipeline.campaign.execute import _single_pixel_energies
+        from mxt_pipeline.campaign.execute import line_event_energies
         from mxt_pipeline.io.products import read_events
 
         ev = read_events(found["events"])
-        energies, gti = _single_pixel_energies(ev), ev.gti
+        energies, gti = line_event_energies(ev), ev.gti
     tol = Tolerances(match_radius_arcsec=match_radius)
     result = compare_run(truth, table, light_curves=lcs, events_energy_kev=energies, gti=gti, tol=tol)
     out = Path(out_dir) if out_dir else root / "compare"

@@ -50,6 +50,9 @@ def test_true_counts_keep_detected_source_photons_in_gti_and_band():
         energy=np.array([1.0, 1.0, 1.0, 1.0, 12.0, 1.0, 1.0, 1.0]),
         component=np.array([0, 0, 1, 1, 1, 2, 0, 1]),
     )
-    ds = SimpleNamespace(scenario=SimpleNamespace(sources=[0, 1]), photons=ph, detected=np.array([0, 1, 2, 4, 5, 6, 7]))
+    # Source 0 has half of its focal-plane photons on the chip: its whole-PSF counts double.
+    sources = [{"expected_photons": 40.0, "photons_on_detector": 20}, {"expected_photons": 0.0}]
+    ds = SimpleNamespace(scenario=SimpleNamespace(sources=[0, 1]), photons=ph, detected=np.array([0, 1, 2, 4, 5, 6, 7]),
+                         truth={"sources": sources})  # fmt: skip
     counts = true_counts_in_gti(ds, GTI([0.0], [10.0]), 0.2, 10.0)
-    assert counts.tolist() == [2.0, 2.0]  # photon 6 outside the GTI, 4 out of band, 3 undetected
+    assert counts.tolist() == [4.0, 2.0]  # photon 6 outside the GTI, 4 out of band, 3 undetected

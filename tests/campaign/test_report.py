@@ -77,3 +77,5 @@ def test_html_report_is_self_contained_and_draws_the_bound(tmp_path):
     assert text.count("data:image/png;base64,") == 3 and "http" not in text.replace("http-equiv", "")
     assert "MXT Monte-Carlo campaign: gp" in text and "False detections per field: 0.5" in text
     assert calls and calls[0].min() >= 100.0
+    # The bound is also given in figures: 60/sqrt(100) * sqrt(2 ln 2) = 7.1".
+    assert '100 counts: 7.1"' in text

@@ -119,7 +119,7 @@ def test_gp_light_curve_recovers_the_source_counts(dataset, gp_run):
     rep = json.loads((gp_run.collection / "run_report.json").read_text())
     lcb = next(b for b in rep["bricks"] if b["name"] == "lightcurves")
     assert [c["code"] for c in lcb["caldb"]] == ["PSF"]
-    assert lcb["metrics"]["psf_fraction"] == pytest.approx(0.8, abs=1e-3)
+    assert lcb["metrics"]["psf_fraction"] == pytest.approx(0.5, abs=1e-3)
 
 
 def test_cp_publishes_the_burst_first(dataset, tmp_path):
