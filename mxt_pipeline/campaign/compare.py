@@ -255,11 +255,12 @@ def _col(table, name: str, n: int, default: float = math.nan) -> np.ndarray:
     """A column as floats (per-band vectors summed), or ``default`` when absent."""
     if table is None or name not in getattr(table, "colnames", ()):
         return np.full(n, default)
-    return np.asarray(table[name], float).reshape(n, -1).sum(axis=1)
+    values = np.asarray(table[name], float)
+    return values.reshape(n, -1).sum(axis=1) if n else np.zeros(0)
 
 
 def _counts_err(table, n: int) -> np.ndarray:
-    if table is not None and "COUNTS_ERR" in table.colnames:
+    if table is not None and n and "COUNTS_ERR" in table.colnames:
         return np.sqrt((np.asarray(table["COUNTS_ERR"], float).reshape(n, -1) ** 2).sum(axis=1))
     return np.full(n, math.nan)
 

@@ -19,6 +19,7 @@ from mxt_pipeline.campaign.compare import (
 )
 from mxt_pipeline.campaign.tables import records_to_tables
 from mxt_pipeline.datamodel import GTI
+from mxt_pipeline.detect.srclist import empty_source_table
 from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.simulate.timeprofiles import Constant, Periodic
 
@@ -111,6 +112,10 @@ def test_empty_source_list_and_no_sources():
     res = compare_run(doc, None)
     assert res["n_found"] == 0 and res["n_false"] == 0
     assert res["verdicts"]["detection"] == FAIL and res["verdicts"]["position"] == NA
+    # A zero-row list (an empty field, as the detection returns it) is no detection.
+    for empty in (srclist([]), empty_source_table(2)):
+        res = compare_run(doc, empty)
+        assert res["n_found"] == 0 and res["n_false"] == 0 and res["detections"] == []
     res = compare_run(truth([]), srclist([(10.0, -20.0, 40.0, 50.0, 7.0, 30.0)]))
     assert res["n_false"] == 1 and res["sources"] == []
 
