@@ -28,11 +28,18 @@ Cases and what is measured (the acceptance criteria of the detection):
   tail probability), fitted by maximum likelihood above a pivot, and the threshold is
   the t where ``n(t)`` equals the target rate (half the allowed one, for margin).
 
-Standard background: 0.01 counts per pixel in each band (about 650 per band over the
-chip).  This is an assumption of the validation, not an MXT measurement: it is higher
-than a particle-background-only level, so that the background matters inside the PSF
-of the faintest source (50 counts) as it does in short, crowded or high-background
-observations.
+Standard background: 0.008 counts per pixel in each band, measured on the simulation
+bench itself (:func:`measure_empty_field_background`): the bench's standard
+observation is its default GRB/GP case, a 10 ks pointing from a visible orbit
+(``simulate.cases.gp_scenario``), whose good time after Earth occultation averages
+4870 s (12 seeds, s.e.m. 290 s).  Simulated without sources (CXB and particle
+background only, the bench's default ``CXBSettings`` and ``ParticleSettings``),
+calibrated by the calibration chain and binned like the detection does (screening,
+CALDB bad pixels), such a field gives 1.59e-6 (0.2-2 keV) and 1.67e-6 (2-10 keV) counts
+per pixel per second of good time (s.e.m. 2%), i.e. 0.0078 and 0.0081 counts per pixel
+over the mean good time: 0.008 in each band, about 520 counts per band over the chip.
+Under the 50-pixel spot FWHM of the CALDB PSF (about 2000 pixels) that is about 16
+background counts per band.
 """
 
 from __future__ import annotations
@@ -60,6 +67,8 @@ from mxt_pipeline.detect.problem import BandPSFLike, DetectionProblem
 
 __all__ = [
     "STANDARD_BACKGROUND",
+    "STANDARD_GOOD_TIME",
+    "measure_empty_field_background",
     "ONAXIS_COUNTS",
     "ValidationSetup",
     "simulate_problem",
@@ -74,10 +83,64 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Background counts per pixel in each band of the standard validation observation.
-STANDARD_BACKGROUND = 0.01
+#: Background counts per pixel in each band of the standard validation observation
+#: (the bench's empty 10 ks field, module docstring; :func:`measure_empty_field_background`).
+STANDARD_BACKGROUND = 0.008
+#: Mean good time (s) of the bench's standard 10 ks observation (12 seeds of ``gp_scenario``).
+STANDARD_GOOD_TIME = 4870.0
 #: Source counts (0.2-10 keV) of the on-axis cases.
 ONAXIS_COUNTS = (50, 100, 300, 1000)
+
+
+def measure_empty_field_background(seeds: Sequence[int], duration: float = 10000.0, caldb=None,
+                                   bands: Sequence[EnergyBand] = DEFAULT_BANDS) -> dict:
+    """Background of the bench's empty field, per pixel and band (the standard background).
+
+    Each seed simulates the bench's GP field (``simulate.cases.gp_scenario``) without
+    sources (CXB and particle background of the bench's defaults), runs the
+    calibration chain and bins the events as the detection does
+    (:func:`mxt_pipeline.detect.images.build_images`: screening, CALDB bad pixels,
+    relative exposure).
+
+    Parameters
+    ----------
+    seeds : sequence of int
+        Seeds of the scenario and of the bench.
+    duration : float
+        Length of the observation (s); 10 ks is the bench's default GRB/GP case.
+    caldb : optional
+        CALDB of the simulation and the detection (default: ``$CALDB``, else bundled).
+    bands : sequence of EnergyBand
+
+    Returns
+    -------
+    dict
+        ``rate`` (seeds, B): counts per pixel (relative exposure 1) per second of good
+        time; ``per_pixel`` (seeds, B): counts per pixel over the observation's good
+        time; ``good_time`` (seeds,): seconds.
+    """
+    from mxt_pipeline.calib.chain import ChainParams, calibrate
+    from mxt_pipeline.detect.bandpsf import DetectionCalibration
+    from mxt_pipeline.detect.images import build_images
+    from mxt_pipeline.simulate.bench import simulate
+    from mxt_pipeline.simulate.calibration import load_calibration
+    from mxt_pipeline.simulate.cases import gp_scenario
+
+    rate, per_pixel, good = [], [], []
+    for seed in seeds:
+        sc = replace(gp_scenario(int(seed), n_sources=1, duration=float(duration)), sources=[], object="empty field")
+        calset, info = load_calibration(caldb, met=float(np.floor(sc.tstart / 86400.0) * 86400.0))
+        ds = simulate(sc, int(seed), calset, caldb_info=info)
+        chain = ChainParams(ra_nom=float(sc.pointing.ra), dec_nom=float(sc.pointing.dec), obs_id=sc.obs_id,
+                            tstart=float(sc.tstart), tstop=float(sc.tstop))  # fmt: skip
+        events, _ = calibrate(ds.passes, ds.attitude, ds.angles, list(ds.saa.values()), calset, chain)
+        cal = DetectionCalibration.from_calset(calset)
+        images = build_images(events, bands, cal.teldef, bad_mask=cal.bad_mask, attitude=ds.attitude)
+        pix = np.array([c.sum() for c in images.counts], float) / images.exposure.sum()
+        per_pixel.append(pix)
+        rate.append(pix / images.livetime)
+        good.append(images.livetime)
+    return {"rate": np.array(rate), "per_pixel": np.array(per_pixel), "good_time": np.array(good)}
 
 
 # --------------------------------------------------------------------------------------
