@@ -148,6 +148,16 @@ def _build(cls, params: Mapping[str, Any], where: str):
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise MXTInputError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}", keyword=unknown[0])
+    params = dict(params)
+    for name, fld in cls.__dataclass_fields__.items():
+        value = params.get(name)
+        # YAML 1.1 reads an exponent without a sign or dot ("3.0e8", "1e-3") as a string:
+        # numeric fields take such strings, and anything else is refused with its key.
+        if isinstance(value, str) and str(fld.type).split("|")[0].strip() in ("float", "int"):
+            try:
+                params[name] = float(value) if "float" in str(fld.type) else int(value)
+            except ValueError:
+                raise MXTInputError(f"{where}.{name}: {value!r} is not a number", keyword=name) from None
     try:
         return cls(**params)
     except TypeError as exc:

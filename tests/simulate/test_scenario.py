@@ -123,3 +123,18 @@ def test_named_template_without_data_is_an_error(tmp_path, monkeypatch):
         grb_scenario(1, template="GRB_061121")
     # 'random' without data falls back to the analytic afterglow.
     assert grb_scenario(1, template="random").sources[0].profile.MODEL == "grb"
+
+
+def test_yaml_exponents_read_as_strings_are_numbers(tmp_path):
+    """YAML 1.1 reads ``3.0e8`` (no sign in the exponent) as a string: numeric fields take
+    it as the number it spells, and a non-number is refused naming its key."""
+    d = yaml.safe_load(dump_scenario(grb_scenario(1)))
+    d["orbit"]["epoch"] = "3.0e8"
+    text = yaml.safe_dump(d)
+    assert isinstance(yaml.safe_load(text)["orbit"]["epoch"], str)  # what YAML makes of it
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    assert load_scenario(path).orbit.epoch == 3.0e8
+    path.write_text(text.replace("3.0e8", "soon"))
+    with pytest.raises(MXTInputError, match="epoch"):
+        load_scenario(path)
