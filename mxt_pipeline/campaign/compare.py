@@ -24,8 +24,9 @@ Counts ratio
     counts: the source photons detected during the good time in the detection bands,
     divided by the fraction of the PSF on the chip, when the caller knows them (the
     campaign runs do); else ``photons_detected`` of the truth over the same fraction
-    (``photons_on_detector / expected_photons``; all photons, also those screened out,
-    so the ratio is then biased low by the screened fraction).
+    (``photons_on_detector / expected_photons``), times the share of the source's
+    simulated time profile that falls in the good time (:func:`good_time_fraction`:
+    the truth also counts the photons of slews and screened intervals).
 Light curve
     The measured rates against the simulated time profile averaged over the good time
     of each bin, with one free normalisation (weighted least squares): chi-square per
@@ -63,6 +64,7 @@ __all__ = [
     "match_sources",
     "profile_bin_means",
     "light_curve_vs_profile",
+    "good_time_fraction",
     "line_residuals",
     "compare_run",
 ]
@@ -167,6 +169,29 @@ def profile_bin_means(profile, lo: np.ndarray, hi: np.ndarray, gti=None, n_sub: 
         mean_good = np.where(good, values, 0.0).sum(axis=1) / np.maximum(n_good, 1)
         return np.where(n_good > 0, mean_good, values.mean(axis=1))
     return values.mean(axis=1)
+
+
+def good_time_fraction(truth: Mapping[str, Any], source: Mapping[str, Any], gti=None, n: int = 20000) -> float:
+    """Fraction of a source's simulated photons that arrive inside the good time.
+
+    The truth counts every photon the camera detected, during the slews and the
+    screened intervals too; the detection sees only the GTI.  With the source's time
+    profile (``truth["sources"][i]["profile"]``) the expected share of its photons
+    inside the GTI is the profile integrated over the GTI over the profile integrated
+    over the observation (midpoint rule on ``n`` steps).  1 without a GTI or a profile.
+    """
+    from mxt_pipeline.simulate.timeprofiles import profile_from_dict
+
+    start, stop = _intervals(gti)
+    t0, t1 = truth.get("tstart"), truth.get("tstop")
+    if not start.size or not source.get("profile") or t0 is None or t1 is None or not float(t1) > float(t0):
+        return 1.0
+    t = float(t0) + (np.arange(n) + 0.5) * (float(t1) - float(t0)) / n
+    w = np.clip(np.asarray(profile_from_dict(source["profile"]).value(t), float), 0.0, None)
+    k = np.searchsorted(start, t, side="right") - 1
+    good = (k >= 0) & (t < stop[np.clip(k, 0, None)])
+    total = float(w.sum())
+    return float(w[good].sum() / total) if total > 0 else 1.0
 
 
 def light_curve_vs_profile(lc, profile, gti=None) -> dict[str, Any]:
@@ -321,6 +346,7 @@ def compare_run(
         from mxt_pipeline.campaign.execute import chip_fraction
 
         t_counts = np.array([float(s.get("photons_detected", 0.0)) / chip_fraction(s) for s in src_truth])
+        t_counts = t_counts * np.array([good_time_fraction(truth, s, gti) for s in src_truth])
     else:
         t_counts = np.asarray(true_counts, float)
         if t_counts.shape != (n_t,):

@@ -37,15 +37,20 @@ def _one(root: Path, pattern: str, what: str, required: bool) -> Path | None:
     return found[0]
 
 
-def find_products(run_dir: str | Path) -> dict[str, object]:
-    """The files of a run folder: ``truth``, ``srclist``, ``events`` (or None), ``lcs`` (list)."""
+def find_products(run_dir: str | Path, given: dict[str, object] | None = None) -> dict[str, object]:
+    """The files of a run folder: ``truth``, ``srclist``, ``events`` (or None), ``lcs`` (list).
+
+    Files already ``given`` (by option) are kept and not looked for.
+    """
     root = Path(run_dir)
-    return {
-        "truth": _one(root, "truth.json", "truth file", True),
-        "srclist": _one(root, "mxt_sop_sky_*.fits", "source list", True),
-        "events": _one(root, "mxt_l2_evt_*.fits", "L2 event list", False),
-        "lcs": sorted(root.rglob("mxt_lc_*_src*.fits")),
+    given = given or {}
+    found: dict[str, object] = {
+        "truth": given.get("truth") or _one(root, "truth.json", "truth file", True),
+        "srclist": given.get("srclist") or _one(root, "mxt_sop_sky_*.fits", "source list", True),
+        "events": given.get("events") or _one(root, "mxt_l2_evt_*.fits", "L2 event list", False),
+        "lcs": list(given.get("lcs") or []) or sorted(root.rglob("mxt_lc_*_src*.fits")),
     }
+    return found
 
 
 def _fmt(v, spec: str = ".1f") -> str:
@@ -131,8 +136,7 @@ def command(run_dir, truth_path, srclist, lc_paths, events, out_dir, match_radiu
     root = Path(run_dir)
     found = {"truth": truth_path, "srclist": srclist, "events": events, "lcs": list(lc_paths)}
     if not (truth_path and srclist):
-        auto = find_products(root)
-        found = {k: (v if v else auto[k]) for k, v in found.items()}
+        found = find_products(root, found)
     truth = read_truth(found["truth"])
     table = read_product(found["srclist"], "MXT_SOP_SKY").table("SRCLIST")
     lcs = {}

@@ -49,6 +49,7 @@ from mxt_pipeline.detect.mlfit import DEFAULT_DET_ML_THRESHOLD, MLParameters, ML
 from mxt_pipeline.detect.positions import count_errors, position_errors
 from mxt_pipeline.detect.problem import BandPSFLike, DetectionProblem
 from mxt_pipeline.detect.stage1 import run_stage1
+from mxt_pipeline.detect.systematic import DEFAULT_PSF_SYSTEMATIC
 from mxt_pipeline.errors import MXTInputError
 
 __all__ = [
@@ -90,6 +91,13 @@ class DetectionParameters:
         vignetting averages).
     subsample : int
         Sub-samples per pixel and axis of the exposure map.
+    max_additions : int
+        Most add-source rounds of the ML stage.
+    psf_systematic : float
+        Fractional systematic error of the PSF model, used by the add and drop
+        decisions of both stages (:mod:`~mxt_pipeline.detect.systematic`).
+    max_fits : int
+        Most multi-source fits of the ML stage (iteration cap, not a time limit).
     """
 
     det_ml_threshold: float = DEFAULT_DET_ML_THRESHOLD
@@ -101,12 +109,16 @@ class DetectionParameters:
     photon_index: float = 2.0
     subsample: int = 4
     max_additions: int = 4
+    psf_systematic: float = DEFAULT_PSF_SYSTEMATIC
+    max_fits: int = 80
 
     def ml_parameters(self) -> MLParameters:
         return MLParameters(
             det_ml_threshold=self.det_ml_threshold,
             max_sources=self.max_sources,
             max_additions=self.max_additions,
+            psf_systematic=self.psf_systematic,
+            max_fits=self.max_fits,
         )
 
 
@@ -133,7 +145,8 @@ def detect_in_problem(problem: DetectionProblem, params: DetectionParameters | N
     Monte-Carlo and the benchmark.
     """
     params = params or DetectionParameters()
-    s1 = run_stage1(problem, max_sources=params.stage1_max_sources, min_gain=params.stage1_min_gain)
+    s1 = run_stage1(problem, max_sources=params.stage1_max_sources, min_gain=params.stage1_min_gain,
+                    psf_systematic=params.psf_systematic)
     state = run_ml(problem, s1.y, s1.z, s1.counts, s1.background, params.ml_parameters())
     contours = [position_errors(problem, state, i, params.ml_parameters(), n_rays=params.n_rays) for i in range(state.n_sources)]
     cerr = count_errors(state) if state.n_sources else np.zeros((0, problem.n_bands))

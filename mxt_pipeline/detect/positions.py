@@ -63,14 +63,8 @@ def profile_function(problem: DetectionProblem, state: MLState, index: int, para
     frozen_far = model.freeze(state.y[far], state.z[far], state.theta[far])
     order = np.r_[np.flatnonzero(far)]
 
-    if not np.any(near):
-        warm = [(np.r_[state.counts[index, b], state.counts[order, b]], float(state.background[b])) for b in range(problem.n_bands)]
-
-        def cstat_at(dy: float, dz: float) -> float:
-            c, _, _, _ = model.profile([y0 + dy], [z0 + dz], th, warm, frozen=frozen_far, gradient=False)
-            return c
-
-    else:
+    idx_near = np.zeros(0, int)
+    if np.any(near):
         # Neighbours are re-optimised by Newton steps with the Hessian of C in their
         # positions at the best fit, from the linear prediction of how they follow this
         # source (x_n = x_n0 - H_nn^-1 H_ns d): two or three evaluations per point
@@ -78,6 +72,29 @@ def profile_function(problem: DetectionProblem, state: MLState, index: int, para
         idx_near = np.flatnonzero(near)
         sub = np.r_[index, idx_near]
         hess = _position_hessian(problem, state, sub, frozen_far, order)
+        # Neighbours whose positions hardly couple to this one are held too: the
+        # curvature of the profile in this source's position, H_ss - H_sn H_nn^-1 H_ns,
+        # loses a fraction rel_j of H_ss to neighbour j alone; the weakest neighbours
+        # whose fractions sum to less than ``coupling_tolerance`` are held (the contour
+        # radii then change by about half that fraction at most).
+        keep = _coupled(hess, params.coupling_tolerance)
+        if not np.all(keep):
+            held = idx_near[~keep]
+            idx_near = idx_near[keep]
+            sel = np.r_[0, 1, 2 + np.flatnonzero(keep), 2 + keep.size + np.flatnonzero(keep)]
+            hess = hess[np.ix_(sel, sel)]
+            far = far.copy()
+            far[held] = True
+            frozen_far = model.freeze(state.y[far], state.z[far], state.theta[far])
+            order = np.r_[np.flatnonzero(far)]
+    if not np.any(near) or idx_near.size == 0:
+        warm = [(np.r_[state.counts[index, b], state.counts[order, b]], float(state.background[b])) for b in range(problem.n_bands)]
+
+        def cstat_at(dy: float, dz: float) -> float:
+            c, _, _, _ = model.profile([y0 + dy], [z0 + dz], th, warm, frozen=frozen_far, gradient=False)
+            return c
+
+    else:
         h_nn = hess[2:, 2:]
         h_ns = hess[2:, :2]
         try:
@@ -105,10 +122,13 @@ def profile_function(problem: DetectionProblem, state: MLState, index: int, para
                     break
                 best = c
                 warm = [(sl.counts, sl.background) for sl in sols]
-                step = -h_nn_inv @ np.r_[gy, gz]
-                xn = xn + step
-                if np.max(np.abs(step)) < 1e-4:
+                grad = np.r_[gy, gz]
+                step = -h_nn_inv @ grad
+                # The Newton step would lower C by about -g.step / 2: below 1e-4 (the
+                # contour levels are found to 1e-3 relative) the point is converged.
+                if -0.5 * float(grad @ step) < 1e-4 or np.max(np.abs(step)) < 1e-4:
                     break
+                xn = xn + step
             return best
 
     c_best = min(cstat_at(0.0, 0.0), state.cstat)
@@ -136,6 +156,43 @@ def profile_function(problem: DetectionProblem, state: MLState, index: int, para
         return float(np.sqrt(2.0 / max(u @ hess @ u, 1e-12)))
 
     return delta_c, sigma
+
+
+def coupling_fractions(hess: np.ndarray) -> np.ndarray:
+    """Fraction of the position curvature of source 0 that each neighbour takes away.
+
+    ``hess`` is the Hessian of C in (y_0, z_0, y_1..y_m, z_1..z_m).  For neighbour j,
+    ``rel_j = tr(H_00^-1 H_0j H_jj^-1 H_j0) / 2``: 0 when the positions do not couple,
+    1 when the neighbour's position fully compensates a shift of source 0.
+    """
+    m = (hess.shape[0] - 2) // 2
+    h_ss = hess[:2, :2]
+    try:
+        h_ss_inv = np.linalg.inv(h_ss)
+    except np.linalg.LinAlgError:
+        return np.ones(m)
+    rel = np.ones(m)
+    for j in range(m):
+        idx = [2 + j, 2 + m + j]
+        h_sj = hess[np.ix_([0, 1], idx)]
+        try:
+            red = h_sj @ np.linalg.solve(hess[np.ix_(idx, idx)], h_sj.T)
+        except np.linalg.LinAlgError:
+            continue
+        rel[j] = 0.5 * float(np.trace(h_ss_inv @ red))
+    return rel
+
+
+def _coupled(hess: np.ndarray, tolerance: float) -> np.ndarray:
+    """Neighbours to re-optimise: all but the weakest couplings summing below ``tolerance``."""
+    rel = coupling_fractions(hess)
+    keep = np.ones(rel.size, bool)
+    if tolerance <= 0 or rel.size == 0:
+        return keep
+    order = np.argsort(rel)
+    held = np.cumsum(np.abs(rel[order])) < tolerance
+    keep[order[held]] = False
+    return keep
 
 
 def _position_hessian(

@@ -42,6 +42,7 @@ from mxt_pipeline.detect.blas import one_blas_thread
 from mxt_pipeline.detect.likelihood import solve_linear_poisson
 from mxt_pipeline.detect.problem import DetectionProblem
 from mxt_pipeline.detect.search import propose
+from mxt_pipeline.detect.systematic import DEFAULT_PSF_SYSTEMATIC, robust_factor, source_images
 
 __all__ = ["Stage1Result", "projection_cstat", "fit_projections", "run_stage1"]
 
@@ -174,6 +175,7 @@ def run_stage1(
     *,
     max_sources: int = 8,
     min_gain: float = 12.0,
+    psf_systematic: float = DEFAULT_PSF_SYSTEMATIC,
 ) -> Stage1Result:
     """Find sources one at a time from the projections (see the module docstring).
 
@@ -184,6 +186,12 @@ def run_stage1(
     min_gain : float
         Least likelihood gain (delta C on the 2-D images) of a new source.  It is lower
         than the final DET_ML threshold: stage 2 decides.
+    psf_systematic : float
+        Fractional systematic error of the PSF model: a candidate's gain is first
+        scaled by its robust factor against the sources already modelled and the
+        better candidates of the round (:mod:`~mxt_pipeline.detect.systematic`), so
+        that the mismatch of a bright source's spot, arms and halo is not taken for
+        further sources.
     """
     model = problem.model
     y = np.zeros(0)
@@ -200,11 +208,28 @@ def run_stage1(
         # better ones of this round is added: distinct bright sources are found in one
         # round, a close companion in the next one, once its neighbour is modelled.
         chosen: list = []
+        modelled = [b_img - background[b] * d.background for b, (b_img, d) in enumerate(zip(base, problem.bands))]
+        fresh = [np.zeros(d.shape) for d in problem.bands]
         for cand in cands:
             if cand.gain < min_gain or y.size + len(chosen) >= max_sources:
                 break
-            if all(np.hypot(cand.y - o.y, cand.z - o.z) >= separation for o in chosen):
-                chosen.append(cand)
+            if not all(np.hypot(cand.y - o.y, cand.z - o.z) >= separation for o in chosen):
+                continue
+            theta_c = problem.theta(np.r_[cand.y], np.r_[cand.z])
+            tmpl = [t[0] for t in source_images(problem, [cand.y], [cand.z], theta_c)]
+            n_c = np.maximum(np.asarray(cand.counts, float), 0.0)
+            total = [background[b] * d.background + modelled[b] + fresh[b] + n_c[b] * tmpl[b]
+                     for b, d in enumerate(problem.bands)]  # fmt: skip
+            # Its gain was measured against the base model: robust against the sources
+            # in it; a candidate overlapping a better one of this round (an arm of the
+            # same source, seen across the chip) waits for the next round, where its
+            # gain is measured with that source modelled.
+            if chosen and robust_factor(tmpl, fresh, total, n_c, psf_systematic) < 0.9:
+                continue
+            if cand.gain * robust_factor(tmpl, modelled, total, n_c, psf_systematic) < min_gain:
+                continue
+            chosen.append(cand)
+            fresh = [fresh[b] + n_c[b] * tmpl[b] for b in range(problem.n_bands)]
         if not chosen:
             break
         y = np.r_[y, [c.y for c in chosen]]

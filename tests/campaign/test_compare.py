@@ -187,3 +187,23 @@ def test_line_verdict_uses_the_calibration_accuracy():
     assert ok["verdicts"]["calibration_lines"] == PASS and ok["line_residual_ev"] == pytest.approx(5.0, abs=3.0)
     bad = compare_run(doc, None, events_energy_kev=_line_events(rng, 60.0))
     assert bad["verdicts"]["calibration_lines"] == FAIL
+
+
+def test_good_time_fraction_follows_the_profile(monkeypatch):
+    """Constant source: the GTI's share of the observation; a source that is bright only
+    in the first half: the share of that half in the GTI; no GTI or profile: 1."""
+    from mxt_pipeline.campaign.compare import good_time_fraction
+
+    truth = {"tstart": 1000.0, "tstop": 2000.0}
+    const = {"profile": {"model": "constant"}}
+    gti = GTI([1000.0, 1600.0], [1200.0, 1900.0])
+    assert good_time_fraction(truth, const, gti) == pytest.approx(0.5, abs=1e-3)
+    assert good_time_fraction(truth, const, None) == 1.0
+    assert good_time_fraction(truth, {}, gti) == 1.0
+
+    class Early:
+        def value(self, t):
+            return np.where(np.asarray(t) < 1500.0, 1.0, 0.0)
+
+    monkeypatch.setattr("mxt_pipeline.simulate.timeprofiles.profile_from_dict", lambda d: Early())
+    assert good_time_fraction(truth, const, gti) == pytest.approx(0.4, abs=1e-3)
