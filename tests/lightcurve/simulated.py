@@ -14,15 +14,17 @@ from astropy.table import Table
 
 from mxt_pipeline import constants as C
 from mxt_pipeline.datamodel import GTI, EventList, GapList
-from mxt_pipeline.lightcurve.extract import gaussian_spot_eef
+from mxt_pipeline.lightcurve.extract import gaussian_spot_eef, source_region
 
 #: Sky pixel = RAW pixel + SKY_OFFSET (both axes).
 SKY_OFFSET = 128.0
 
 #: FWHM (pixels) of the Gaussian spot of these test sources; the extraction of the
-#: tests is told the same PSF (``PSF_EEF``).
+#: tests is told the same PSF (``PSF_EEF``) and, for a compact Gaussian spot, a circle
+#: holding 80 % of it (``REGION``).
 SPOT_FWHM_PIX = 18.6
 PSF_EEF = gaussian_spot_eef(SPOT_FWHM_PIX)
+REGION = source_region(PSF_EEF, fraction=0.8)
 
 
 def orbit_gaps(t_end: float, *, period: float = 5700.0, earth: float = 1500.0, saa_every: int = 3,

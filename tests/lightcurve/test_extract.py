@@ -24,7 +24,7 @@ from mxt_pipeline.lightcurve.extract import (
     source_region,
 )
 
-from .simulated import PSF_EEF, SKY_OFFSET
+from .simulated import REGION, SKY_OFFSET
 
 
 def test_default_region_encloses_the_documented_fraction():
@@ -184,7 +184,7 @@ def test_constant_source_rate_recovered(observation):
     background-subtracted, PSF-corrected rates agree with it (chi-square, p > 0.001)."""
     events, srclist = observation
     (lc,) = extract_light_curves(events, srclist, binning_method="fixed", bin_width=500.0, src_ids=[2],
-                                 psf=PSF_EEF)
+                                 region=REGION)
     assert lc.meta["SRC_ID"] == 2 and lc.meta["BINNING"] == "FIXED"
     sigma = np.where(lc.rate < 0.3, lc.err_hi, lc.err_lo)
     chi2 = np.sum(((lc.rate - 0.3) / sigma) ** 2)
@@ -207,7 +207,7 @@ def test_constant_source_rate_recovered(observation):
 def test_grb_light_curve_decays(observation, method):
     events, srclist = observation
     (lc,) = extract_light_curves(events, srclist, binning_method=method, target_snr=4.0, src_ids=[1],
-                                 psf=PSF_EEF)
+                                 region=REGION)
     assert len(lc) >= 4
     rho = stats.spearmanr(lc.time, lc.rate).statistic
     assert rho < -0.8

@@ -128,8 +128,8 @@ def test_named_template_without_data_is_an_error(tmp_path, monkeypatch):
 def test_yaml_exponents_read_as_strings_are_numbers(tmp_path):
     """YAML 1.1 reads ``3.0e8`` (no sign in the exponent) as a string: numeric fields take
     it as the number it spells, and a non-number is refused naming its key."""
-    d = yaml.safe_load(dump_scenario(grb_scenario(1)))
-    d["orbit"]["epoch"] = "3.0e8"
+    d = yaml.safe_load(dump_scenario(gp_scenario(1)))
+    d["orbit"]["epoch"] = "3.0e8"  # the key exists in every scenario
     text = yaml.safe_dump(d)
     assert isinstance(yaml.safe_load(text)["orbit"]["epoch"], str)  # what YAML makes of it
     path = tmp_path / "s.yaml"
