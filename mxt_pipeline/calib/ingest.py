@@ -21,6 +21,7 @@ Every dropped hit is counted under its reason in :class:`IngestReport`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -123,7 +124,9 @@ def merge_passes(passes: Sequence[RawHits]) -> tuple[RawHits, IngestReport]:
     report = IngestReport(
         n_passes=len(passes),
         pass_ids=sorted(ids),
-        files=[str(passes[ids.index(pid)].meta.get("FILE", "")) for pid in sorted(ids)],
+        # File names, not paths: the report is a product and must not depend on
+        # where the dataset happened to lie.
+        files=[os.path.basename(str(passes[ids.index(pid)].meta.get("FILE", ""))) for pid in sorted(ids)],
     )
     cols = [_pass_arrays(p, rank_of[pid]) for p, pid in zip(passes, ids)]
     a = {k: np.concatenate([c[k] for c in cols]) for k in cols[0]}
