@@ -1,37 +1,23 @@
-"""A small JSON Schema checker for the contracts of the pipelines (runtime data).
+"""JSON Schema checks of the pipelines' contracts (runtime data), with key paths.
 
-It interprets the subset of JSON Schema (draft 2020-12) that
-``runtime_data.schema.json`` uses, so the documented schema and the checks made at run
-time are one and the same document and cannot drift apart.  Keywords understood:
-``type``, ``enum``, ``required``, ``properties``, ``additionalProperties`` (boolean or
-schema), ``items``, ``minItems``, ``minLength``, ``maxLength``, ``pattern``,
-``minimum``, ``maximum``, ``exclusiveMinimum``, ``exclusiveMaximum``, ``anyOf``.
-Annotations (``description``, ``title``, ``$schema``, ``$id``) are ignored; any other
-keyword is refused when the schema is loaded, so the schema cannot use a rule this
-checker would silently skip.
-
-Unlike a generic validator, every problem names the *key path* of the offending value
-(``target.burst_position.ra``), which is what an operator needs to fix the file.
+The documented ``runtime_data.schema.json`` is the check made at run time: it is
+validated by ``jsonschema`` (draft 2020-12).  What this module adds is the form of the
+answer an operator needs: every problem names the *key path* of the offending value
+(``target.burst_position.ra``, ``inputs.l1[2]``), and non-finite numbers (NaN,
+infinities, which JSON Schema's ``number`` type admits) are refused.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SchemaProblem", "check", "check_schema_keywords", "SUPPORTED_KEYWORDS"]
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 
-SUPPORTED_KEYWORDS = frozenset(
-    {
-        "type", "enum", "required", "properties", "additionalProperties", "items", "minItems",
-        "minLength", "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum",
-        "exclusiveMaximum", "anyOf",
-    }
-)  # fmt: skip
-_ANNOTATIONS = frozenset({"description", "title", "$schema", "$id", "default", "examples"})
+__all__ = ["SchemaProblem", "check", "check_schema_keywords"]
 
 
 @dataclass(frozen=True)
@@ -46,127 +32,90 @@ class SchemaProblem:
 
 
 def check_schema_keywords(schema: Any, where: str = "#") -> None:
-    """Raise ValueError when ``schema`` uses a keyword this checker does not implement."""
-    if not isinstance(schema, Mapping):
-        if isinstance(schema, bool):
-            return
-        raise ValueError(f"{where}: a schema must be an object or a boolean")
-    unknown = set(schema) - SUPPORTED_KEYWORDS - _ANNOTATIONS
-    if unknown:
-        raise ValueError(f"{where}: unsupported schema keyword(s) {sorted(unknown)}")
-    for name, sub in schema.get("properties", {}).items():
-        check_schema_keywords(sub, f"{where}/properties/{name}")
-    for key in ("additionalProperties", "items"):
-        if isinstance(schema.get(key), (Mapping, bool)):
-            check_schema_keywords(schema[key], f"{where}/{key}")
-    for i, sub in enumerate(schema.get("anyOf", [])):
-        check_schema_keywords(sub, f"{where}/anyOf/{i}")
+    """Raise ValueError when ``schema`` is not a valid draft 2020-12 JSON Schema."""
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        loc = "/".join(str(p) for p in exc.absolute_path)
+        raise ValueError(f"{where}{'/' + loc if loc else ''}: invalid schema: {exc.message}") from None
 
 
-def _type_ok(value: Any, name: str) -> bool:
-    if name == "object":
-        return isinstance(value, Mapping)
-    if name == "array":
-        return isinstance(value, list)
-    if name == "string":
-        return isinstance(value, str)
-    if name == "boolean":
-        return isinstance(value, bool)
-    if name == "null":
-        return value is None
-    if name == "integer":
-        if isinstance(value, bool):
-            return False
-        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-    if name == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    raise ValueError(f"unknown JSON type {name!r}")
+def _dotted(parts: Iterable[Any], prefix: str = "") -> str:
+    out = prefix
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out = f"{out}.{p}" if out else str(p)
+    return out
 
 
-def _join(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    return f"{path}.{key}" if path else str(key)
+def _non_finite(instance: Any, path: str) -> list[SchemaProblem]:
+    if isinstance(instance, float) and not math.isfinite(instance):
+        return [SchemaProblem(path, "must be a finite number")]
+    if isinstance(instance, Mapping):
+        return [p for k, v in instance.items() for p in _non_finite(v, _dotted([str(k)], path))]
+    if isinstance(instance, (list, tuple)):
+        return [p for i, v in enumerate(instance) for p in _non_finite(v, _dotted([i], path))]
+    return []
 
 
-def _json_equal(a: Any, b: Any) -> bool:
-    """JSON equality: booleans are not numbers (``True != 1``)."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    return a == b
+_JSON_TYPES = (("null", type(None)), ("boolean", bool), ("integer", int), ("number", float), ("string", str),
+               ("array", (list, tuple)), ("object", Mapping))  # fmt: skip
+
+
+def _json_type(x: Any) -> str:
+    for name, kind in _JSON_TYPES:
+        if isinstance(x, kind):
+            return name
+    return type(x).__name__
+
+
+def _problems(err, path: str) -> list[SchemaProblem]:
+    """jsonschema's error as the operator's problems: at the key that is wrong, in words."""
+    where = _dotted(err.absolute_path, path)
+    kind, value, inst = err.validator, err.validator_value, err.instance
+    if kind == "required" and isinstance(inst, Mapping):
+        return [SchemaProblem(_dotted([k], where), "required key missing") for k in value if k not in inst]
+    if kind == "additionalProperties" and isinstance(inst, Mapping):
+        known = set(err.schema.get("properties", {}))
+        return [SchemaProblem(_dotted([k], where), "unknown key") for k in inst if k not in known]
+    words = {
+        "type": lambda: f"expected {' or '.join(value) if isinstance(value, list) else value}, got {_json_type(inst)}",
+        "anyOf": lambda: "matches none of the allowed forms",
+        "oneOf": lambda: "matches none (or several) of the allowed forms",
+        "minItems": lambda: f"needs at least {value} item(s)",
+        "minLength": lambda: f"shorter than {value} character(s)",
+        "maxLength": lambda: f"longer than {value} characters",
+        "pattern": lambda: f"does not match the pattern {value!r}",
+        "enum": lambda: f"{inst!r} is not one of {value}",
+        "minimum": lambda: f"{inst} is below the minimum {value}",
+        "maximum": lambda: f"{inst} is above the maximum {value}",
+        "exclusiveMinimum": lambda: f"{inst} must be greater than {value}",
+        "exclusiveMaximum": lambda: f"{inst} must be less than {value}",
+    }
+    return [SchemaProblem(where, words[kind]() if kind in words else err.message)]
 
 
 def check(instance: Any, schema: Any, path: str = "") -> list[SchemaProblem]:
-    """Every violation of ``schema`` by ``instance`` (empty list when valid)."""
-    if schema is True:
-        return []
-    if schema is False:
-        return [SchemaProblem(path, "no value is allowed here")]
-    problems: list[SchemaProblem] = []
-    if "type" in schema:
-        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-        if not any(_type_ok(instance, t) for t in types):
-            return [SchemaProblem(path, f"expected {' or '.join(types)}, got {_json_type(instance)}")]
-    if "enum" in schema and not any(_json_equal(instance, e) for e in schema["enum"]):
-        problems.append(SchemaProblem(path, f"{instance!r} is not one of {schema['enum']}"))
-    if isinstance(instance, str):
-        if "minLength" in schema and len(instance) < schema["minLength"]:
-            problems.append(SchemaProblem(path, f"shorter than {schema['minLength']} character(s)"))
-        if "maxLength" in schema and len(instance) > schema["maxLength"]:
-            problems.append(SchemaProblem(path, f"longer than {schema['maxLength']} characters"))
-        if "pattern" in schema and re.search(schema["pattern"], instance) is None:
-            problems.append(SchemaProblem(path, f"does not match the pattern {schema['pattern']!r}"))
-    if isinstance(instance, (int, float)) and not isinstance(instance, bool):
-        x = instance
-        if isinstance(x, float) and not math.isfinite(x):
-            problems.append(SchemaProblem(path, "must be a finite number"))
-        if "minimum" in schema and x < schema["minimum"]:
-            problems.append(SchemaProblem(path, f"{x} is below the minimum {schema['minimum']}"))
-        if "maximum" in schema and x > schema["maximum"]:
-            problems.append(SchemaProblem(path, f"{x} is above the maximum {schema['maximum']}"))
-        if "exclusiveMinimum" in schema and x <= schema["exclusiveMinimum"]:
-            problems.append(SchemaProblem(path, f"{x} must be greater than {schema['exclusiveMinimum']}"))
-        if "exclusiveMaximum" in schema and x >= schema["exclusiveMaximum"]:
-            problems.append(SchemaProblem(path, f"{x} must be less than {schema['exclusiveMaximum']}"))
-    if isinstance(instance, list):
-        if "minItems" in schema and len(instance) < schema["minItems"]:
-            problems.append(SchemaProblem(path, f"needs at least {schema['minItems']} item(s)"))
-        if "items" in schema:
-            for i, item in enumerate(instance):
-                problems += check(item, schema["items"], _join(path, i))
-    if isinstance(instance, Mapping):
-        for key in schema.get("required", []):
-            if key not in instance:
-                problems.append(SchemaProblem(_join(path, key), "required key is missing"))
-        props = schema.get("properties", {})
-        extra = schema.get("additionalProperties", True)
-        for key, value in instance.items():
-            if key in props:
-                problems += check(value, props[key], _join(path, key))
-            elif extra is False:
-                allowed = ", ".join(sorted(props))
-                problems.append(SchemaProblem(_join(path, key), f"unknown key (allowed: {allowed})"))
-            elif isinstance(extra, Mapping):
-                problems += check(value, extra, _join(path, key))
-    if "anyOf" in schema:
-        branches = [check(instance, sub, path) for sub in schema["anyOf"]]
-        if all(branches):
-            detail = " | ".join("; ".join(str(p) for p in b) for b in branches)
-            problems.append(SchemaProblem(path, f"matches none of the allowed forms ({detail})"))
-    return problems
+    """Every violation of ``schema`` by ``instance`` (empty list when valid).
 
+    Parameters
+    ----------
+    instance : any
+        The parsed JSON document.
+    schema : mapping or bool
+        A draft 2020-12 JSON Schema.
+    path : str
+        Key path of ``instance`` inside a larger document (prefix of the paths).
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, Mapping):
-        return "object"
-    return type(value).__name__
+    Returns
+    -------
+    list of SchemaProblem
+        Sorted by key path: a missing or unknown key is reported at that key, the
+        other violations at the value that breaks them.
+    """
+    validator = Draft202012Validator(schema)
+    problems = [p for err in validator.iter_errors(instance) for p in _problems(err, path)]
+    problems += _non_finite(instance, path)
+    return sorted(set(problems), key=lambda p: (p.path, p.message))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 
+import jsonschema
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -162,9 +163,7 @@ def test_request_from_dataset(dataset, tmp_path):
         ObservationInputs.from_dataset(tmp_path / "nothing")
 
 
-# ---- the small schema checker against the reference implementation -----------------------
-
-jsonschema = pytest.importorskip("jsonschema")
+# ---- the key-path checker agrees with plain jsonschema validation ---------------------------
 
 _leaf = st.one_of(st.none(), st.booleans(), st.integers(-5, 400), st.floats(-100, 400, allow_nan=False),
                   st.text(max_size=6), st.just("XBAND-CP"), st.just("http://x"))  # fmt: skip
