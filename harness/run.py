@@ -247,10 +247,28 @@ def timing_step(names: list[str], opts: RunOptions, work: Path, commit: str) -> 
     samples = timing.read_benchmark_json(bench_json)
     baseline_path = bench_dir / "baseline.json"
     baseline = timing.load_baseline(baseline_path)
-    verdicts, new_doc = timing.compare_with_baseline(
-        samples, baseline, max_slowdown=float(conf.get("max_slowdown", 0.25)),
-        update=opts.update_timing_baseline, meta={"commit": commit, "date": datetime.now(tz=UTC).strftime("%Y-%m-%d")},
-    )  # fmt: skip
+
+    def judge(samples):
+        return timing.compare_with_baseline(
+            samples, baseline, max_slowdown=float(conf.get("max_slowdown", 0.25)),
+            update=opts.update_timing_baseline, meta={"commit": commit, "date": datetime.now(tz=UTC).strftime("%Y-%m-%d")},
+        )  # fmt: skip
+
+    verdicts, new_doc = judge(samples)
+    confirmed = False
+    if not opts.update_timing_baseline and any(not v.ok for v in verdicts):
+        # Another job on a shared machine can slow one whole measurement down (35 %
+        # between two runs of one commit was seen): a slowdown fails only when a second,
+        # independent measurement confirms it; each brick keeps its faster measurement.
+        bench2 = work / "benchmark-confirm.json"
+        try:
+            proc2 = timing.run_pytest_benchmark(bench2, extra_env=env, timeout_s=limit)
+        except subprocess.TimeoutExpired:
+            proc2 = None
+        if proc2 is not None and proc2.returncode == 0 and bench2.exists():
+            samples = timing.best_of(samples, timing.read_benchmark_json(bench2))
+            verdicts, new_doc = judge(samples)
+            confirmed = True
     out = []
     for v, s in zip(verdicts, samples):
         status = Status.PASS if v.ok else Status.FAIL
@@ -258,7 +276,8 @@ def timing_step(names: list[str], opts: RunOptions, work: Path, commit: str) -> 
                 "calibration_median_s": round(s.calibration_median_s, 4)}  # fmt: skip
         if v.slowdown is not None:
             figs["slowdown"] = round(v.slowdown, 4)
-        out.append(CheckResult("timing", v.name, status, "brick " + v.message() + ("; " + "; ".join(v.notes) if v.notes else ""), figs))
+        notes = [*v.notes, *(["best of two measurements"] if confirmed else [])]
+        out.append(CheckResult("timing", v.name, status, "brick " + v.message() + ("; " + "; ".join(notes) if notes else ""), figs))
     plot = None
     if opts.record:
         timing.save_baseline(baseline_path, new_doc)

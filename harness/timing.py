@@ -53,6 +53,7 @@ __all__ = [
     "load_baseline",
     "save_baseline",
     "append_history",
+    "best_of",
     "read_history",
     "plot_trend",
     "run_pytest_benchmark",
@@ -283,6 +284,16 @@ def compare_with_baseline(
 # --------------------------------------------------------------------------------------
 
 _HISTORY_FIELDS = ("commit", "date", "brick", "normalised", "median_s", "calibration_median_s", "rounds")
+
+
+def best_of(first: list[TimingSample], second: list[TimingSample]) -> list[TimingSample]:
+    """Each brick's faster measurement of two (by normalised time), in ``first``'s order.
+
+    Used to confirm a slowdown: noise on a shared machine only slows a measurement down,
+    so a regression must show in both.
+    """
+    again = {s.name: s for s in second}
+    return [min((s, again.get(s.name, s)), key=lambda x: x.normalised) for s in first]
 
 
 def append_history(path: str | os.PathLike[str], samples: list[TimingSample], *, commit: str, date: str | None = None) -> None:

@@ -83,3 +83,20 @@ def test_history_plot_and_benchmark_json(tmp_path):
     tm.save_baseline(tmp_path / "base.json", base)
     assert tm.load_baseline(tmp_path / "base.json")["bricks"] == base["bricks"]
     assert tm.load_baseline(tmp_path / "absent.json")["bricks"] == {}
+
+
+def test_a_slowdown_must_show_in_both_measurements():
+    """The confirmation keeps each brick's faster measurement: a brick slowed down once
+    by another job passes, a brick slow in both measurements still fails."""
+
+    def sample(name, ratio):
+        return tm.TimingSample(name, [ratio], [1.0], [ratio])
+
+    base = {"calibration_version": tm.CALIBRATION_VERSION, "bricks": {"a": {"normalised": 2.0}, "b": {"normalised": 2.0}}}
+    first = [sample("a", 3.0), sample("b", 3.0)]
+    second = [sample("a", 2.1), sample("b", 2.9)]
+    best = tm.best_of(first, second)
+    assert [s.normalised for s in best] == [2.1, 2.9]
+    verdicts, _ = tm.compare_with_baseline(best, base, max_slowdown=0.25, update=False, meta={})
+    assert [v.ok for v in verdicts] == [True, False]
+    assert [s.name for s in tm.best_of(first, [])] == ["a", "b"]  # nothing re-measured: unchanged
