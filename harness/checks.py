@@ -28,6 +28,7 @@ import numpy as np
 
 from harness.compare import is_fits
 from harness.results import CheckResult, Status
+from mxt_pipeline.calib.coordinates import angular_separation_arcsec
 
 __all__ = [
     "schema_check",
@@ -88,15 +89,6 @@ def output_checks(paths: Iterable[Path], label: str) -> list[CheckResult]:
 # --------------------------------------------------------------------------------------
 # Localization
 # --------------------------------------------------------------------------------------
-
-
-def angular_separation_arcsec(ra1: Any, dec1: Any, ra2: Any, dec2: Any) -> np.ndarray:
-    """Great-circle distance in arcsec (Vincenty formula, exact at every distance)."""
-    r1, d1, r2, d2 = (np.radians(np.asarray(v, dtype=float)) for v in (ra1, dec1, ra2, dec2))
-    dra = r2 - r1
-    num = np.hypot(np.cos(d2) * np.sin(dra), np.cos(d1) * np.sin(d2) - np.sin(d1) * np.cos(d2) * np.cos(dra))
-    den = np.sin(d1) * np.sin(d2) + np.cos(d1) * np.cos(d2) * np.cos(dra)
-    return np.degrees(np.arctan2(num, den)) * 3600.0
 
 
 def truth_sources(truth: Mapping[str, Any]) -> list[dict[str, Any]]:

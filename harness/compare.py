@@ -8,7 +8,6 @@ by SHA-256 only.  :func:`compare_trees` compares two folders file by file.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,19 +15,11 @@ from pathlib import Path
 from harness.config import HarnessConfig, load_config
 from harness.fitsdiff import Difference, FileDiff, diff_fits
 from harness.jsondiff import diff_json
+from mxt_pipeline.services.files import sha256_file
 
-__all__ = ["compare_files", "compare_trees", "is_fits", "sha256_file"]
+__all__ = ["compare_files", "compare_trees", "is_fits"]
 
 _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".indx", ".fits.gz", ".evt", ".lc")
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's bytes, read in blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def is_fits(path: str | os.PathLike[str]) -> bool:

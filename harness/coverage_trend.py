@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from harness.history import read_history, save_trend, trend_axes
+
 __all__ = [
     "PackageCoverage",
     "CoverageCheck",
@@ -113,15 +115,6 @@ def package_coverage(report: dict[str, Any] | str | os.PathLike[str]) -> dict[st
         for name in key:
             out.setdefault(name, PackageCoverage(name)).add(summary)
     return dict(sorted(out.items()))
-
-
-def read_history(path: str | os.PathLike[str]) -> list[dict[str, str]]:
-    """Rows of the history CSV (empty when the file does not exist)."""
-    p = Path(path)
-    if not p.exists():
-        return []
-    with open(p, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def append_history(
@@ -256,18 +249,7 @@ def plot_trend(history: list[dict[str, str]], path: str | os.PathLike[str], pack
     rows = [r for r in history if r.get("package") in packages]
     if not rows:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    runs: list[tuple[str, str]] = []
-    for r in history:
-        key = (r["date"], r["commit"])
-        if key not in runs:
-            runs.append(key)
-    index = {k: i for i, k in enumerate(runs)}
-    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
+    fig, ax, runs, index = trend_axes(rows)
     series: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
     floor: list[tuple[int, float]] = []
     for r in rows:
@@ -282,17 +264,4 @@ def plot_trend(history: list[dict[str, str]], path: str | os.PathLike[str], pack
     if floor:
         xs, ys = zip(*floor)
         ax.step(xs, ys, where="post", color="k", lw=1, label="line floor")
-    ax.set_xlabel("regression run")
-    ax.set_ylabel("coverage (%)")
-    ticks = list(range(len(runs)))
-    step = max(1, len(ticks) // 10)
-    ax.set_xticks(ticks[::step])
-    ax.set_xticklabels([runs[i][1][:8] for i in ticks[::step]], rotation=30, fontsize=7)
-    ax.legend(fontsize=7, loc="lower left")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return save_trend(fig, ax, runs, path, "coverage (%)", fontsize=7, loc="lower left")

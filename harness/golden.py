@@ -38,9 +38,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.compare import compare_trees, sha256_file
+from harness.compare import compare_trees
 from harness.config import HarnessConfig, load_config, repo_root
 from harness.fitsdiff import FileDiff
+from mxt_pipeline.pipelines.ports import write_json
+from mxt_pipeline.services.files import sha256_file
 
 __all__ = [
     "MANIFEST",
@@ -126,12 +128,6 @@ def build_manifest(folder: Path, meta: Mapping[str, Any]) -> dict[str, Any]:
         "files": files,
         "total_bytes": sum(f["size"] for f in files.values()),
     }
-
-
-def _write_json(path: Path, doc: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _read_manifest(folder: Path) -> dict[str, Any]:
@@ -340,7 +336,7 @@ class GoldenStore:
             meta.setdefault("created", _now())
             meta.setdefault("commit", git_commit())
             meta.setdefault("definition", dict(spec))
-            _write_json(tmp / MANIFEST, build_manifest(tmp, meta))
+            write_json(tmp / MANIFEST, build_manifest(tmp, meta))
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -37,6 +37,7 @@ from harness.compare import compare_files
 from harness.config import HarnessConfig, repo_root
 from harness.fitsdiff import Difference, FileDiff
 from harness.results import CheckResult, Status
+from mxt_pipeline.pipelines.ports import write_json
 
 __all__ = [
     "GoldenRun",
@@ -186,7 +187,7 @@ def _write_listing(out: Path, records: list[Any], brick: str, status: str) -> No
         rel = rel.relative_to(out) if rel.is_absolute() else rel
         ports.setdefault(r.port, []).append({"path": rel.as_posix(), "key": r.key})
     doc = {"brick": brick, "status": status, "ports": ports}
-    (out / OUTPUTS_FILE).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_json(out / OUTPUTS_FILE, doc)
 
 
 def run_brick(pipeline, brick_name: str, dataset: Path, expected_root: Path, run: GoldenRun, out: Path):

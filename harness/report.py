@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from harness.results import RunSummary, Status
+from mxt_pipeline.io import atomic_write_bytes
 
 __all__ = ["write_reports", "render_html", "render_markdown"]
 
@@ -133,10 +134,7 @@ def render_markdown(summary: RunSummary, plots: dict[str, Path] | None = None) -
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def write_reports(summary: RunSummary, out_dir: str | os.PathLike[str], plots: dict[str, Path] | None = None) -> dict[str, Path]:

@@ -43,6 +43,9 @@ from typing import Any
 
 import numpy as np
 
+from harness.history import read_history, save_trend, trend_axes
+from mxt_pipeline.pipelines.ports import write_json
+
 __all__ = [
     "CALIBRATION_VERSION",
     "calibration_workload",
@@ -203,11 +206,7 @@ def load_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def save_baseline(path: str | os.PathLike[str], doc: dict[str, Any]) -> None:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, p)
+    write_json(path, doc)
 
 
 @dataclass
@@ -314,30 +313,11 @@ def append_history(path: str | os.PathLike[str], samples: list[TimingSample], *,
             })  # fmt: skip
 
 
-def read_history(path: str | os.PathLike[str]) -> list[dict[str, str]]:
-    p = Path(path)
-    if not p.exists():
-        return []
-    with open(p, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
 def plot_trend(history: list[dict[str, str]], path: str | os.PathLike[str], baseline: dict[str, Any] | None = None) -> Path | None:
     """Normalised time per brick over the runs, baselines dotted."""
     if not history:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    runs: list[tuple[str, str]] = []
-    for r in history:
-        key = (r["date"], r["commit"])
-        if key not in runs:
-            runs.append(key)
-    index = {k: i for i, k in enumerate(runs)}
-    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
+    fig, ax, runs, index = trend_axes(history)
     bricks = sorted({r["brick"] for r in history})
     for b in bricks:
         pts = [(index[(r["date"], r["commit"])], float(r["normalised"])) for r in history if r["brick"] == b]
@@ -346,20 +326,7 @@ def plot_trend(history: list[dict[str, str]], path: str | os.PathLike[str], base
         if baseline and b in baseline.get("bricks", {}):
             ax.axhline(float(baseline["bricks"][b]["normalised"]), color=line.get_color(), ls=":", lw=1)
     ax.set_yscale("log")
-    ax.set_xlabel("regression run")
-    ax.set_ylabel("time / calibration workload")
-    ticks = list(range(len(runs)))
-    step = max(1, len(ticks) // 10)
-    ax.set_xticks(ticks[::step])
-    ax.set_xticklabels([runs[i][1][:8] for i in ticks[::step]], rotation=30, fontsize=7)
-    ax.legend(fontsize=6, loc="upper left", ncol=2)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return save_trend(fig, ax, runs, path, "time / calibration workload", fontsize=6, loc="upper left", ncol=2)
 
 
 # --------------------------------------------------------------------------------------

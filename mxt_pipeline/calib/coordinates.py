@@ -35,7 +35,7 @@ are gathered per event.  The gnomonic projection is ``xi = v.e0 / v.p0``,
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -46,6 +46,7 @@ from mxt_pipeline.errors import MXTInputError
 
 __all__ = [
     "TeldefLike",
+    "angular_separation_arcsec",
     "SKY_REF_PIX",
     "radec_to_vectors",
     "vectors_to_radec",
@@ -396,3 +397,15 @@ def event_coordinates(
     ra, dec = vectors_to_radec(w)
     x, y = vectors_to_sky(w, ra_nom, dec_nom, pixel_arcsec)
     return {"DETY": dety, "DETZ": detz, "RA": ra, "DEC": dec, "X": x, "Y": y}
+
+
+def angular_separation_arcsec(ra1: Any, dec1: Any, ra2: Any, dec2: Any) -> np.ndarray:
+    """Great-circle distance (arcsec) between positions in degrees, broadcast.
+
+    Vincenty's formula: exact at every distance, from coincident points to antipodes.
+    """
+    r1, d1, r2, d2 = (np.radians(np.asarray(v, dtype=float)) for v in (ra1, dec1, ra2, dec2))
+    dra = r2 - r1
+    num = np.hypot(np.cos(d2) * np.sin(dra), np.cos(d1) * np.sin(d2) - np.sin(d1) * np.cos(d2) * np.cos(dra))
+    den = np.sin(d1) * np.sin(d2) + np.cos(d1) * np.cos(d2) * np.cos(dra)
+    return np.degrees(np.arctan2(num, den)) * 3600.0

@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
+from mxt_pipeline.calib.coordinates import angular_separation_arcsec
 from mxt_pipeline.errors import MXTInputError
 
 __all__ = [
@@ -92,15 +93,6 @@ class Tolerances:
         """Tolerances with the fields found in ``options`` (other keys are ignored)."""
         opts = dict(options or {})
         return cls(**{k: float(opts[k]) for k in asdict(cls()) if k in opts})
-
-
-def angular_separation_arcsec(ra1, dec1, ra2, dec2) -> np.ndarray:
-    """Great-circle distance (arcsec) between positions in degrees (broadcast; Vincenty)."""
-    ra1, dec1, ra2, dec2 = (np.radians(np.asarray(v, float)) for v in (ra1, dec1, ra2, dec2))
-    dra = ra2 - ra1
-    num = np.hypot(np.cos(dec2) * np.sin(dra), np.cos(dec1) * np.sin(dec2) - np.sin(dec1) * np.cos(dec2) * np.cos(dra))
-    den = np.sin(dec1) * np.sin(dec2) + np.cos(dec1) * np.cos(dec2) * np.cos(dra)
-    return np.degrees(np.arctan2(num, den)) * 3600.0
 
 
 def match_sources(

@@ -236,12 +236,11 @@ def process_simulation(ds, calset, options: Mapping[str, Any] | None = None, fol
 
 
 def _write_products(folder: Path, ds, events, table, lcs, bands, cal, det_params, result, *, keep_events: bool) -> None:
-    import json
 
     from mxt_pipeline.detect.srclist import empty_source_table, write_srclist
-    from mxt_pipeline.io import atomic_write_bytes
     from mxt_pipeline.io.truth import write_truth
     from mxt_pipeline.lightcurve.product import light_curve_filename, write_light_curve
+    from mxt_pipeline.pipelines.ports import write_json
 
     folder.mkdir(parents=True, exist_ok=True)
     sc = ds.scenario
@@ -257,15 +256,7 @@ def _write_products(folder: Path, ds, events, table, lcs, bands, cal, det_params
         from mxt_pipeline.io.products import write_events
 
         write_events(folder / f"mxt_l2_evt_{sc.obs_id}.fits", events)
-    atomic_write_bytes(folder / COMPARE_FILE, (json.dumps(result, indent=2, default=_plain) + "\n").encode())
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+    write_json(folder / COMPARE_FILE, result)
 
 
 def simulate_and_process(task) -> dict[str, Any]:

@@ -13,7 +13,6 @@ verdict per quantity.
 from __future__ import annotations
 
 import io
-import json
 import math
 from pathlib import Path
 
@@ -132,6 +131,7 @@ def command(run_dir, truth_path, srclist, lc_paths, events, out_dir, match_radiu
     from mxt_pipeline.io import atomic_write_bytes, read_product
     from mxt_pipeline.io.truth import read_truth
     from mxt_pipeline.lightcurve.product import read_light_curve
+    from mxt_pipeline.pipelines.ports import write_json
 
     root = Path(run_dir)
     found = {"truth": truth_path, "srclist": srclist, "events": events, "lcs": list(lc_paths)}
@@ -154,7 +154,7 @@ def command(run_dir, truth_path, srclist, lc_paths, events, out_dir, match_radiu
     result = compare_run(truth, table, light_curves=lcs, events_energy_kev=energies, gti=gti, tol=tol)
     out = Path(out_dir) if out_dir else root / "compare"
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / "compare.json", (json.dumps(result, indent=2) + "\n").encode())
+    write_json(out / "compare.json", result)
     buf = io.StringIO()
     _source_table(result).write(buf, format="ascii.ecsv")
     atomic_write_bytes(out / "compare_sources.ecsv", buf.getvalue().encode())

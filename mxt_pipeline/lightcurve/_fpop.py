@@ -161,6 +161,20 @@ def _min_margin(k, o, A, E, S, x0, lx0, x1, lx1):
 
 
 @_njit
+def _emit(nbo, nbx, nblx, Q, owner, x, lx):
+    """Append the piece ending at ``x`` owned by ``owner`` to the new envelope (extending
+    the last piece when it has the same owner); return the new piece count."""
+    if Q > 0 and nbo[Q - 1] == owner:
+        nbx[Q] = x
+        nblx[Q] = lx
+        return Q
+    nbo[Q] = owner
+    nbx[Q + 1] = x
+    nblx[Q + 1] = lx
+    return Q + 1
+
+
+@_njit
 def _scan(E, S, ncp, rho_max, r_start, r_stop, A, F, epsF, live, nlive, npieces,
           bx, blx, bo, npiece, nbx, nblx, nbo, tv, te, ptr, idx):
     """Advance the pruned programme over cells ``r_start..r_stop-1`` (see fpop_scan)."""
@@ -246,32 +260,11 @@ def _scan(E, S, ncp, rho_max, r_start, r_stop, A, F, epsF, live, nlive, npieces,
                     ls2 = lx1
                 # Emit [x0, s1) -> j, [s1, s2] -> k, (s2, x1] -> j, merging equal owners.
                 if s1 > x0:
-                    if Q > 0 and nbo[Q - 1] == j:
-                        nbx[Q] = s1
-                        nblx[Q] = ls1
-                    else:
-                        nbo[Q] = j
-                        nbx[Q + 1] = s1
-                        nblx[Q + 1] = ls1
-                        Q += 1
+                    Q = _emit(nbo, nbx, nblx, Q, j, s1, ls1)
                 if s2 > s1:
-                    if Q > 0 and nbo[Q - 1] == k:
-                        nbx[Q] = s2
-                        nblx[Q] = ls2
-                    else:
-                        nbo[Q] = k
-                        nbx[Q + 1] = s2
-                        nblx[Q + 1] = ls2
-                        Q += 1
+                    Q = _emit(nbo, nbx, nblx, Q, k, s2, ls2)
                 if x1 > s2:
-                    if Q > 0 and nbo[Q - 1] == j:
-                        nbx[Q] = x1
-                        nblx[Q] = lx1
-                    else:
-                        nbo[Q] = j
-                        nbx[Q + 1] = x1
-                        nblx[Q + 1] = lx1
-                        Q += 1
+                    Q = _emit(nbo, nbx, nblx, Q, j, x1, lx1)
         # ---- swap in the new envelope and count the pieces of each candidate
         for i in range(nlive):
             npieces[live[i]] = 0

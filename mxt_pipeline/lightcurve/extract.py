@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +57,7 @@ __all__ = [
     "DEFAULT_EEF_FRACTION",
     "DEFAULT_EEF_ENERGY_KEV",
     "density_eef",
+    "psf_eef",
     "DEFAULT_STATUS_MASK",
     "SourceRegion",
     "SourceEvents",
@@ -164,15 +165,37 @@ def _default_eef() -> EEF:
     return _caldb_eef(os.environ.get("CALDB") or None)
 
 
-def _eef_callable(psf: Any) -> EEF:
+def psf_eef(psf: Any, energy_kev: float = DEFAULT_EEF_ENERGY_KEV, theta_arcmin: float = 0.0) -> EEF:
+    """Encircled fraction ``eef(r_pixels)`` of any accepted PSF description.
+
+    Parameters
+    ----------
+    psf : None, CALDB PSF model, object with ``encircled_fraction`` or callable
+        None: the PSF of the CALDB in use.  A model with a surface density
+        ``density(dy, dz, energy, theta)`` is integrated (:func:`density_eef`); else its
+        ``encircled_fraction(r[, energy, theta])``; else ``psf`` is ``eef`` itself.
+    energy_kev, theta_arcmin : float
+        Energy and off-axis angle at which a model is evaluated.
+
+    Returns
+    -------
+    callable
+    """
     if psf is None:
         return _default_eef()
     density = getattr(psf, "density", None)
     if callable(density):  # a CALDB PSF model
-        return density_eef(density)
+        return density_eef(density, energy_kev, theta_arcmin)
     method = getattr(psf, "encircled_fraction", None)
     if callable(method):
-        return method
+
+        def eef(r: float) -> float:
+            try:
+                return float(np.ravel(method(r, energy_kev, theta_arcmin))[0])
+            except TypeError:  # eef(r) alone
+                return float(np.ravel(method(r))[0])
+
+        return eef
     if callable(psf):
         return psf
     raise MXTInputError(
@@ -234,7 +257,7 @@ def source_region(
     -------
     SourceRegion
     """
-    eef = _eef_callable(psf)
+    eef = psf_eef(psf)
     if radius is None:
         if not 0.0 < fraction < 1.0:
             raise MXTInputError(f"fraction must lie in (0, 1), got {fraction}")
@@ -374,7 +397,7 @@ def _on_chip(px: np.ndarray, py: np.ndarray, affine: np.ndarray) -> np.ndarray:
 
 
 def source_events(
-    table: Table,
+    table: Table | Mapping[str, np.ndarray],
     sel: np.ndarray,
     source: dict[str, Any],
     region: SourceRegion,
@@ -386,9 +409,9 @@ def source_events(
     Parameters
     ----------
     table : Table
-        L2 events (TIME, X, Y, ...).
-    sel : ndarray of bool
-        Selected events (:func:`select_events`).
+        L2 events (TIME, X, Y, ...), or just those columns.
+    sel : ndarray of bool or None
+        Selected events (:func:`select_events`); None when ``table`` holds only them.
     source : mapping
         One source-list row: SRC_ID, RA, DEC, X, Y.
     region : SourceRegion
@@ -403,14 +426,14 @@ def source_events(
     SourceEvents
     """
     x0, y0 = float(source["X"]), float(source["Y"])
-    t = np.asarray(table["TIME"], dtype=float)[sel]
-    ex = np.asarray(table["X"], dtype=float)[sel]
-    ey = np.asarray(table["Y"], dtype=float)[sel]
+    t, ex, ey = (np.asarray(table[c], dtype=float) for c in ("TIME", "X", "Y"))
+    if sel is not None:
+        t, ex, ey = t[sel], ex[sel], ey[sel]
     in_src, in_bkg = _region_masks(ex, ey, x0, y0, region, others, affine)
+    # Every point of the polar grid of the circle lies inside it: only the chip cuts it.
     sx, sy, sw = _polar_grid(x0, y0, 0.0, region.radius)
-    g_src, _ = _region_masks(sx, sy, x0, y0, region, others, affine)
-    full_src = float(np.sum(sw[g_src]))
-    src_area = float(np.sum(sw[g_src & _on_chip(sx, sy, affine)]))
+    full_src = float(np.sum(sw))
+    src_area = float(np.sum(sw[_on_chip(sx, sy, affine)]))
     bx, by, bw = _polar_grid(x0, y0, region.bkg_inner, region.bkg_outer)
     _, g_bkg = _region_masks(bx, by, x0, y0, region, others, affine)
     bkg_area = float(np.sum(bw[g_bkg & _on_chip(bx, by, affine)]))
@@ -507,6 +530,8 @@ def extract_light_curves(
     if region is None:
         region = source_region(psf)
     sel = select_events(table, gti, e_min=e_min, e_max=e_max)
+    # The selected columns once, not once per source.
+    selected = {c: np.asarray(table[c], dtype=float)[sel] for c in ("TIME", "X", "Y")}
     affine = sky_to_raw(table)
     frame_time = float(events.meta.get("FRAMETIM", C.FRAME_TIME_S))
     pos = np.column_stack([np.asarray(srclist["X"], float), np.asarray(srclist["Y"], float)])
@@ -515,7 +540,7 @@ def extract_light_curves(
         if src_ids is not None and int(row["SRC_ID"]) not in src_ids:
             continue
         others = np.delete(pos, i, axis=0)
-        se = source_events(table, sel, {k: row[k] for k in ("SRC_ID", "RA", "DEC", "X", "Y")}, region, others, affine)
+        se = source_events(selected, None, {k: row[k] for k in ("SRC_ID", "RA", "DEC", "X", "Y")}, region, others, affine)
         lo, hi = _bins(binning_method, se, gti, options)
         meta = {
             "SRC_ID": se.src_id,

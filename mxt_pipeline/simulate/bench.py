@@ -148,11 +148,11 @@ def simulate(
     if not sc.saa:
         # SAA switched off: the weekly files still exist (the chain asks for them), empty.
         saa = {w: SAAIntervals(Table({"START": np.empty(0), "STOP": np.empty(0)}), meta={"WEEK": w}) for w in saa}
-    saa_bad = GTI.empty()
-    for tab in saa.values():
-        saa_bad = saa_bad.union(GTI(tab["START"], tab["STOP"]))
+    # GTI sorts and merges its input: one construction is the union of the weeks.
+    saa_bad = GTI(np.concatenate([np.asarray(t["START"], float) for t in saa.values()] or [np.empty(0)]),
+                  np.concatenate([np.asarray(t["STOP"], float) for t in saa.values()] or [np.empty(0)]))  # fmt: skip
     span = GTI([tstart], [tstop])
-    camera_on = span.subtract(saa_bad) if len(saa_bad) else span
+    camera_on = span.subtract(saa_bad)
     angles = make_angles(sc.orbit, attitude, tstart, tstop, dt=sc.ang_dt, obs_id=sc.obs_id)
 
     optics = Optics(calset.psf, calset.effarea, calset.vignet, calset.teldef)
@@ -168,24 +168,19 @@ def simulate(
         src_truth.append((src, stats))
     background: dict[str, Any] = {"cxb": None, "particle": None, "calibration": None}
     comp_names = [s.name for s in sc.sources]
-    if sc.cxb is not None:
-        step("cosmic X-ray background")
-        batch, info = cxb_photons(sc.cxb, ctx, _rng(seed, _KEY_CXB), component=len(comp_names))
-        comp_names.append("CXB")
+    components = (
+        ("cxb", "cosmic X-ray background", sc.cxb, cxb_photons, _KEY_CXB),
+        ("particle", "particle background", sc.particle, particle_events, _KEY_PARTICLE),
+        ("calibration", "calibration source", sc.calibration, calibration_events, _KEY_CALIBRATION),
+    )
+    for key, label, settings, make, rng_key in components:
+        if settings is None:
+            continue
+        step(label)
+        batch, info = make(settings, ctx, _rng(seed, rng_key), component=len(comp_names))
+        comp_names.append(key.upper())
         batches.append(batch)
-        background["cxb"] = {**sc.cxb.to_dict(), **info}
-    if sc.particle is not None:
-        step("particle background")
-        batch, info = particle_events(sc.particle, ctx, _rng(seed, _KEY_PARTICLE), component=len(comp_names))
-        comp_names.append("PARTICLE")
-        batches.append(batch)
-        background["particle"] = {**sc.particle.to_dict(), **info}
-    if sc.calibration is not None:
-        step("calibration source")
-        batch, info = calibration_events(sc.calibration, ctx, _rng(seed, _KEY_CALIBRATION), component=len(comp_names))
-        comp_names.append("CALIBRATION")
-        batches.append(batch)
-        background["calibration"] = {**sc.calibration.to_dict(), **info}
+        background[key] = {**settings.to_dict(), **info}
     photons = PhotonBatch.concat(batches)
 
     step("detector")
@@ -201,9 +196,8 @@ def simulate(
     pass_specs = plan_passes(sc.passes, tstart, tstop, _rng(seed, _KEY_PASSES), frametime=sc.frametime)
     l1 = split_into_passes(hits, pass_specs, _rng(seed, _KEY_PASSES, 1), obs_id=sc.obs_id,
                            object_name=sc.object or None, frametime=sc.frametime)  # fmt: skip
-    coverage = GTI.empty()
-    for p in l1:
-        coverage = coverage.union(p.gti)
+    coverage = GTI(np.concatenate([p.gti.start for p in l1] or [np.empty(0)]),
+                   np.concatenate([p.gti.stop for p in l1] or [np.empty(0)]))  # fmt: skip
     telemetry_bad = span.subtract(coverage)
 
     # Boresight behind the atmosphere (truth of the Earth occultation).

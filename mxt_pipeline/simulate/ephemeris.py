@@ -219,7 +219,8 @@ class SAARegion:
         n = max(2, int(math.ceil((t1 - t0) / step)) + 1)
         t = np.linspace(t0, t1, n)
         lon, lat = orbit.geographic(t)
-        return bad_time_from_samples(t, self.level(lon, lat) < 0.0, self.level(lon, lat))
+        level = self.level(lon, lat)
+        return bad_time_from_samples(t, level < 0.0, level)
 
     def to_dict(self) -> dict:
         return asdict(self)

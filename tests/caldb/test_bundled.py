@@ -24,7 +24,6 @@ MXT_CODE_NAMES = (
 BUNDLED = bundled_caldb_dir()
 MXT_INDEX = BUNDLED / "data/svom/mxt/caldb.indx"
 
-pytestmark = pytest.mark.skipif(not MXT_INDEX.is_file(), reason="bundled fixtures_caldb/ not built yet")
 
 
 def index_files():

@@ -7,30 +7,14 @@ import pytest
 from .standins import StandInTeldef
 
 
-def caldb_teldef():
-    """The Teldef of the bundled synthetic CALDB, or None while it does not exist yet."""
-    try:
-        from mxt_pipeline.caldb.products import Teldef
-    except ImportError:
-        return None
-    for make in ("default", "synthetic"):
-        if hasattr(Teldef, make):
-            return getattr(Teldef, make)()
-    try:
-        return Teldef()
-    except TypeError:
-        return None
-
-
 @pytest.fixture(scope="module", params=["standin", "caldb"])
 def teldef(request):
     """A telescope definition: the test stand-in (rotated, flipped, offset) and the CALDB one."""
     if request.param == "standin":
         return StandInTeldef(centre=(130.2, 125.7), rotation_deg=90.0, flip_z=True, offset_arcmin=(0.4, -0.3))
-    td = caldb_teldef()
-    if td is None:
-        pytest.skip("the CALDB Teldef model is not available")
-    return td
+    from mxt_pipeline.caldb.products import Teldef
+
+    return Teldef.default()
 
 
 def _derive_multiplicity(cs, seed=2024):

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from mxt_pipeline.calib import chain
 from mxt_pipeline.cli.main import main
 from mxt_pipeline.io import validate_file
 
 from . import dataset as ds
-from .conftest import caldb_teldef
 
 
 def test_cli_writes_l2_and_report(tmp_path, calset, monkeypatch, capsys):
@@ -42,10 +39,6 @@ def test_cli_errors(tmp_path, capsys):
 
 
 def test_cli_with_the_bundled_caldb(tmp_path, calset):
-    if caldb_teldef() is None:
-        pytest.skip("the CALDB calibration models are not available")
-    from mxt_pipeline.caldb.products import CalibrationSet  # noqa: F401
-
     ds.write_dataset(tmp_path / "ds", calset)
     out = tmp_path / "l2.fits"
     assert main(["calibrate", str(tmp_path / "ds"), "--out", str(out)]) == 0

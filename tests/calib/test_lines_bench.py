@@ -21,7 +21,7 @@ TSTART = 300_000_000.0
 
 @pytest.fixture(scope="module")
 def bench():
-    products = pytest.importorskip("mxt_pipeline.caldb.products")
+    from mxt_pipeline.caldb import products
     from mxt_pipeline.simulate.bench import simulate
     from mxt_pipeline.simulate.scenario import scenario_from_dict
 

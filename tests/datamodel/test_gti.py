@@ -80,3 +80,12 @@ def test_gaps_keep_origins():
     merged = GapList.from_bad_time(GTI([1, 2], [4, 6]), "SLEW")
     assert len(merged) == 1 and merged.origin[0] == "SLEW"
     assert gaps.concat(merged).as_bad_time().exposure == pytest.approx(8 + 10)  # [0, 8) and [10, 20)
+
+
+def test_intersect_keeps_intervals_a_few_ulps_long():
+    """An interval narrower than float resolution around its midpoint is still good in
+    both: the intersection is exact, not decided at midpoints."""
+    tiny = GTI([0.0, 5000.0], [1.0, np.nextafter(5000.0, np.inf)])
+    assert len(tiny) == 2
+    assert tiny.intersect(tiny) == tiny
+    assert GTI([0.0], [1e4]).intersect(tiny) == tiny

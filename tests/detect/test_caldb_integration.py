@@ -13,22 +13,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mxt_pipeline.caldb import products
 from mxt_pipeline.detect.bandpsf import BandPSF, DetectionCalibration
 from mxt_pipeline.detect.bands import DEFAULT_BANDS
 from mxt_pipeline.detect.images import detector_grid
-from mxt_pipeline.errors import MXTCaldbError
-
-products = pytest.importorskip("mxt_pipeline.caldb.products")
 
 
 @pytest.fixture(scope="module")
 def calset(monkeypatch_module):
     monkeypatch_module.delenv("CALDB", raising=False)
     monkeypatch_module.delenv("MXT_CALDB_URL", raising=False)
-    try:
-        return products.CalibrationSet.from_caldb()
-    except MXTCaldbError as exc:  # pragma: no cover - the bundled CALDB is in the repository
-        pytest.skip(f"bundled CALDB not available: {exc}")
+    return products.CalibrationSet.from_caldb()
 
 
 @pytest.fixture(scope="module")

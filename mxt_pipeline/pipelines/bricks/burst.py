@@ -24,23 +24,17 @@ from typing import Any
 
 import numpy as np
 
+from mxt_pipeline.calib.coordinates import angular_separation_arcsec
 from mxt_pipeline.pipelines.brick import Brick, CoreResult
 from mxt_pipeline.pipelines.bricks.codecs import L2_EVENTS, SRCLIST
 from mxt_pipeline.pipelines.parameters import Parameter
 from mxt_pipeline.pipelines.ports import MEMORY, Port, json_codec
 
-__all__ = ["BURST", "BURST_JSON", "angular_distance_arcsec", "match_burst", "burst_core"]
+__all__ = ["BURST", "BURST_JSON", "match_burst", "burst_core"]
 
 
 #: The burst document (a fast product of XBAND-CP).
 BURST_JSON = json_codec("mxt_burst_{obs_id}.json", role="product")
-
-
-def angular_distance_arcsec(ra1, dec1, ra2, dec2) -> np.ndarray:
-    """Great-circle distance (arcsec) by the haversine formula (exact at small angles)."""
-    ra1, dec1, ra2, dec2 = (np.radians(np.asarray(v, float)) for v in (ra1, dec1, ra2, dec2))
-    s = np.sin(0.5 * (dec2 - dec1)) ** 2 + np.cos(dec1) * np.cos(dec2) * np.sin(0.5 * (ra2 - ra1)) ** 2
-    return np.degrees(2.0 * np.arcsin(np.sqrt(np.clip(s, 0.0, 1.0)))) * 3600.0
 
 
 def match_burst(table, ra: float, dec: float, radius_arcsec: float, factor: float) -> tuple[int | None, np.ndarray]:
@@ -50,7 +44,7 @@ def match_burst(table, ra: float, dec: float, radius_arcsec: float, factor: floa
     """
     if len(table) == 0:
         return None, np.zeros(0)
-    d = angular_distance_arcsec(table["RA"], table["DEC"], ra, dec)
+    d = angular_separation_arcsec(table["RA"], table["DEC"], ra, dec)
     allowed = factor * np.hypot(radius_arcsec, np.asarray(table["ERR_R90"], float))
     ok = np.flatnonzero(d <= allowed)
     if ok.size == 0:

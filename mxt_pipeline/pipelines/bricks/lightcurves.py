@@ -30,9 +30,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import numpy as np
-
 from mxt_pipeline import constants as C
+from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.pipelines.brick import Brick, CoreResult
 from mxt_pipeline.pipelines.bricks.burst import BURST_JSON
 from mxt_pipeline.pipelines.bricks.codecs import L2_EVENTS, LIGHT_CURVES, SRCLIST, png_codec
@@ -47,40 +46,16 @@ LIGHTCURVES_CALDB = ("PSF",)
 
 
 def psf_encircled_fraction(psf: Any, energy_kev: float, theta_arcmin: float = 0.0):
-    """Encircled fraction ``eef(r_pixels)`` of a CALDB PSF model, or None without a PSF.
-
-    Parameters
-    ----------
-    psf : PSF model or None
-        A model with a surface density ``density(dy, dz, energy, theta)`` (per pixel^2,
-        normalised over the focal plane) is integrated on a polar grid
-        (:func:`mxt_pipeline.lightcurve.extract.density_eef`: absolute fraction, cross
-        arms and halo included); otherwise its ``encircled_fraction(r[, energy, theta])``.
-    energy_kev, theta_arcmin : float
-        Energy and off-axis angle of the evaluation.
-
-    Returns
-    -------
-    callable or None
-    """
-    from mxt_pipeline.lightcurve.extract import density_eef
+    """Encircled fraction ``eef(r_pixels)`` of a CALDB PSF model, or None without a usable
+    PSF (:func:`mxt_pipeline.lightcurve.extract.psf_eef` at this energy and angle)."""
+    from mxt_pipeline.lightcurve.extract import psf_eef
 
     if psf is None:
         return None
-    density = getattr(psf, "density", None)
-    if callable(density):
-        return density_eef(density, energy_kev, theta_arcmin)
-    method = getattr(psf, "encircled_fraction", None)
-    if not callable(method):
+    try:
+        return psf_eef(psf, energy_kev, theta_arcmin)
+    except MXTInputError:
         return None
-
-    def eef(r: float) -> float:
-        try:
-            return float(np.ravel(method(r, energy_kev, theta_arcmin))[0])
-        except TypeError:
-            return float(np.ravel(method(r))[0])
-
-    return eef
 
 
 def source_order(srclist, burst: dict[str, Any] | None, max_sources: int) -> list[int]:
