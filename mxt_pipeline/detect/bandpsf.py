@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from mxt_pipeline.detect.bands import EnergyBand
+from mxt_pipeline.detect.levels import WILKS, ErrorLevels
 from mxt_pipeline.detect.likelihood import SeparableTerms
 from mxt_pipeline.detect.problem import BandPSFLike
 from mxt_pipeline.detect.tabulated import TabulatedSeparable
@@ -243,6 +245,7 @@ class DetectionCalibration:
     effective_area: Callable[[np.ndarray], np.ndarray] | None = None
     vignetting: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
     syserr_arcsec: float = 25.0
+    error_levels: ErrorLevels = WILKS
 
     # ---- construction from the CALDB ------------------------------------------------------
     @classmethod
@@ -253,7 +256,9 @@ class DetectionCalibration:
         ``calset.teldef``, ...; a mapping by code name works too).  PSF and TELDEF are
         required; without BADPIX no pixel is masked, without EFFAREA the band averages
         weight energies by the power law alone, without VIGNET rates are not
-        vignetting-corrected, without SYSERR the 25" of the MXT alerts is used.
+        vignetting-corrected, without SYSERR the 25" of the MXT alerts is used; the
+        dC levels of the position errors come from the SYSERR file's DCLEVELS table
+        (Wilks' levels without one).
         """
         psf = _model(calset, "PSF", ("psf", "psf_model"), required=True)
         teldef = _model(calset, "TELDEF", ("teldef",), required=True)
@@ -263,8 +268,13 @@ class DetectionCalibration:
         syserr = _model(calset, "SYSERR", ("syserr", "systematics"))
         mask = None if badpix is None else np.asarray(badpix.mask(), bool)
         sys_arcsec = 25.0 if syserr is None else float(syserr.localization_arcsec)
+        levels = WILKS
+        table = getattr(syserr, "levels", None)
+        if table is not None:
+            origin = f"CALDB {Path(syserr.source).name}" if getattr(syserr, "source", None) else "CALDB SYSERR"
+            levels = ErrorLevels.from_arrays(table["DET_ML"], table["DC68"], table["DC90"], origin)
         return cls(psf=psf, teldef=teldef, bad_mask=mask, effective_area=effarea, vignetting=vignet,
-                   syserr_arcsec=sys_arcsec)
+                   syserr_arcsec=sys_arcsec, error_levels=levels)
 
     @classmethod
     def from_caldb(cls, caldb=None, date=None) -> DetectionCalibration:

@@ -272,6 +272,7 @@ def contour_rays(
     r_max: float = np.inf,
     levels: tuple[float, float] = (DC_68, DC_90),
     rtol: float = 1e-3,
+    nominal: tuple[float, float] = (DC_68, DC_90),
 ) -> ContourResult:
     """Find the dC contours of a 2-D profile along rays from its minimum.
 
@@ -292,7 +293,13 @@ def contour_rays(
     r_max : float
         Largest radius searched; contours beyond it are reported at ``r_max``.
     levels : (float, float)
-        The two dC levels (68% and 90% by default).
+        The two dC levels traced (68% and 90% by default).  Calibrated levels
+        (:class:`mxt_pipeline.detect.levels.ErrorLevels`) replace Wilks' values near the
+        detection threshold.
+    nominal : (float, float)
+        The chi-square(2) levels of the two probabilities: the contour traced at
+        ``levels[j]`` is read as the ``nominal[j]`` contour of a Gaussian when the
+        circular radius of probability 68.3% (90%) is derived from it.
 
     Returns
     -------
@@ -321,7 +328,7 @@ def contour_rays(
             closed &= ok
             guess = root * np.sqrt(levels[j + 1] / level) if j + 1 < len(levels) else guess
     out = []
-    for j, level in enumerate(levels):
+    for j, level in enumerate(nominal):
         q = ellipse_from_contour(phi, radii[j])
         out.append(circular_radius(P_68 if j == 0 else P_90, level * q))
     return ContourResult(phi, radii[0], radii[1], out[0], out[1], n_eval, closed)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,7 @@ from mxt_pipeline.detect.bands import EnergyBand, as_bands
 from mxt_pipeline.detect.blas import one_blas_thread
 from mxt_pipeline.detect.errors import ContourResult, add_systematic, quality_factor, systematic_68
 from mxt_pipeline.detect.images import DetectionImages, build_images, select_events
+from mxt_pipeline.detect.levels import WILKS, ErrorLevels
 from mxt_pipeline.detect.likelihood import BandData
 from mxt_pipeline.detect.mlfit import DEFAULT_DET_ML_THRESHOLD, MLParameters, MLState, run_ml
 from mxt_pipeline.detect.positions import count_errors, position_errors
@@ -98,6 +99,10 @@ class DetectionParameters:
         decisions of both stages (:mod:`~mxt_pipeline.detect.systematic`).
     max_fits : int
         Most multi-source fits of the ML stage (iteration cap, not a time limit).
+    error_levels : ErrorLevels, optional
+        dC levels of the 68% and 90% contours vs DET_ML
+        (:mod:`~mxt_pipeline.detect.levels`); None: those of the CALDB SYSERR file in
+        :func:`detect_sources`, Wilks' levels in :func:`detect_in_problem`.
     """
 
     det_ml_threshold: float = DEFAULT_DET_ML_THRESHOLD
@@ -111,6 +116,7 @@ class DetectionParameters:
     max_additions: int = 4
     psf_systematic: float = DEFAULT_PSF_SYSTEMATIC
     max_fits: int = 80
+    error_levels: ErrorLevels | None = None
 
     def ml_parameters(self) -> MLParameters:
         return MLParameters(
@@ -148,7 +154,9 @@ def detect_in_problem(problem: DetectionProblem, params: DetectionParameters | N
     s1 = run_stage1(problem, max_sources=params.stage1_max_sources, min_gain=params.stage1_min_gain,
                     psf_systematic=params.psf_systematic)
     state = run_ml(problem, s1.y, s1.z, s1.counts, s1.background, params.ml_parameters())
-    contours = [position_errors(problem, state, i, params.ml_parameters(), n_rays=params.n_rays) for i in range(state.n_sources)]
+    levels = params.error_levels or WILKS
+    contours = [position_errors(problem, state, i, params.ml_parameters(), n_rays=params.n_rays,
+                                levels=levels.at(state.det_ml[i])) for i in range(state.n_sources)]
     cerr = count_errors(state) if state.n_sources else np.zeros((0, problem.n_bands))
     return DetectionResult(state, contours, cerr, s1.n_sources, problem)
 
@@ -216,6 +224,7 @@ def source_table(
     vignetting: Callable[[np.ndarray], np.ndarray] | None = None,
     syserr_arcsec: float = 25.0,
     threshold: float = DEFAULT_DET_ML_THRESHOLD,
+    levels_origin: str = WILKS.origin,
 ) -> Table:
     """The source table (SRCLIST columns, per-band rates, DETY, DETZ, statistical radii).
 
@@ -241,6 +250,8 @@ def source_table(
         90% systematic radius added in quadrature.
     threshold : float
         DET_ML threshold of the list (kept in the table meta).
+    levels_origin : str
+        Origin of the dC levels of the radii (kept in the table meta).
     """
     st = result.state
     n, n_b = st.n_sources, len(bands)
@@ -300,7 +311,8 @@ def source_table(
         }
     )
     table.meta.update(
-        {"BANDS": [(b.e_min, b.e_max) for b in bands], "SYSERR": float(syserr_arcsec), "MLTHRESH": float(threshold)}
+        {"BANDS": [(b.e_min, b.e_max) for b in bands], "SYSERR": float(syserr_arcsec), "MLTHRESH": float(threshold),
+         "ERRLEVEL": str(levels_origin)}
     )
     return table
 
@@ -352,6 +364,8 @@ def detect_sources(
     params = params or DetectionParameters()
     bands = as_bands(bands)
     cal = calset if isinstance(calset, DetectionCalibration) else DetectionCalibration.from_calset(calset)
+    if params.error_levels is None:
+        params = replace(params, error_levels=cal.error_levels)
     for key in ("RA_NOM", "DEC_NOM"):
         if key not in events.meta:
             raise MXTInputError(f"the event list lacks {key}", keyword=key)
@@ -390,6 +404,7 @@ def detect_sources(
         vignetting=cal.band_vignetting(bands, params.photon_index),
         syserr_arcsec=cal.syserr_arcsec,
         threshold=params.det_ml_threshold,
+        levels_origin=(params.error_levels or WILKS).origin,
     )
 
 

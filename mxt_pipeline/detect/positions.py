@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mxt_pipeline.detect.blas import one_blas_thread
-from mxt_pipeline.detect.errors import ContourResult, contour_rays
+from mxt_pipeline.detect.errors import DC_68, DC_90, ContourResult, contour_rays
 from mxt_pipeline.detect.likelihood import FrozenSources
 from mxt_pipeline.detect.mlfit import MLParameters, MLState, neighbours
 from mxt_pipeline.detect.problem import DetectionProblem
@@ -250,9 +250,15 @@ def position_errors(
     *,
     n_rays: int = 8,
     r_max: float | None = None,
+    levels: tuple[float, float] = (DC_68, DC_90),
 ) -> ContourResult:
-    """68% and 90% profile-likelihood contours and circular radii (pixels) of one source."""
+    """68% and 90% profile-likelihood contours and circular radii (pixels) of one source.
+
+    ``levels`` are the dC levels traced (Wilks' by default; the calibrated levels of the
+    source's DET_ML from :class:`mxt_pipeline.detect.levels.ErrorLevels` in the
+    detection).
+    """
     params = params or MLParameters()
     delta_c, sigma = profile_function(problem, state, index, params)
     r_max = float(r_max if r_max is not None else max(problem.shape) * problem.pixel)
-    return contour_rays(delta_c, sigma, n_rays=n_rays, r_max=r_max)
+    return contour_rays(delta_c, sigma, n_rays=n_rays, r_max=r_max, levels=levels)

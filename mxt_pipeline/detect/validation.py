@@ -32,7 +32,12 @@ Cases and what is measured (the acceptance criteria of the detection):
   every source found there is false; the expected number of false sources per field
   above a threshold t, ``n(t)``, has an exponential tail (DET_ML is minus the log of a
   tail probability), fitted by maximum likelihood above a pivot, and the threshold is
-  the t where ``n(t)`` equals the target rate (half the allowed one, for margin).
+  the t where ``n(t)`` equals the target rate (half the allowed one, for margin);
+* ``levels_<N>`` (``--calibrate-levels K``, instead of the validation): on-axis sources
+  of N = 50, 70, 100, 150, 300, 1000 counts until K of each are listed, on their own
+  random streams; the DET_ML and the dC of the true position of every listed source
+  calibrate the dC levels of the position errors (:mod:`mxt_pipeline.detect.levels`),
+  written with ``--write-syserr FILE`` as the DCLEVELS table of a CALDB SYSERR file.
 
 Standard background: 0.008 counts per pixel in each band, measured on the simulation
 bench itself (:func:`measure_empty_field_background`): the bench's standard
@@ -56,7 +61,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -66,9 +71,11 @@ from scipy import stats
 from mxt_pipeline.detect.bands import DEFAULT_BANDS, EnergyBand
 from mxt_pipeline.detect.blas import single_blas_thread
 from mxt_pipeline.detect.crlb import position_bound
-from mxt_pipeline.detect.errors import P_90
+from mxt_pipeline.detect.errors import P_68, P_90
+from mxt_pipeline.detect.levels import ErrorLevels, LevelFit, fit_levels, levels_from_fits
 from mxt_pipeline.detect.likelihood import BandData
 from mxt_pipeline.detect.pipeline import DetectionParameters, detect_in_problem
+from mxt_pipeline.detect.positions import profile_function
 from mxt_pipeline.detect.problem import BandPSFLike, DetectionProblem
 
 __all__ = [
@@ -200,6 +207,9 @@ class ValidationSetup:
         from mxt_pipeline.detect.images import chip_coverage, detector_grid
 
         params = params or DetectionParameters()
+        if params.error_levels is None:
+            # The calibrated dC levels of the CALDB, as ``detect_sources`` uses them.
+            params = replace(params, error_levels=cal.error_levels)
         y_edges, z_edges = detector_grid(cal.teldef)
         if crop is not None:
             iy = int(np.clip(np.searchsorted(y_edges, 0.0) - crop // 2, 0, y_edges.size - 1 - crop))
@@ -279,12 +289,16 @@ def run_onaxis(setup: ValidationSetup, total_counts: float, rng: np.random.Gener
     out = {"found": bool(found), "n_sources": int(res.n_sources), "offset": d if found else None}
     if found:
         c = res.contours[i]
-        out.update({"r68": c.radius68, "r90": c.radius90, "closed": bool(c.closed), "det_ml": float(res.state.det_ml[i]),
-                    "inside90": bool(d < c.radius90), "inside68": bool(d < c.radius68)})
+        st = res.state
+        # dC of the true position on the source's profile: what the level calibration
+        # (:mod:`~mxt_pipeline.detect.levels`) needs, independent of the levels used.
+        delta_c, _ = profile_function(prob, st, i, params.ml_parameters())
+        out.update({"r68": c.radius68, "r90": c.radius90, "closed": bool(c.closed), "det_ml": float(st.det_ml[i]),
+                    "inside90": bool(d < c.radius90), "inside68": bool(d < c.radius68),
+                    "dc_true": float(delta_c(y0 - st.y[i], z0 - st.z[i]))})
         if reference:
             from mxt_pipeline.detect.reference import iminuit_fit
 
-            st = res.state
             ref = iminuit_fit(prob, st.y + 0.2, st.z - 0.2, st.counts * 1.1, st.background * 0.9, st.theta)
             out["reference_shift_r68"] = float(np.hypot(ref.y[i] - st.y[i], ref.z[i] - st.z[i]) / c.radius68)
             out["reference_shift_r90"] = float(np.hypot(ref.y[i] - st.y[i], ref.z[i] - st.z[i]) / c.radius90)
@@ -386,7 +400,7 @@ def _task(task: tuple) -> tuple:
     setup = _SETUP
     with single_blas_thread():
         t0 = time.perf_counter()
-        if case.startswith("onaxis_"):
+        if case.startswith(ONAXIS_PREFIXES):
             out = run_onaxis(setup, float(case.split("_")[1]), rng, reference=extra.get("reference", False))
         elif case == "pair":
             out = run_pair(setup, 200.0, 1.5, rng)
@@ -610,6 +624,49 @@ def summarise(setup: ValidationSetup, results: dict[str, list[dict]], min_detect
 
 #: The cases in the order of their random streams (``SeedSequence(seed).spawn``).
 CASES = tuple(f"onaxis_{c}" for c in ONAXIS_COUNTS) + ("pair", "empty")
+#: Source counts of the cases of the dC-level calibration (``--calibrate-levels``).
+LEVEL_COUNTS = (50, 70, 100, 150, 300, 1000)
+#: Those cases; their random streams start at :data:`LEVEL_STREAM` (apart from CASES).
+LEVEL_CASES = tuple(f"levels_{c}" for c in LEVEL_COUNTS)
+LEVEL_STREAM = 1000
+#: Case-name prefixes of on-axis sources (the stopping rule applies to them).
+ONAXIS_PREFIXES = ("onaxis_", "levels_")
+
+
+def _stream(case: str) -> int:
+    """Random stream of a case."""
+    if case in CASES:
+        return CASES.index(case)
+    if case in LEVEL_CASES:
+        return LEVEL_STREAM + LEVEL_CASES.index(case)
+    if case == "calibration":
+        return len(CASES)
+    raise ValueError(f"unknown case {case!r}")
+
+
+def calibrate_levels(results: Mapping[str, list[dict]], ml_0: float) -> tuple[ErrorLevels, dict[str, LevelFit]]:
+    """Fit the dC levels (:func:`~mxt_pipeline.detect.levels.fit_levels`) to on-axis runs.
+
+    Parameters
+    ----------
+    results : mapping
+        Case -> runs (as :func:`run_onaxis` returns them); the detected runs are used.
+    ml_0 : float
+        DET_ML threshold of the runs.
+
+    Returns
+    -------
+    levels : ErrorLevels
+    fits : dict
+        ``"68"`` and ``"90"`` -> :class:`~mxt_pipeline.detect.levels.LevelFit`.
+    """
+    samples = {}
+    for case, runs in results.items():
+        found = [r for r in runs if r.get("found")]
+        if found:
+            samples[case] = (np.array([r["det_ml"] for r in found]), np.array([r["dc_true"] for r in found]))
+    fits = {"68": fit_levels(samples, P_68, ml_0), "90": fit_levels(samples, P_90, ml_0)}
+    return levels_from_fits(fits["68"], fits["90"]), fits
 
 
 def _run_seed(seed: int, stream: int, index: int) -> int:
@@ -618,7 +675,7 @@ def _run_seed(seed: int, stream: int, index: int) -> int:
 
 
 def _case_tasks(case: str, start: int, count: int, seed: int, n_reference: int) -> list[tuple]:
-    stream = CASES.index(case)
+    stream = _stream(case)
     return [(case, i, _run_seed(seed, stream, i), {"reference": case.startswith("onaxis_") and i < n_reference})
             for i in range(start, start + count)]
 
@@ -626,13 +683,14 @@ def _case_tasks(case: str, start: int, count: int, seed: int, n_reference: int) 
 def _tasks(n: int, seed: int, calibrate: int, n_reference: int, low: float) -> list[tuple]:
     """The fixed-size tasks: ``n`` runs of every case and ``calibrate`` calibration fields."""
     tasks = [t for case in CASES for t in _case_tasks(case, 0, n, seed, n_reference)]
-    tasks += [("calibration", i, _run_seed(seed, len(CASES), i), {"low": low}) for i in range(calibrate)]
+    tasks += [("calibration", i, _run_seed(seed, _stream("calibration"), i), {"low": low}) for i in range(calibrate)]
     return tasks
 
 
 def run_all(n: int, seed: int, execute: Callable[[list[tuple]], list[tuple]], *, min_detected: int = 0,
             max_runs: int = 5000, calibrate: int = 0, n_reference: int = 20, low: float = 5.0,
-            progress: Callable[[str], None] | None = None) -> tuple[dict[str, list[dict]], dict]:
+            progress: Callable[[str], None] | None = None,
+            cases: Sequence[str] = CASES) -> tuple[dict[str, list[dict]], dict]:
     """Run every case, the on-axis ones until the stopping rule (:data:`STOPPING_RULE`) holds.
 
     Parameters
@@ -648,6 +706,9 @@ def run_all(n: int, seed: int, execute: Callable[[list[tuple]], list[tuple]], *,
         Detected runs wanted in each on-axis case (0: ``n`` runs).
     max_runs : int
         Cap on the runs of an on-axis case.
+    cases : sequence of str
+        The cases run (default :data:`CASES`; :data:`LEVEL_CASES` for the level
+        calibration).
 
     Returns
     -------
@@ -656,10 +717,10 @@ def run_all(n: int, seed: int, execute: Callable[[list[tuple]], list[tuple]], *,
     stopping : dict
         Case -> ``runs_kept``, ``runs_drawn``, ``reason`` ("n", "min_detected", "max_runs").
     """
-    onaxis = [c for c in CASES if c.startswith("onaxis_")]
-    drawn: dict[str, dict[int, dict]] = {c: {} for c in CASES}
-    pending = [t for c in CASES for t in _case_tasks(c, 0, n, seed, n_reference)]
-    pending += [("calibration", i, _run_seed(seed, len(CASES), i), {"low": low}) for i in range(calibrate)]
+    onaxis = [c for c in cases if c.startswith(ONAXIS_PREFIXES)]
+    drawn: dict[str, dict[int, dict]] = {c: {} for c in cases}
+    pending = [t for c in cases for t in _case_tasks(c, 0, n, seed, n_reference)]
+    pending += [("calibration", i, _run_seed(seed, _stream("calibration"), i), {"low": low}) for i in range(calibrate)]
     drawn["calibration"] = {}
     round_ = 0
     while pending:
@@ -694,6 +755,75 @@ def run_all(n: int, seed: int, execute: Callable[[list[tuple]], list[tuple]], *,
     return results, stopping
 
 
+def _executor(workers: int, caldb, on_done: Callable[[], None]):
+    """Context manager giving ``execute(tasks)``: a process pool, or one process."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def run():
+        if workers > 1:
+            import multiprocessing as mp
+
+            with mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(caldb,)) as pool:
+
+                def execute(tasks: list[tuple]) -> list[tuple]:
+                    out = []
+                    for item in pool.imap_unordered(_task, tasks, chunksize=2):
+                        out.append(item)
+                        on_done()
+                    return out
+
+                yield execute
+        else:
+            _init_worker(caldb)
+
+            def execute(tasks: list[tuple]) -> list[tuple]:
+                out = []
+                for task in tasks:
+                    out.append(_task(task))
+                    on_done()
+                return out
+
+            yield execute
+
+    return run()
+
+
+def level_report(setup: ValidationSetup, results: dict[str, list[dict]], stopping: dict, seed: int) -> tuple[dict, ErrorLevels]:
+    """Report of a dC-level calibration and the levels (``--calibrate-levels``)."""
+    ml_0 = setup.params.det_ml_threshold
+    levels, fits = calibrate_levels(results, ml_0)
+    report = {
+        "method": "per-flux coverage of dC(true position) <= W_p (1 + A exp(-(DET_ML - ml_0) / S)), least squares in binomial errors",
+        "ml_0": ml_0,
+        "background_per_pixel": setup.background.tolist(),
+        "seed": seed,
+        "stopping": stopping,
+        "fits": {k: asdict(v) for k, v in fits.items()},
+        "levels": asdict(levels),
+        "detection_efficiency": {c: float(np.mean([r["found"] for r in runs])) for c, runs in results.items()},
+        # The calibration sample itself, so that the fit can be redone or checked.
+        "samples": {c: {"det_ml": [r["det_ml"] for r in runs if r["found"]],
+                        "dc_true": [r["dc_true"] for r in runs if r["found"]]} for c, runs in results.items()},
+    }
+    return report, levels
+
+
+def write_levels_syserr(path: Path, report: dict, levels: ErrorLevels, caldb=None) -> Path:
+    """A SYSERR CALDB file: the CALDB's systematic and validity, with the new DCLEVELS table."""
+    from mxt_pipeline.caldb.products import CalibrationSet, Systematics
+
+    current = CalibrationSet.from_caldb(caldb).syserr
+    f68, f90 = report["fits"]["68"], report["fits"]["90"]
+    keywords = {"CALMETH": "MC coverage per flux", "MLTHRESH": float(report["ml_0"]),
+                "BKGPIX": float(report["background_per_pixel"][0]),
+                "NSIMCASE": ",".join(c.split("_")[1] for c in f90["runs"]), "SIMSEED": int(report["seed"]),
+                "AMP68": f68["amplitude"], "SCALE68": f68["scale"], "AMP90": f90["amplitude"], "SCALE90": f90["scale"]}
+    table = {"DET_ML": np.asarray(levels.det_ml), "DC68": np.asarray(levels.dc68), "DC90": np.asarray(levels.dc90)}
+    model = Systematics(current.localization_arcsec, current.confidence, table, keywords)
+    return model.to_fits(path, current.meta)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: run the Monte-Carlo and write the JSON report."""
     ap = argparse.ArgumentParser(prog="python -m mxt_pipeline.detect.validation", description=__doc__.split("\n\n")[0])
@@ -707,6 +837,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--calibrate", type=int, default=0, help="empty fields for the threshold calibration")
     ap.add_argument("--low-threshold", type=float, default=5.0, help="DET_ML threshold of the calibration runs")
     ap.add_argument("--reference", type=int, default=20, help="runs per on-axis case checked against MIGRAD")
+    ap.add_argument("--calibrate-levels", type=int, default=0, metavar="K",
+                    help="instead of the validation: calibrate the dC levels of the position errors on the "
+                         "on-axis cases LEVEL_COUNTS, K detected runs each (use a seed other than the validation's)")
+    ap.add_argument("--write-syserr", type=Path, default=None,
+                    help="with --calibrate-levels: write a SYSERR CALDB file holding the calibrated levels")
     ap.add_argument("--caldb", default=None)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
@@ -720,33 +855,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     def progress(msg: str) -> None:
         print(f"{msg}, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
 
+    setup = ValidationSetup.from_caldb(args.caldb)
+    if args.calibrate_levels > 0:
+        with _executor(args.workers, args.caldb, log_progress) as execute:
+            results, stopping = run_all(args.calibrate_levels, args.seed, execute, min_detected=args.calibrate_levels,
+                                        max_runs=args.max_runs, n_reference=0, progress=progress, cases=LEVEL_CASES)
+        report, levels = level_report(setup, results, stopping, args.seed)
+        report["wall_seconds"] = time.perf_counter() - t0
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2, default=float) + "\n")
+        for key, fit in report["fits"].items():
+            print(f"level {key}%: A = {fit['amplitude']:.3f}, S = {fit['scale']:.3f}, worst |coverage - p| = "
+                  f"{fit['worst_deviation']:.4f}")
+            for case in fit["coverage"]:
+                print(f"    {case}: {fit['coverage'][case]:.3f} (Wilks {fit['coverage_wilks'][case]:.3f}, "
+                      f"n = {fit['runs'][case]})")
+        if args.write_syserr is not None:
+            print(f"wrote {write_levels_syserr(args.write_syserr, report, levels, args.caldb)}")
+        return 0
+
     kwargs = {"min_detected": args.min_detected, "max_runs": args.max_runs, "calibrate": args.calibrate,
               "n_reference": args.reference, "low": args.low_threshold, "progress": progress}
-    if args.workers > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("fork").Pool(args.workers, initializer=_init_worker, initargs=(args.caldb,)) as pool:
-
-            def execute(tasks: list[tuple]) -> list[tuple]:
-                out = []
-                for item in pool.imap_unordered(_task, tasks, chunksize=2):
-                    out.append(item)
-                    log_progress()
-                return out
-
-            results, stopping = run_all(args.n, args.seed, execute, **kwargs)
-    else:
-        _init_worker(args.caldb)
-
-        def execute(tasks: list[tuple]) -> list[tuple]:
-            out = []
-            for task in tasks:
-                out.append(_task(task))
-                log_progress()
-            return out
-
+    with _executor(args.workers, args.caldb, log_progress) as execute:
         results, stopping = run_all(args.n, args.seed, execute, **kwargs)
-    setup = ValidationSetup.from_caldb(args.caldb)
     report = summarise(setup, results, min_detected=args.min_detected)
     report["settings"] = {
         "n_per_case": args.n,

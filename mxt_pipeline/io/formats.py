@@ -800,6 +800,22 @@ CALDB_SYSERR = _caldb_product(
         ColumnSpec("RADIUS", "D", "arcsec", "systematic radius"),
         ColumnSpec("CONFLEV", "D", None, "confidence level of the radius"),
     )),
+    HDUSpec("DCLEVELS", "profile-likelihood levels of the 68.3% and 90% position contours vs DET_ML "
+            "(Monte-Carlo calibration near the detection threshold; optional)", columns=(
+        ColumnSpec("DET_ML", "D", None, "detection likelihood of the node", sorted=True),
+        ColumnSpec("DC68", "D", None, "delta-C level of the 68.3% contour"),
+        ColumnSpec("DC90", "D", None, "delta-C level of the 90% contour"),
+    ), keywords=(
+        KeywordSpec("CALMETH", str, "calibration method", required=False),
+        KeywordSpec("MLTHRESH", float, "DET_ML threshold of the calibration runs", required=False),
+        KeywordSpec("BKGPIX", float, "[count/pixel] background per band of the runs", required=False),
+        KeywordSpec("NSIMCASE", str, "source counts of the simulated cases", required=False),
+        KeywordSpec("SIMSEED", int, "root seed of the simulations", required=False),
+        KeywordSpec("AMP68", float, "amplitude A of the 68.3% level", required=False),
+        KeywordSpec("SCALE68", float, "DET_ML scale S of the 68.3% level", required=False),
+        KeywordSpec("AMP90", float, "amplitude A of the 90% level", required=False),
+        KeywordSpec("SCALE90", float, "DET_ML scale S of the 90% level", required=False),
+    ), required=False, timed=False),
 )  # fmt: skip
 
 #: CALDB file formats by code name (the product type of each calibration file).

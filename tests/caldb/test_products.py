@@ -139,6 +139,33 @@ def test_detector_models_round_trip(tmp_path_factory, seed, npix):
     assert back.localization_arcsec == pytest.approx(back.combine(0.0))
 
 
+def test_systematics_with_dc_levels_round_trip(tmp_path):
+    levels = {"DET_ML": [10.5, 12.0, 30.0], "DC68": [3.0, 2.5, 2.3], "DC90": [7.0, 5.5, 4.61]}
+    kw = {"CALMETH": "test", "SIMSEED": 3, "AMP90": 0.5}
+    back = Systematics(25.0, 0.9, levels, kw).to_fits(tmp_path / "s.fits")
+    model = Systematics.from_fits(back)
+    for col, values in levels.items():
+        np.testing.assert_array_equal(model.levels[col], values)
+    assert model.levels_keywords == kw
+    # A file without the table reads as no calibration (Wilks' levels in the detection).
+    assert Systematics.from_fits(Systematics(25.0).to_fits(tmp_path / "plain.fits")).levels is None
+
+
+@pytest.mark.parametrize(
+    ("levels", "column"),
+    [
+        ({"DET_ML": [1.0, 1.0], "DC68": [2.3, 2.3], "DC90": [4.6, 4.6]}, "DET_ML"),
+        ({"DET_ML": [1.0, 2.0], "DC68": [2.3, 5.0], "DC90": [4.6, 4.6]}, "DC90"),
+        ({"DET_ML": [1.0, 2.0], "DC68": [2.3, np.nan], "DC90": [4.6, 4.6]}, "DC68"),
+        ({"DET_ML": [1.0, 2.0], "DC90": [4.6, 4.6]}, "DC68"),
+    ],
+)
+def test_bad_dc_levels_name_the_column(tmp_path, levels, column):
+    with pytest.raises(MXTCalibrationError) as info:
+        Systematics(25.0, 0.9, levels)
+    assert info.value.hdu == "DCLEVELS" and info.value.column == column
+
+
 def test_matrix_round_trip(tmp_path, calset):
     back = round_trip(calset.matrix, tmp_path, "m.rmf")
     np.testing.assert_array_equal(back.dense(), calset.matrix.dense())
@@ -360,6 +387,13 @@ def test_detection_recovers_the_psf_terms_exactly(calset):
 
     dc = DetectionCalibration.from_calset(calset)
     assert dc.syserr_arcsec == 25.0
+    # The bundled SYSERR carries the Monte-Carlo calibrated dC levels: raised at the
+    # DET_ML threshold, Wilks' far above it.
+    levels = dc.error_levels
+    assert not levels.is_wilks and levels.origin.startswith("CALDB mxt_syserr_")
+    l68, l90 = levels.at(levels.det_ml[0])
+    assert l90 > 4.61 and l68 > 2.29
+    assert levels.at(1e4) == pytest.approx((2.2958, 4.6052), rel=1e-4)
     band = dc.band_psfs([EnergyBand(0.3, 2.0)])[0]
     edges = np.arange(-40.0, 41.0)
     t = band.terms(edges, edges, np.array([0.3]), np.array([-0.2]), 5.0)

@@ -133,3 +133,29 @@ def test_ml_fit_equals_migrad_with_the_caldb_psf(cal):
     assert r["found"] and r["reference_valid"]
     assert r["reference_shift_r68"] < 0.01
     assert abs(r["reference_dcstat"]) < 1e-2
+
+
+def test_detect_sources_uses_the_caldb_dc_levels(calset):
+    # A faint source (DET_ML a few units above the threshold): the CALDB's calibrated
+    # levels widen its radii against Wilks' levels, by about the square root of the
+    # level ratio at its DET_ML; its position does not change.
+    from dataclasses import replace
+
+    from mxt_pipeline.detect.levels import WILKS
+    from mxt_pipeline.detect.pipeline import DetectionParameters, detect_sources
+
+    from .test_pipeline import _observation
+
+    rng = np.random.default_rng(3)
+    ev, _, _, _ = _observation(rng, [(5.0, -8.0, 90)], bkg_per_pixel=0.004, calset=calset, t0=3.0e8)
+    cal = DetectionCalibration.from_calset(calset)
+    listed = detect_sources(ev, cal)
+    plain = detect_sources(ev, cal, params=replace(DetectionParameters(), error_levels=WILKS))
+    assert listed.meta["ERRLEVEL"].startswith("CALDB mxt_syserr_") and plain.meta["ERRLEVEL"] == "Wilks"
+    assert len(listed) == len(plain) >= 1
+    assert listed["DETY"][0] == plain["DETY"][0] and listed["DET_ML"][0] == plain["DET_ML"][0]
+    l68, l90 = cal.error_levels.at(float(listed["DET_ML"][0]))
+    ratio = float(listed["R90_STAT"][0] / plain["R90_STAT"][0])
+    assert ratio > 1.0
+    assert ratio == pytest.approx(np.sqrt(l90 / 4.605), rel=0.1)
+    assert float(listed["R68_STAT"][0] / plain["R68_STAT"][0]) == pytest.approx(np.sqrt(l68 / 2.296), rel=0.1)

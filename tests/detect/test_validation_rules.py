@@ -186,3 +186,42 @@ def test_summarise_judges_on_detected_runs_and_keeps_all_runs(small_setup):
     # Offsets 1.3 x the bound fail the offset criterion.
     far = summarise(small_setup, {"onaxis_100": _runs(18, 2, 0, 1.3 * crb)})
     assert not far["criteria"]["onaxis_100: median offset / CRB (detected runs)"]["pass"]
+
+
+# ---------------------------------------------------------------------------- dC levels
+
+
+def test_level_cases_have_their_own_streams_and_stopping_rule():
+    from mxt_pipeline.detect.validation import LEVEL_CASES, LEVEL_STREAM, _stream
+
+    streams = [_stream(c) for c in CASES + LEVEL_CASES + ("calibration",)]
+    assert len(set(streams)) == len(streams)
+    assert _stream(LEVEL_CASES[0]) == LEVEL_STREAM
+    with pytest.raises(ValueError):
+        _stream("onaxis_7")
+    results, stopping = run_all(10, 5, _fake_executor([]), min_detected=6, n_reference=0, cases=LEVEL_CASES)
+    assert set(results) == set(LEVEL_CASES)
+    for case in LEVEL_CASES:
+        assert sum(r["found"] for r in results[case]) >= 6
+        assert stopping[case]["reason"] in ("n", "min_detected")
+
+
+def test_calibrate_levels_from_runs(small_setup):
+    from mxt_pipeline.detect.validation import calibrate_levels, level_report
+
+    rng = np.random.default_rng(4)
+
+    def runs(n, inflate):
+        ml = 10.5 + rng.exponential(3.0, n)
+        dc = rng.chisquare(2, n) * (1 + inflate * np.exp(-(ml - 10.5) / 2.0))
+        return [{"found": True, "det_ml": float(a), "dc_true": float(b)} for a, b in zip(ml, dc)] + [{"found": False}]
+
+    results = {"levels_50": runs(3000, 0.8), "levels_100": runs(3000, 0.8)}
+    levels, fits = calibrate_levels(results, 10.5)
+    assert fits["90"].worst_deviation < 0.02 and fits["68"].worst_deviation < 0.02
+    assert fits["90"].coverage_wilks["levels_50"] < 0.87
+    assert levels.at(10.5)[1] > 4.61 * 1.4
+    report, again = level_report(small_setup, results, {}, seed=9)
+    assert again == levels
+    assert report["detection_efficiency"]["levels_50"] == pytest.approx(3000 / 3001)
+    assert report["fits"]["90"]["runs"] == {"levels_50": 3000, "levels_100": 3000}

@@ -85,6 +85,18 @@ GAIN_DRIFT = -0.004
 OFFSET_DRIFT = 1.5
 #: Localisation systematic (arcsec, 90%): GCN circulars.
 SYSERR_ARCSEC = 25.0
+#: dC levels of the position errors near the detection threshold
+#: (:mod:`mxt_pipeline.detect.levels`): ``L_p = W_p (1 + A_p exp(-(DET_ML - 10.5) / S_p))``,
+#: calibrated on this set by ``python -m mxt_pipeline.detect.validation
+#: --calibrate-levels 400 --seed 7`` (on-axis sources of 50, 70, 100, 150, 300 and
+#: 1000 counts over the bench background of 0.008 counts per pixel and band, 400
+#: detections each; the acceptance validation uses other seeds).
+#: The fit (grid values): chi2 3.76 (68%) and 4.50 (90%) over the 6 fluxes; coverage of
+#: the 90% level 0.900 / 0.900 / 0.902 / 0.902 / 0.930 / 0.910 (Wilks: 0.810 for 50
+#: counts, 0.875 for 70), worst deviations 0.030 (90%) and 0.035 (68%, at 300 counts,
+#: where the levels are Wilks').
+DC_LEVELS = {"ml_0": 10.5, "amp68": 0.9075, "scale68": 2.3429, "amp90": 0.96, "scale90": 2.2539,
+             "seed": 7, "cases": "50,70,100,150,300,1000", "background": 0.008}
 
 
 def _q(x: Any, digits: int = 7) -> np.ndarray:
@@ -375,8 +387,16 @@ def badpix_model(version: int = -1) -> BadPixels:
 
 
 def syserr_model() -> Systematics:
-    """25" at 90% (GCN circulars 41243, 44468)."""
-    return Systematics(SYSERR_ARCSEC, 0.9)
+    """25" at 90% (GCN circulars 41243, 44468), with the calibrated dC levels (DCLEVELS)."""
+    from mxt_pipeline.detect.levels import ErrorLevels
+
+    d = DC_LEVELS
+    levels = ErrorLevels.from_form(d["ml_0"], d["amp68"], d["scale68"], d["amp90"], d["scale90"])
+    table = {"DET_ML": _q(levels.det_ml), "DC68": _q(levels.dc68), "DC90": _q(levels.dc90)}
+    keywords = {"CALMETH": "MC coverage per flux", "MLTHRESH": d["ml_0"], "BKGPIX": d["background"],
+                "NSIMCASE": d["cases"], "SIMSEED": d["seed"], "AMP68": d["amp68"], "SCALE68": d["scale68"],
+                "AMP90": d["amp90"], "SCALE90": d["scale90"]}
+    return Systematics(SYSERR_ARCSEC, 0.9, table, keywords)
 
 
 # ---- in memory ---------------------------------------------------------------------------------
