@@ -184,7 +184,8 @@ def fit_levels(samples: Mapping[str, tuple[Sequence[float], Sequence[float]]], p
         with np.errstate(over="ignore"):
             grow = np.exp(x[None, :] / scales[:, None])  # inf far above ml_0: no A helps
         excess = dc / wilks - 1.0
-        need = np.where(excess[None, :] <= 0, -np.inf, excess[None, :] * grow)  # (S, n)
+        with np.errstate(over="ignore", invalid="ignore"):
+            need = np.where(excess[None, :] <= 0, -np.inf, excess[None, :] * grow)  # (S, n)
         need = np.sort(need, axis=1)
         cov = np.stack([np.searchsorted(row, amplitudes, side="right") for row in need], axis=1) / dc.size  # (A, S)
         worst = np.maximum(worst, np.abs(cov - probability))

@@ -58,6 +58,9 @@ class RunContext:
         Check every FITS product as soon as it is written: its format's schema
         (``mxt validate``) and, when installed, ``fitsverify``.  A product that fails
         is deleted and its brick FAILED (phase ``outputs``): it is never published.
+    input_digests : dict
+        (SHA-256, size) of the run's input files by absolute path, hashed once for the
+        run key; file records of those files reuse them.
     """
 
     out_dir: Path
@@ -73,6 +76,7 @@ class RunContext:
     target: Any = None
     on_early_outputs: Callable[[Any, list[FileRecord]], None] | None = None
     check_products: bool = True
+    input_digests: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)
@@ -84,19 +88,22 @@ class RunContext:
         paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Mapping[str, str | os.PathLike[str]],
         *,
         kind: str = "",
+        known: Mapping[str, tuple[str, int]] | None = None,
     ) -> list[FileRecord]:
         """Declare input files for ``port`` (hashed now; read when a brick needs them).
 
         A sequence or mapping declares a *many* input: keys are the mapping's keys, or
-        the file stems for a sequence.
+        the file stems for a sequence.  ``known``: (SHA-256, size) of files already
+        hashed, by absolute path (default :attr:`input_digests`; not hashed again).
         """
+        known = self.input_digests if known is None else known
         if isinstance(paths, (str, os.PathLike)):
             items: Iterable[tuple[str | None, Any]] = [(None, paths)]
         elif isinstance(paths, Mapping):
             items = [(str(k), v) for k, v in paths.items()]
         else:
             items = [(Path(p).stem, p) for p in paths]
-        recs = [file_record(port, p, key=k, kind=kind, role="input") for k, p in items]
+        recs = [file_record(port, p, key=k, kind=kind, role="input", known=known) for k, p in items]
         self.records[port] = recs
         self.values.pop(port, None)
         return recs

@@ -245,7 +245,7 @@ def execute(
 
             # ---- the bricks ----------------------------------------------------------------
             phase = "bricks"
-            ctx = _context(request, pipeline, area.path, provider, caldb_files, obs_date, out, status, secrets)
+            ctx = _context(request, pipeline, area.path, provider, caldb_files, obs_date, out, status, secrets, inputs)
             history: list[BrickResult] = []
 
             def on_start(brick: Brick, index: int) -> None:
@@ -342,8 +342,11 @@ def execute(
 
 
 def _context(request: RunRequest, pipeline: Pipeline, staging: Path, provider, caldb_files, obs_date,
-             out: Path, status: StatusRecord, secrets: list[str]) -> RunContext:  # fmt: skip
-    """The run context: external inputs, services, early publication of fast products."""
+             out: Path, status: StatusRecord, secrets: list[str], inputs: list[FileRecord]) -> RunContext:  # fmt: skip
+    """The run context: external inputs, services, early publication of fast products.
+
+    ``inputs`` are the records of the run key: their checksums are reused, not recomputed.
+    """
     from mxt_pipeline.io.fits import atomic_write_bytes
 
     ctx = RunContext(
@@ -358,11 +361,12 @@ def _context(request: RunRequest, pipeline: Pipeline, staging: Path, provider, c
     )
     ctx.values["target"] = request.target
     ctx.values["observation"] = request.inputs
+    ctx.input_digests = {r.path: (r.sha256, r.size) for r in inputs}
     for port, paths in request.inputs.port_files().items():
         if port in pipeline.external:
             ctx.provide_files(port, paths, kind="input")
     # The observation's own record is its manifest; its data files are the other ports'.
-    ctx.records["observation"] = [file_record("observation", p, role="input", key=role)
+    ctx.records["observation"] = [file_record("observation", p, role="input", key=role, known=ctx.input_digests)
                                   for role, p in request.inputs.files() if role == "manifest"]  # fmt: skip
     if request.inputs.missing_l1:
         ctx.input_warnings["observation"] = [

@@ -195,10 +195,18 @@ def file_record(
     key: str | None = None,
     kind: str = "",
     role: str = "product",
+    known: Mapping[str, tuple[str, int]] | None = None,
 ) -> FileRecord:
-    """Hash a file and describe it (path relative to ``relative_to`` when given)."""
+    """Hash a file and describe it (path relative to ``relative_to`` when given).
+
+    ``known`` maps absolute paths already hashed in this run to their (SHA-256, size),
+    so that a run hashes each input once.
+    """
     p = Path(path)
     shown = str(p.relative_to(relative_to)) if relative_to is not None else str(p.resolve())
+    if known is not None and relative_to is None and shown in known:
+        digest, size = known[shown]
+        return FileRecord(port, shown, digest, size, key=key, kind=kind or ("folder" if p.is_dir() else ""), role=role)
     if p.is_dir():
         digest, size = tree_sha256(p)
         return FileRecord(port, shown, digest, size, key=key, kind=kind or "folder", role=role)

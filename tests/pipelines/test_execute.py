@@ -56,6 +56,26 @@ def test_success_publishes_a_verified_collection(tmp_path, toy, toy_obs, toy_cal
     assert not (out / ".staging").exists() or not any((out / ".staging").iterdir())
 
 
+def test_each_input_is_hashed_once_per_run(tmp_path, toy, toy_obs, toy_caldb, monkeypatch):
+    # The run key and the context's input records share one checksum per input file.
+    from mxt_pipeline.pipelines import ports
+
+    seen: list[str] = []
+    real = ports.sha256_file
+
+    def counting(path, *args, **kwargs):
+        seen.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(ports, "sha256_file", counting)
+    outcome = execute(make_request(toy_obs, tmp_path / "out", toy_caldb), pipeline=toy)
+    assert outcome.exit_code == 0
+    inputs = [p for p in seen if "/obs/" in p.replace("\\", "/")]
+    assert inputs and len(inputs) == len(set(inputs))
+    man = json.loads((outcome.collection / "manifest.json").read_text())
+    assert all(len(f["sha256"]) == 64 for f in man["inputs"])
+
+
 def test_idempotent_force_and_never_overwrite(tmp_path, toy, toy_obs, toy_caldb):
     out = tmp_path / "out"
     first = execute(make_request(toy_obs, out, toy_caldb), pipeline=toy)

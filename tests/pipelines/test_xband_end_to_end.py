@@ -24,6 +24,7 @@ from astropy.io import fits
 from mxt_pipeline.datapaths import REPO_ROOT
 from mxt_pipeline.io import read_product, validate_file
 from mxt_pipeline.lightcurve.product import read_light_curve
+from mxt_pipeline.pipelines import ports
 from mxt_pipeline.pipelines.collection import verify_collection
 from mxt_pipeline.pipelines.execute import FAST_DIR, execute, run_dataset
 from mxt_pipeline.pipelines.runtime import BurstPosition, request_from_dataset
@@ -64,14 +65,34 @@ def gp_run(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("gp") / "out"
     old = os.environ.get("SOURCE_DATE_EPOCH")
     os.environ["SOURCE_DATE_EPOCH"] = EPOCH
+    real = ports.sha256_file
+
+    def counting(path, *args, **kwargs):
+        HASHED.append(str(path))
+        return real(path, *args, **kwargs)
+
+    ports.sha256_file = counting
     try:
         outcome = run_dataset(dataset[0], "xband-gp", out, caldb=SimpleFullCalibrationSet())
     finally:
+        ports.sha256_file = real
         if old is None:
             os.environ.pop("SOURCE_DATE_EPOCH")
         else:
             os.environ["SOURCE_DATE_EPOCH"] = old
     return outcome
+
+
+#: Files checksummed during the ``gp_run`` fixture's run.
+HASHED: list[str] = []
+
+
+def test_each_input_file_is_hashed_once(dataset, gp_run):
+    # The run key's input records are reused by the run context (one checksum per file).
+    root = str(dataset[0])
+    inputs = [p for p in HASHED if p.startswith(root)]
+    assert len(inputs) >= 3
+    assert len(inputs) == len(set(inputs)), [p for p in set(inputs) if inputs.count(p) > 1]
 
 
 def test_gp_finds_the_source_within_r90(dataset, gp_run):

@@ -88,14 +88,13 @@ SYSERR_ARCSEC = 25.0
 #: dC levels of the position errors near the detection threshold
 #: (:mod:`mxt_pipeline.detect.levels`): ``L_p = W_p (1 + A_p exp(-(DET_ML - 10.5) / S_p))``,
 #: calibrated on this set by ``python -m mxt_pipeline.detect.validation
-#: --calibrate-levels 400 --seed 7`` (on-axis sources of 50, 70, 100, 150, 300 and
-#: 1000 counts over the bench background of 0.008 counts per pixel and band, 400
-#: detections each; the acceptance validation uses other seeds).
-#: The fit (grid values): chi2 3.76 (68%) and 4.50 (90%) over the 6 fluxes; coverage of
-#: the 90% level 0.900 / 0.900 / 0.902 / 0.902 / 0.930 / 0.910 (Wilks: 0.810 for 50
-#: counts, 0.875 for 70), worst deviations 0.030 (90%) and 0.035 (68%, at 300 counts,
-#: where the levels are Wilks').
-DC_LEVELS = {"ml_0": 10.5, "amp68": 0.9075, "scale68": 2.3429, "amp90": 0.96, "scale90": 2.2539,
+#: --calibrate-levels 1000 --seed 7`` (on-axis sources of 50, 70, 100, 150, 300 and
+#: 1000 counts over the bench background of 0.008 counts per pixel and band, 1000
+#: detections each, 10 693 observations; the acceptance validation uses other seeds).
+#: The fit (grid values): chi2 0.98 (90%) and 4.88 (68%) over the 6 fluxes; coverage of
+#: the 90% level 0.899 / 0.903 / 0.903 / 0.901 / 0.902 / 0.908 (Wilks: 0.816 for 50
+#: counts, 0.870 for 70, 0.896 for 100), worst deviations 0.008 (90%) and 0.017 (68%).
+DC_LEVELS = {"ml_0": 10.5, "amp68": 0.9050, "scale68": 2.3429, "amp90": 0.9225, "scale90": 2.7351,
              "seed": 7, "cases": "50,70,100,150,300,1000", "background": 0.008}
 
 

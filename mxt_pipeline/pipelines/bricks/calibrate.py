@@ -66,7 +66,8 @@ def load_calibration_inputs(brick: Brick, ctx: RunContext) -> tuple[dict[str, An
         weeks = range(int(week_of(tstart)), int(week_of(tstop)) + 1)
         paths = [archive.path(w) for w in weeks]
         saa = archive.intervals(list(weeks))
-    records += [file_record("saa", p, role="input", key=f"w{w}") for w, p in zip(weeks, paths)]
+    records += [file_record("saa", p, role="input", key=f"w{w}", known=ctx.input_digests)
+                for w, p in zip(weeks, paths)]
     values["saa"] = saa
     return values, records, warnings
 
