@@ -22,6 +22,7 @@ from pathlib import Path
 import click
 
 from harness.config import load_config
+from mxt_pipeline.cli.runner import run_group
 
 __all__ = ["main", "cli"]
 
@@ -249,19 +250,7 @@ def timing_cmd(ctx, update_baseline, reports_dir) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    try:
-        rv = cli.main(args=argv, prog_name="python -m harness", standalone_mode=False)
-        if isinstance(rv, int):
-            return rv
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        return 130
-    return 0
+    return run_group(cli, argv, "python -m harness")
 
 
 if __name__ == "__main__":  # pragma: no cover

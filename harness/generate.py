@@ -13,33 +13,19 @@ seeded, the CALDB is the bundled one of the checkout (``$CALDB`` is ignored), an
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from harness.config import repo_root
 from harness.golden import GoldenError
+from mxt_pipeline.io.fits import source_date_epoch
 
 __all__ = ["generate_golden", "GOLDEN_DATE_EPOCH"]
 
 #: DATE of every golden product (2025-01-01T00:00:00 UTC): golden data do not depend on
 #: when they were made.
 GOLDEN_DATE_EPOCH = "1735689600"
-
-
-@contextmanager
-def _fixed_date():
-    old = os.environ.get("SOURCE_DATE_EPOCH")
-    os.environ["SOURCE_DATE_EPOCH"] = GOLDEN_DATE_EPOCH
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("SOURCE_DATE_EPOCH", None)
-        else:
-            os.environ["SOURCE_DATE_EPOCH"] = old
 
 
 def generate_golden(name: str, spec: Mapping[str, Any], folder: Path) -> dict[str, Any]:
@@ -74,7 +60,7 @@ def generate_golden(name: str, spec: Mapping[str, Any], folder: Path) -> dict[st
     if not caldb.is_dir() or not any(caldb.iterdir()):
         raise GoldenError(f"the CALDB {caldb} is empty: golden data need the bundled calibration")
     scenario = load_scenario(scenario_path)
-    with _fixed_date():
+    with source_date_epoch(GOLDEN_DATE_EPOCH):
         ds = run_scenario(scenario, int(spec["seed"]), folder / "input", caldb=caldb)
         statuses = generate_expected(folder / "input", run, folder / "expected")
     try:

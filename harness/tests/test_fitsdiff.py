@@ -43,17 +43,10 @@ def test_file_equals_itself_and_its_rewrite(n, seed):
         a = write_events_file(Path(tmp) / "a.fits", n=n, seed=seed)
         assert diff_fits(a, a, cfg).identical
         # A second write differs in DATE, CHECKSUM, DATASUM only: all ignored.
-        import os
+        from mxt_pipeline.io.fits import source_date_epoch
 
-        old = os.environ.get("SOURCE_DATE_EPOCH")
-        os.environ["SOURCE_DATE_EPOCH"] = "1000000000"
-        try:
+        with source_date_epoch(1000000000):
             b = write_events_file(Path(tmp) / "b.fits", n=n, seed=seed)
-        finally:
-            if old is None:
-                os.environ.pop("SOURCE_DATE_EPOCH", None)
-            else:
-                os.environ["SOURCE_DATE_EPOCH"] = old
         assert fits.getval(a, "DATE") != fits.getval(b, "DATE")
         d = diff_fits(b, a, cfg)
         assert d.identical, d.account()

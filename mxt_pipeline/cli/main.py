@@ -15,6 +15,7 @@ import sys
 import click
 
 from mxt_pipeline._version import __version__
+from mxt_pipeline.cli.runner import run_group
 from mxt_pipeline.errors import MXTError
 
 #: subcommand name -> module under mxt_pipeline.cli holding a click ``command``.
@@ -58,24 +59,7 @@ def cli(verbose: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; MXTError becomes a one-line message and exit status 2."""
-    try:
-        rv = cli.main(args=argv, prog_name="mxt", standalone_mode=False)
-        if isinstance(rv, int):
-            return rv
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        return 130
-    except MXTError as exc:
-        click.echo(f"mxt: error: {exc}", err=True)
-        return 2
-    return 0
+    return run_group(cli, argv, "mxt", handled=(MXTError,))
 
 
 if __name__ == "__main__":  # pragma: no cover

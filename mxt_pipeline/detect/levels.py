@@ -52,7 +52,8 @@ from scipy import stats
 from mxt_pipeline.detect.errors import DC_68, DC_90, P_68, P_90
 from mxt_pipeline.errors import MXTCalibrationError
 
-__all__ = ["ErrorLevels", "WILKS", "level_form", "LevelFit", "fit_levels", "levels_from_fits", "coverage"]
+__all__ = ["ErrorLevels", "WILKS", "level_form", "LevelFit", "fit_levels", "levels_from_fits", "coverage",
+           "LevelCalibration"]
 
 
 @dataclass(frozen=True)
@@ -208,3 +209,53 @@ def levels_from_fits(fit68: LevelFit, fit90: LevelFit, origin: str = "calibrated
     if fit68.ml_0 != fit90.ml_0:
         raise ValueError("both fits need the same DET_ML threshold")
     return ErrorLevels.from_form(fit68.ml_0, fit68.amplitude, fit68.scale, fit90.amplitude, fit90.scale, origin=origin)
+
+
+@dataclass(frozen=True)
+class LevelCalibration:
+    """A calibration of the levels and its provenance: what the CALDB SYSERR file holds.
+
+    Attributes
+    ----------
+    ml_0 : float
+        DET_ML threshold of the simulated runs.
+    amp68, scale68, amp90, scale90 : float
+        ``(A, S)`` of :func:`level_form` for each probability.
+    background : float
+        Background per pixel and band of the runs (counts).
+    cases : str
+        Source counts of the simulated cases, comma-separated.
+    seed : int
+        Root seed of the simulations.
+    """
+
+    ml_0: float
+    amp68: float
+    scale68: float
+    amp90: float
+    scale90: float
+    background: float
+    cases: str
+    seed: int
+
+    @classmethod
+    def from_fits(cls, fit68: LevelFit, fit90: LevelFit, background: float, seed: int) -> LevelCalibration:
+        """From the fits of both probabilities (cases named ``<prefix>_<counts>``)."""
+        cases = ",".join(c.split("_")[-1] for c in fit90.runs)
+        return cls(fit90.ml_0, fit68.amplitude, fit68.scale, fit90.amplitude, fit90.scale, float(background), cases,
+                   int(seed))
+
+    def levels(self, origin: str = "calibrated") -> ErrorLevels:
+        """The tabulated levels."""
+        return ErrorLevels.from_form(self.ml_0, self.amp68, self.scale68, self.amp90, self.scale90, origin=origin)
+
+    def table(self) -> dict[str, np.ndarray]:
+        """Columns of the DCLEVELS extension (DET_ML, DC68, DC90)."""
+        lv = self.levels()
+        return {"DET_ML": np.asarray(lv.det_ml), "DC68": np.asarray(lv.dc68), "DC90": np.asarray(lv.dc90)}
+
+    def keywords(self) -> dict[str, float | int | str]:
+        """Provenance keywords of the DCLEVELS extension."""
+        return {"CALMETH": "MC coverage per flux", "MLTHRESH": float(self.ml_0), "BKGPIX": float(self.background),
+                "NSIMCASE": self.cases, "SIMSEED": int(self.seed), "AMP68": float(self.amp68),
+                "SCALE68": float(self.scale68), "AMP90": float(self.amp90), "SCALE90": float(self.scale90)}

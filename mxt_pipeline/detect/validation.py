@@ -56,12 +56,13 @@ background counts per band.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -72,7 +73,13 @@ from mxt_pipeline.detect.bands import DEFAULT_BANDS, EnergyBand
 from mxt_pipeline.detect.blas import single_blas_thread
 from mxt_pipeline.detect.crlb import position_bound
 from mxt_pipeline.detect.errors import P_68, P_90
-from mxt_pipeline.detect.levels import ErrorLevels, LevelFit, fit_levels, levels_from_fits
+from mxt_pipeline.detect.levels import (
+    ErrorLevels,
+    LevelCalibration,
+    LevelFit,
+    fit_levels,
+    levels_from_fits,
+)
 from mxt_pipeline.detect.likelihood import BandData
 from mxt_pipeline.detect.pipeline import DetectionParameters, detect_in_problem
 from mxt_pipeline.detect.positions import profile_function
@@ -277,8 +284,12 @@ def _nearest(result, y, z):
 
 
 def run_onaxis(setup: ValidationSetup, total_counts: float, rng: np.random.Generator, *, reference: bool = False,
-               params: DetectionParameters | None = None) -> dict:
-    """One on-axis observation: detection, offset and radii of the source."""
+               params: DetectionParameters | None = None, truth_dc: bool = False) -> dict:
+    """One on-axis observation: detection, offset and radii of the source.
+
+    ``truth_dc`` adds ``dc_true``, the dC of the true position on the source's profile
+    (what the level calibration needs; one more profile setup per detected run).
+    """
     params = params or setup.params
     y0, z0 = rng.uniform(-0.5, 0.5, 2) + np.array(setup.axis)
     counts = total_counts * setup.band_fractions[None, :]
@@ -290,12 +301,12 @@ def run_onaxis(setup: ValidationSetup, total_counts: float, rng: np.random.Gener
     if found:
         c = res.contours[i]
         st = res.state
-        # dC of the true position on the source's profile: what the level calibration
-        # (:mod:`~mxt_pipeline.detect.levels`) needs, independent of the levels used.
-        delta_c, _ = profile_function(prob, st, i, params.ml_parameters())
         out.update({"r68": c.radius68, "r90": c.radius90, "closed": bool(c.closed), "det_ml": float(st.det_ml[i]),
-                    "inside90": bool(d < c.radius90), "inside68": bool(d < c.radius68),
-                    "dc_true": float(delta_c(y0 - st.y[i], z0 - st.z[i]))})
+                    "inside90": bool(d < c.radius90), "inside68": bool(d < c.radius68)})
+        if truth_dc:
+            # Independent of the levels used for the radii.
+            delta_c, _ = profile_function(prob, st, i, params.ml_parameters())
+            out["dc_true"] = float(delta_c(y0 - st.y[i], z0 - st.z[i]))
         if reference:
             from mxt_pipeline.detect.reference import iminuit_fit
 
@@ -401,7 +412,8 @@ def _task(task: tuple) -> tuple:
     with single_blas_thread():
         t0 = time.perf_counter()
         if case.startswith(ONAXIS_PREFIXES):
-            out = run_onaxis(setup, float(case.split("_")[1]), rng, reference=extra.get("reference", False))
+            out = run_onaxis(setup, float(case.split("_")[1]), rng, reference=extra.get("reference", False),
+                             truth_dc=case.startswith("levels_"))
         elif case == "pair":
             out = run_pair(setup, 200.0, 1.5, rng)
         elif case == "empty":
@@ -755,44 +767,41 @@ def run_all(n: int, seed: int, execute: Callable[[list[tuple]], list[tuple]], *,
     return results, stopping
 
 
-def _executor(workers: int, caldb, on_done: Callable[[], None]):
-    """Context manager giving ``execute(tasks)``: a process pool, or one process."""
-    import contextlib
+@contextlib.contextmanager
+def _executor(workers: int, caldb, on_done: Callable[[], None]) -> Iterator[Callable[[list[tuple]], list[tuple]]]:
+    """``execute(tasks)`` on a process pool of ``workers``, or in this process."""
+    if workers > 1:
+        import multiprocessing as mp
 
-    @contextlib.contextmanager
-    def run():
-        if workers > 1:
-            import multiprocessing as mp
-
-            with mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(caldb,)) as pool:
-
-                def execute(tasks: list[tuple]) -> list[tuple]:
-                    out = []
-                    for item in pool.imap_unordered(_task, tasks, chunksize=2):
-                        out.append(item)
-                        on_done()
-                    return out
-
-                yield execute
-        else:
-            _init_worker(caldb)
+        with mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(caldb,)) as pool:
 
             def execute(tasks: list[tuple]) -> list[tuple]:
                 out = []
-                for task in tasks:
-                    out.append(_task(task))
+                for item in pool.imap_unordered(_task, tasks, chunksize=2):
+                    out.append(item)
                     on_done()
                 return out
 
             yield execute
+        return
+    _init_worker(caldb)
 
-    return run()
+    def execute(tasks: list[tuple]) -> list[tuple]:
+        out = []
+        for task in tasks:
+            out.append(_task(task))
+            on_done()
+        return out
+
+    yield execute
 
 
-def level_report(setup: ValidationSetup, results: dict[str, list[dict]], stopping: dict, seed: int) -> tuple[dict, ErrorLevels]:
-    """Report of a dC-level calibration and the levels (``--calibrate-levels``)."""
+def level_report(setup: ValidationSetup, results: dict[str, list[dict]], stopping: dict,
+                 seed: int) -> tuple[dict, LevelCalibration]:
+    """Report of a dC-level calibration and the calibration (``--calibrate-levels``)."""
     ml_0 = setup.params.det_ml_threshold
     levels, fits = calibrate_levels(results, ml_0)
+    calibration = LevelCalibration.from_fits(fits["68"], fits["90"], float(setup.background[0]), seed)
     report = {
         "method": "per-flux coverage of dC(true position) <= W_p (1 + A exp(-(DET_ML - ml_0) / S)), least squares in binomial errors",
         "ml_0": ml_0,
@@ -806,21 +815,15 @@ def level_report(setup: ValidationSetup, results: dict[str, list[dict]], stoppin
         "samples": {c: {"det_ml": [r["det_ml"] for r in runs if r["found"]],
                         "dc_true": [r["dc_true"] for r in runs if r["found"]]} for c, runs in results.items()},
     }
-    return report, levels
+    return report, calibration
 
 
-def write_levels_syserr(path: Path, report: dict, levels: ErrorLevels, caldb=None) -> Path:
+def write_levels_syserr(path: Path, calibration: LevelCalibration, caldb=None) -> Path:
     """A SYSERR CALDB file: the CALDB's systematic and validity, with the new DCLEVELS table."""
     from mxt_pipeline.caldb.products import CalibrationSet, Systematics
 
     current = CalibrationSet.from_caldb(caldb).syserr
-    f68, f90 = report["fits"]["68"], report["fits"]["90"]
-    keywords = {"CALMETH": "MC coverage per flux", "MLTHRESH": float(report["ml_0"]),
-                "BKGPIX": float(report["background_per_pixel"][0]),
-                "NSIMCASE": ",".join(c.split("_")[1] for c in f90["runs"]), "SIMSEED": int(report["seed"]),
-                "AMP68": f68["amplitude"], "SCALE68": f68["scale"], "AMP90": f90["amplitude"], "SCALE90": f90["scale"]}
-    table = {"DET_ML": np.asarray(levels.det_ml), "DC68": np.asarray(levels.dc68), "DC90": np.asarray(levels.dc90)}
-    model = Systematics(current.localization_arcsec, current.confidence, table, keywords)
+    model = Systematics(current.localization_arcsec, current.confidence, calibration.table(), calibration.keywords())
     return model.to_fits(path, current.meta)
 
 
@@ -860,7 +863,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _executor(args.workers, args.caldb, log_progress) as execute:
             results, stopping = run_all(args.calibrate_levels, args.seed, execute, min_detected=args.calibrate_levels,
                                         max_runs=args.max_runs, n_reference=0, progress=progress, cases=LEVEL_CASES)
-        report, levels = level_report(setup, results, stopping, args.seed)
+        report, calibration = level_report(setup, results, stopping, args.seed)
         report["wall_seconds"] = time.perf_counter() - t0
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2, default=float) + "\n")
@@ -871,7 +874,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"    {case}: {fit['coverage'][case]:.3f} (Wilks {fit['coverage_wilks'][case]:.3f}, "
                       f"n = {fit['runs'][case]})")
         if args.write_syserr is not None:
-            print(f"wrote {write_levels_syserr(args.write_syserr, report, levels, args.caldb)}")
+            print(f"wrote {write_levels_syserr(args.write_syserr, calibration, args.caldb)}")
         return 0
 
     kwargs = {"min_detected": args.min_detected, "max_runs": args.max_runs, "calibrate": args.calibrate,

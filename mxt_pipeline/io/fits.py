@@ -17,7 +17,7 @@ import contextlib
 import os
 import tempfile
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +42,7 @@ __all__ = [
     "read_header",
     "atomic_write_bytes",
     "atomic_path",
+    "source_date_epoch",
     "mjdref",
     "met_to_isot",
     "product_date",
@@ -91,6 +92,20 @@ def product_date() -> str:
         datetime.fromtimestamp(int(epoch), tz=UTC) if epoch else datetime.now(tz=UTC)
     )
     return now.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+@contextlib.contextmanager
+def source_date_epoch(epoch: int | str) -> Iterator[None]:
+    """Pin :func:`product_date` to ``epoch`` (s since 1970) within the block, then restore."""
+    old = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = str(int(epoch))
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("SOURCE_DATE_EPOCH", None)
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = old
 
 
 def _umask() -> int:

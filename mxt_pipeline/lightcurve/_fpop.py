@@ -67,6 +67,27 @@ def _njit(func):
 
 
 @_njit
+def _newton_log_root(y, w, tol):
+    """Newton on ``psi(y) = e^y - y - 1 - w`` from a start where ``psi > 0``.
+
+    ``psi`` is convex, so from either side of a root every iterate stays on that side
+    (a bound) and the steps shrink monotonically; stops when a step is below ``tol``.
+    """
+    for _ in range(50):
+        em = math.expm1(y)
+        if em == 0.0:
+            break
+        psi = em - y - w
+        if psi <= 0.0:
+            break
+        step = psi / em
+        y -= step
+        if abs(step) <= tol:
+            break
+    return y
+
+
+@_njit
 def lower_root(w):
     """Lower bound of the root ``mu < 1`` of ``mu - ln(mu) = 1 + w`` (``w >= 0``).
 
@@ -85,18 +106,7 @@ def lower_root(w):
     sq = math.sqrt(2.0 * w)
     if sq < 1.0:
         y = max(y, math.log1p(-sq))
-    tol = 1e-13 * (1.0 - y)
-    for _ in range(50):
-        em = math.expm1(y)
-        if em == 0.0:
-            break
-        psi = em - y - w
-        if psi <= 0.0:
-            break
-        step = psi / em  # negative: y increases towards the root
-        y -= step
-        if -step <= tol:
-            break
+    y = _newton_log_root(y, w, 1e-13 * (1.0 - y))  # steps < 0: y rises to the root
     return math.exp(y), y
 
 
@@ -110,18 +120,7 @@ def upper_root(w):
     ``mu = 1 + w + sqrt(w (2 + w))`` (from ``ln(mu) <= (mu^2 - 1) / (2 mu)``, ``mu >= 1``).
     """
     y = math.log1p(min(w + math.log(2.0 + 2.0 * w), w + math.sqrt(w * (2.0 + w))))
-    tol = 1e-13 * (1.0 + y)
-    for _ in range(50):
-        em = math.expm1(y)
-        if em == 0.0:
-            break
-        psi = em - y - w
-        if psi <= 0.0:
-            break
-        step = psi / em  # positive: y decreases towards the root
-        y -= step
-        if step <= tol:
-            break
+    y = _newton_log_root(y, w, 1e-13 * (1.0 + y))  # steps > 0: y falls to the root
     return math.exp(y), y
 
 

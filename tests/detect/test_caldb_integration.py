@@ -133,6 +133,12 @@ def test_ml_fit_equals_migrad_with_the_caldb_psf(cal):
     assert r["found"] and r["reference_valid"]
     assert r["reference_shift_r68"] < 0.01
     assert abs(r["reference_dcstat"]) < 1e-2
+    # The same observation with the dC of the true position (level calibration): the
+    # profile is about quadratic at 300 counts, dC ~ 4.61 (offset / R90)^2.
+    assert "dc_true" not in r
+    t = run_onaxis(setup, 300.0, np.random.default_rng(3), truth_dc=True)
+    assert t["offset"] == r["offset"] and t["r90"] == r["r90"]
+    assert t["dc_true"] == pytest.approx(4.605 * (t["offset"] / t["r90"]) ** 2, rel=0.5, abs=0.05)
 
 
 def test_detect_sources_uses_the_caldb_dc_levels(calset):

@@ -221,7 +221,9 @@ def test_calibrate_levels_from_runs(small_setup):
     assert fits["90"].worst_deviation < 0.02 and fits["68"].worst_deviation < 0.02
     assert fits["90"].coverage_wilks["levels_50"] < 0.87
     assert levels.at(10.5)[1] > 4.61 * 1.4
-    report, again = level_report(small_setup, results, {}, seed=9)
-    assert again == levels
+    report, calibration = level_report(small_setup, results, {}, seed=9)
+    assert calibration.levels() == levels
+    assert calibration.cases == "50,100" and calibration.seed == 9 and calibration.ml_0 == 10.5
+    assert calibration.keywords()["AMP90"] == fits["90"].amplitude
     assert report["detection_efficiency"]["levels_50"] == pytest.approx(3000 / 3001)
     assert report["fits"]["90"]["runs"] == {"levels_50": 3000, "levels_100": 3000}

@@ -63,24 +63,16 @@ def dataset(tmp_path_factory):
 @pytest.fixture(scope="module")
 def gp_run(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("gp") / "out"
-    old = os.environ.get("SOURCE_DATE_EPOCH")
-    os.environ["SOURCE_DATE_EPOCH"] = EPOCH
     real = ports.sha256_file
 
     def counting(path, *args, **kwargs):
         HASHED.append(str(path))
         return real(path, *args, **kwargs)
 
-    ports.sha256_file = counting
-    try:
-        outcome = run_dataset(dataset[0], "xband-gp", out, caldb=SimpleFullCalibrationSet())
-    finally:
-        ports.sha256_file = real
-        if old is None:
-            os.environ.pop("SOURCE_DATE_EPOCH")
-        else:
-            os.environ["SOURCE_DATE_EPOCH"] = old
-    return outcome
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOURCE_DATE_EPOCH", EPOCH)
+        mp.setattr(ports, "sha256_file", counting)
+        return run_dataset(dataset[0], "xband-gp", out, caldb=SimpleFullCalibrationSet())
 
 
 #: Files checksummed during the ``gp_run`` fixture's run.

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,18 +108,11 @@ def _upload_text() -> str:
     )
 
 
-@contextlib.contextmanager
-def build_epoch(epoch: int = BUILD_EPOCH) -> Iterator[None]:
+def build_epoch(epoch: int = BUILD_EPOCH) -> contextlib.AbstractContextManager[None]:
     """Set ``SOURCE_DATE_EPOCH`` for the duration of the block (restored after)."""
-    old = os.environ.get("SOURCE_DATE_EPOCH")
-    os.environ["SOURCE_DATE_EPOCH"] = str(int(epoch))
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("SOURCE_DATE_EPOCH", None)
-        else:
-            os.environ["SOURCE_DATE_EPOCH"] = old
+    from mxt_pipeline.io.fits import source_date_epoch
+
+    return source_date_epoch(epoch)
 
 
 def generate(out: str | os.PathLike[str], *, force: bool = False) -> list[Path]:

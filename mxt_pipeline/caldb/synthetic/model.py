@@ -387,15 +387,11 @@ def badpix_model(version: int = -1) -> BadPixels:
 
 def syserr_model() -> Systematics:
     """25" at 90% (GCN circulars 41243, 44468), with the calibrated dC levels (DCLEVELS)."""
-    from mxt_pipeline.detect.levels import ErrorLevels
+    from mxt_pipeline.detect.levels import LevelCalibration
 
-    d = DC_LEVELS
-    levels = ErrorLevels.from_form(d["ml_0"], d["amp68"], d["scale68"], d["amp90"], d["scale90"])
-    table = {"DET_ML": _q(levels.det_ml), "DC68": _q(levels.dc68), "DC90": _q(levels.dc90)}
-    keywords = {"CALMETH": "MC coverage per flux", "MLTHRESH": d["ml_0"], "BKGPIX": d["background"],
-                "NSIMCASE": d["cases"], "SIMSEED": d["seed"], "AMP68": d["amp68"], "SCALE68": d["scale68"],
-                "AMP90": d["amp90"], "SCALE90": d["scale90"]}
-    return Systematics(SYSERR_ARCSEC, 0.9, table, keywords)
+    cal = LevelCalibration(**DC_LEVELS)
+    table = {name: _q(column) for name, column in cal.table().items()}
+    return Systematics(SYSERR_ARCSEC, 0.9, table, cal.keywords())
 
 
 # ---- in memory ---------------------------------------------------------------------------------
