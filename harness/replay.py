@@ -180,14 +180,56 @@ def brick_inputs(pipeline, brick_name: str, dataset: Path, expected_root: Path, 
     return inputs
 
 
-def _write_listing(out: Path, records: list[Any], brick: str, status: str) -> None:
+def _write_listing(out: Path, records: list[Any], brick: str, status: str, config: dict[str, Any]) -> None:
+    """``OUTPUTS.json``: the files by port, the status and the effective configuration.
+
+    ``config`` is what the brick (or each brick of the pipeline) ran with: parameter
+    values with the CALDB-resolved ones over them, and the CALDB files with their
+    SHA-256 (:meth:`~mxt_pipeline.pipelines.brick.BrickResult.configuration`).
+    """
     ports: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         rel = Path(r.path)
         rel = rel.relative_to(out) if rel.is_absolute() else rel
         ports.setdefault(r.port, []).append({"path": rel.as_posix(), "key": r.key})
-    doc = {"brick": brick, "status": status, "ports": ports}
+    doc = {"brick": brick, "status": status, "ports": ports, "config": config}
     write_json(out / OUTPUTS_FILE, doc)
+
+
+def config_differences(test: Mapping[str, Any] | None, golden: Mapping[str, Any] | None) -> list[str]:
+    """The differences of two effective configurations, one line per parameter or file.
+
+    A configuration is ``{"params": {...}, "caldb": {CODE: {"file", "sha256"}}}`` for a
+    brick, or such configurations by brick name for a pipeline.  A golden without one
+    was blessed before configurations were recorded: that is a difference too (re-bless
+    it with a reason).
+    """
+    if golden is None:
+        return ["the golden output records no effective configuration (re-bless it with --reason)"]
+    test = test or {}
+    if "params" not in golden and "caldb" not in golden:  # a pipeline: by brick
+        out = []
+        for name in sorted(set(golden) | set(test)):
+            if name not in test or name not in golden:
+                where = "golden" if name not in test else "replay"
+                out.append(f"{name}: brick only in the {where} configuration")
+                continue
+            out += [f"{name}.{line}" for line in config_differences(test[name], golden[name])]
+        return out
+    out = []
+    tp, gp = test.get("params", {}), golden.get("params", {})
+    for key in sorted(set(tp) | set(gp)):
+        if tp.get(key, "<absent>") != gp.get(key, "<absent>"):
+            out.append(f"{key}: {tp.get(key, '<absent>')!r} vs golden {gp.get(key, '<absent>')!r}")
+    tc, gc = test.get("caldb", {}), golden.get("caldb", {})
+    for code in sorted(set(tc) | set(gc)):
+        a, b = tc.get(code), gc.get(code)
+        if a != b:
+            fa = a["file"] if a else "<none>"
+            fb = b["file"] if b else "<none>"
+            same = " (same name, other content)" if a and b and fa == fb else ""
+            out.append(f"CALDB {code}: {fa} vs golden {fb}{same}")
+    return out
 
 
 def run_brick(pipeline, brick_name: str, dataset: Path, expected_root: Path, run: GoldenRun, out: Path):
@@ -215,7 +257,7 @@ def run_brick(pipeline, brick_name: str, dataset: Path, expected_root: Path, run
         target=target,
         raise_on_error=False,
     )
-    _write_listing(out, res.outputs, brick_name, str(res.status))
+    _write_listing(out, res.outputs, brick_name, str(res.status), res.configuration())
     return res
 
 
@@ -243,7 +285,8 @@ def run_pipeline(dataset: Path, run: GoldenRun, out: Path, work: Path) -> tuple[
                 per_brick.setdefault(br.name, []).append(Path(r.path).as_posix())
                 records.append(r)
     status = str(outcome.status.status) if outcome.status is not None else "UNKNOWN"
-    _write_listing(out, records, PIPELINE_DIR, status)
+    config = {} if outcome.result is None else {br.name: br.configuration() for br in outcome.result.bricks}
+    _write_listing(out, records, PIPELINE_DIR, status, config)
     return outcome, per_brick
 
 
@@ -295,6 +338,14 @@ def _compare_folder(test: Path, expected: Path, cfg: HarnessConfig) -> dict[str,
         d = FileDiff(str(test / OUTPUTS_FILE), str(expected / OUTPUTS_FILE), content="STATUS")
         d.differences.append(Difference("json", "", "status", f"{t_doc.get('status')} vs golden {e_doc.get('status')}"))
         diffs[OUTPUTS_FILE] = d
+    changed = config_differences(t_doc.get("config"), e_doc.get("config"))
+    if changed:
+        # The replay ran with another configuration than the golden run: a parameter
+        # default or a CALDB file changed.  The outputs may still agree within
+        # tolerance; the configuration is judged on its own.
+        d = FileDiff(str(test / OUTPUTS_FILE), str(expected / OUTPUTS_FILE), content="CONFIG")
+        d.differences += [Difference("config", "", line.split(":")[0], line) for line in changed]
+        diffs[OUTPUTS_FILE + "#config"] = d
     return diffs
 
 

@@ -220,3 +220,35 @@ def test_differing_quantities_names_every_moved_quantity_once():
     only_files = FileDiff("a", "b")
     only_files.differences.append(Difference("file", "", "a", "not written"))
     assert differing_quantities(only_files) == ""
+
+
+def test_a_changed_default_fails_naming_the_parameter(toy_golden, registered, monkeypatch, tmp_path):
+    """A brick whose declared default changed replays with another effective
+    configuration than the golden run: the brick and the pipeline checks fail, naming
+    the parameter, even where the outputs would still agree."""
+    import dataclasses
+
+    from mxt_pipeline.pipelines import Parameter
+
+    store, cfg = toy_golden
+    drifted = dataclasses.replace(toy.SPECTRUM, params=(Parameter("bins", int, 32, "number of bins", minimum=1),))
+    monkeypatch.setattr(toy, "SPECTRUM", drifted)
+    checks, _ = replay_dataset(store.path("toy"), cfg, tmp_path)
+    by_name = {c.name: c for c in checks}
+    assert by_name["toy/merge"].status is Status.PASS
+    for name in ("toy/spectrum", "toy/toy"):
+        assert by_name[name].status is Status.FAIL
+        assert "bins: 32 vs golden 16" in by_name[name].message, by_name[name].message
+
+
+def test_config_differences_name_parameters_and_files():
+    from harness.replay import config_differences
+
+    golden = {"params": {"a": 1, "b": None}, "caldb": {"PSF": {"file": "p1.fits", "sha256": "x"}}}
+    assert config_differences(golden, golden) == []
+    test = {"params": {"a": 2, "b": None, "c": 3}, "caldb": {"PSF": {"file": "p1.fits", "sha256": "y"}}}
+    assert config_differences(test, golden) == [
+        "a: 2 vs golden 1", "c: 3 vs golden '<absent>'", "CALDB PSF: p1.fits vs golden p1.fits (same name, other content)"]
+    assert config_differences({"detect": test}, {"detect": golden})[0] == "detect.a: 2 vs golden 1"
+    assert config_differences({}, {"detect": golden}) == ["detect: brick only in the golden configuration"]
+    assert "re-bless" in config_differences(test, None)[0]

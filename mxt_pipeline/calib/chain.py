@@ -22,7 +22,7 @@ import logging
 import os
 import time as _time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +42,12 @@ from mxt_pipeline.calib.energy import (
 )
 from mxt_pipeline.calib.ingest import IngestReport, merge_passes
 from mxt_pipeline.calib.patterns import MAX_MULTIPLICITY_STORED, pixel_keys, reconstruct
-from mxt_pipeline.calib.screening import SAAArchive, ScreeningParams, screen
+from mxt_pipeline.calib.screening import ScreeningParams, screen
 from mxt_pipeline.datamodel import AngleTable, Attitude, EventList, RawHits
 from mxt_pipeline.errors import MXTCalibrationError, MXTFormatError, MXTInputError
 from mxt_pipeline.io.formats import PATTERN_INVALID, STATUS_BITS
 
-__all__ = ["ChainParams", "CalibrationReport", "calibrate", "calibrate_dataset", "read_manifest"]
+__all__ = ["ChainParams", "CalibrationReport", "calibrate", "read_manifest"]
 
 log = logging.getLogger(__name__)
 
@@ -460,87 +460,3 @@ def read_manifest(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(files, dict) or not isinstance(files.get("l1"), list) or "att" not in files:
         raise MXTFormatError("'files' must hold an 'l1' list and 'att'", file=path, keyword="files")
     return manifest
-
-
-def _load_calset(caldb, met: float):
-    """The CALDB calibration set valid at mission time ``met`` (``CalibrationSet.from_caldb``)."""
-    from mxt_pipeline.caldb import CaDBIO, met_to_datetime
-    from mxt_pipeline.caldb.products import CalibrationSet
-
-    if caldb is None or isinstance(caldb, (str, os.PathLike)):
-        client = CaDBIO(caldb=caldb) if caldb is not None else CaDBIO()
-    else:
-        client = caldb
-    return CalibrationSet.from_caldb(client, met_to_datetime(met))
-
-
-def calibrate_dataset(
-    dataset_dir: str | os.PathLike[str],
-    caldb=None,
-    *,
-    out: str | os.PathLike[str] | None = None,
-    report_path: str | os.PathLike[str] | None = None,
-    saa_url: str | None = None,
-    token: str | None = None,
-    runtime_data=None,
-    calset=None,
-    params: ChainParams | None = None,
-) -> tuple[EventList, CalibrationReport]:
-    """Calibrate a dataset directory (``dataset.json`` + L1 passes + aux + SAA files).
-
-    Parameters
-    ----------
-    dataset_dir : path-like
-        Dataset laid out as in ``docs/calibration.md`` (``dataset.json``, ``l1/``,
-        ``aux/``, ``saa/``).
-    caldb : path-like or CaDBIO, optional
-        CALDB to take the calibration from (default: ``$CALDB`` or the bundled one).
-    out : path-like, optional
-        Write the L2 event file there (atomically).
-    report_path : path-like, optional
-        Write the calibration report (JSON) there.
-    saa_url : str, optional
-        Science-database URL for the weekly SAA files; default: the dataset's ``saa/``
-        folder.
-    token, runtime_data : optional
-        Token for the science database (see :func:`mxt_pipeline.services.resolve_token`).
-    calset : CalibrationSet, optional
-        Use these models instead of querying the CALDB.
-    params : ChainParams, optional
-        Chain settings; the pointing, OBS_ID, OBJECT and span default to the manifest's.
-    """
-    from mxt_pipeline.io.products import read_angles, read_attitude, read_raw_hits, write_events
-
-    root = Path(dataset_dir)
-    manifest = read_manifest(root)
-    files = manifest["files"]
-    if not files["l1"]:
-        raise MXTInputError("the manifest lists no L1 raw file", file=root / "dataset.json", keyword="files.l1")
-    passes = [read_raw_hits(root / f) for f in files["l1"]]
-    attitude = read_attitude(root / files["att"])
-    angles = read_angles(root / files["ang"]) if files.get("ang") else None
-    params = params or ChainParams()
-    fill = {
-        "ra_nom": manifest.get("ra_nom"),
-        "dec_nom": manifest.get("dec_nom"),
-        "obs_id": manifest.get("obs_id"),
-        "object": manifest.get("object"),
-        "tstart": manifest.get("tstart"),
-        "tstop": manifest.get("tstop"),
-    }
-    params = replace(params, **{k: v for k, v in fill.items() if getattr(params, k) is None and v is not None})
-    cover = [p.gti for p in passes if len(p.gti)]
-    tstart = params.tstart if params.tstart is not None else min((g.tstart for g in cover), default=0.0)
-    tstop = params.tstop if params.tstop is not None else max((g.tstop for g in cover), default=tstart)
-    archive = SAAArchive(url=saa_url, token=token, runtime_data=runtime_data) if saa_url else SAAArchive(root / "saa")
-    with archive:
-        saa = archive.for_range(tstart, tstop)
-    if calset is None:
-        calset = _load_calset(caldb, tstart)
-    events, report = calibrate(passes, attitude, angles, saa, calset, params)
-    if out is not None:
-        write_events(out, events)
-        log.info("wrote %s (%d events)", out, len(events))
-    if report_path is not None:
-        report.to_json(report_path)
-    return events, report

@@ -1,15 +1,16 @@
-"""One campaign run: simulate, calibrate, detect, extract light curves, compare.
+"""One campaign run: simulate, then run the pipeline's bricks, then compare with the truth.
 
 :func:`simulate_and_process` is the default run function of the campaign runner
-(:class:`mxt_pipeline.campaign.runner.CampaignSpec`).  Everything happens in memory
-with the pure functions of the packages (``simulate.bench.simulate``,
-``calib.chain.calibrate``, ``detect.pipeline.detect_sources``,
-``lightcurve.extract.extract_light_curves``); the run's seed, from the campaign seed
-and the run index, is both the seed of the case preset and of the bench, so a run is
-reproduced by ``mxt simulate --case CASE --seed SEED``.  The run folder receives the
-per-run details: ``truth.json``, the source list (MXT-SOP-SKY), the light curves
-(MXT_LC), optionally the L2 events, and ``compare.json``; ``mxt compare`` reads them
-back.
+(:class:`mxt_pipeline.campaign.runner.CampaignSpec`).  The observation is simulated in
+memory (``simulate.bench.simulate``) and processed by the registered pipeline
+(XBAND-GP by default) through :meth:`Pipeline.run <mxt_pipeline.pipelines.Pipeline.run>`:
+the same bricks, declared defaults, CALDB selection and product writers as ``mxt run``
+(the equivalence is tested byte for byte).  The run's seed, from the campaign seed and
+the run index, is both the seed of the case preset and of the bench, so a run is
+reproduced by ``mxt simulate CASE --seed SEED``.  The run folder receives
+``truth.json``, ``compare.json`` and the bricks' products under ``products/`` (source
+list, light curves, previews; the L2 events only with ``keep_events``); ``mxt compare``
+reads them back.
 
 Campaign options (``CampaignSpec.options``, ``mxt campaign run --option KEY=VALUE``):
 
@@ -21,14 +22,13 @@ Campaign options (``CampaignSpec.options``, ``mxt campaign run --option KEY=VALU
 ``calibration_lines``
     Calibration-source lines added to every scenario, ``[{"energy": keV, "rate": c/s}]``
     (default none: no line residuals).
-``bands``
-    Detection bands (``"0.2-2,2-10"`` by default).
-``det_ml_threshold``, ``max_sources``
-    Detection settings (:class:`mxt_pipeline.detect.pipeline.DetectionParameters`).
-``lc_binning``, ``lc_target_snr``, ``lc_bin_width``
-    Light-curve binning (``snr`` with S/N 3 by default).
+``pipeline``
+    The pipeline that processes each observation (``xband-gp`` by default).
+``parameters``
+    Brick parameter overrides, ``{"detect": {"det_ml_threshold": 12}, "lightcurves":
+    {"binning": "fixed"}}``: the names, defaults and checks of ``mxt run -p``.
 ``write_products`` (default true), ``keep_events`` (default false)
-    Write the per-run products; also write the L2 event list.
+    Keep the bricks' products in the run folder; keep the L2 event list too.
 Tolerances of the comparison (:class:`mxt_pipeline.campaign.compare.Tolerances`).
 
 True counts.  The counts a perfect detection would attribute to a source are its
@@ -41,9 +41,12 @@ chip): the counts ratio measures the detection's bias, not the screening's losse
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -53,12 +56,25 @@ from typing import Any
 import numpy as np
 
 from mxt_pipeline import constants as C
+from mxt_pipeline.caldb.select import met_to_datetime
 from mxt_pipeline.campaign.compare import Tolerances, compare_run
+from mxt_pipeline.detect.bandpsf import DetectionCalibration
+from mxt_pipeline.detect.bands import as_bands
 from mxt_pipeline.errors import MXTInputError
+from mxt_pipeline.io.truth import write_truth
+from mxt_pipeline.pipelines.bricks.detect import DETECT_CALDB
+from mxt_pipeline.pipelines.calibration import provider_from
+from mxt_pipeline.pipelines.context import RunContext
+from mxt_pipeline.pipelines.ports import write_json
+from mxt_pipeline.pipelines.registry import get_pipeline
+from mxt_pipeline.pipelines.runtime import ObservationInMemory, Target
+from mxt_pipeline.simulate.bench import scenario_manifest
 
 __all__ = [
     "simulate_and_process",
     "process_simulation",
+    "chain_context",
+    "PRODUCTS_DIR",
     "true_counts_in_gti",
     "chip_fraction",
     "background_per_pixel",
@@ -71,6 +87,12 @@ log = logging.getLogger(__name__)
 
 #: Per-run comparison record written in the run folder.
 COMPARE_FILE = "compare.json"
+#: Folder of the bricks' products in a run folder.
+PRODUCTS_DIR = "products"
+#: Options of earlier versions, now brick parameters (``parameters`` option).
+_RETIRED_OPTIONS = {"bands": "detect.bands", "det_ml_threshold": "detect.det_ml_threshold",
+                    "max_sources": "detect.max_sources", "lc_binning": "lightcurves.binning",
+                    "lc_target_snr": "lightcurves.target_snr", "lc_bin_width": "lightcurves.bin_width_s"}  # fmt: skip
 #: Default counts of the Cramer-Rao curve (log-spaced; interpolated in log-log).
 CRLB_COUNTS = np.geomspace(10.0, 1.0e5, 13)
 
@@ -159,104 +181,128 @@ def line_event_energies(events) -> np.ndarray:
     return np.asarray(events["ENERGY"], float)[select_events(events)]
 
 
-def process_simulation(ds, calset, options: Mapping[str, Any] | None = None, folder: str | Path | None = None
+def _provider(caldb: str | None):
+    """The CALDB provider of a worker process (models loaded once, then cached)."""
+    return provider_from(caldb)
+
+
+_provider = functools.lru_cache(maxsize=4)(_provider)
+
+
+def chain_context(values: Mapping[str, Any], manifest: Mapping[str, Any], provider, parameters: Mapping[str, Any],
+                  out_dir: Path, *, mode: str = "XBAND-GP") -> RunContext:  # fmt: skip
+    """The run context of one observation held in memory, as ``mxt run`` builds it.
+
+    Parameters
+    ----------
+    values : mapping
+        The external inputs in memory: ``l1_passes`` (by name), ``attitude``,
+        ``angles`` and ``saa`` (the SAA intervals of the observation's weeks).
+    manifest : mapping
+        The keys of ``dataset.json`` (``obs_id``, ``object``, ``ra_nom``, ``dec_nom``,
+        ``tstart``, ``tstop``, ``trigger_time``).
+    provider : CalibrationProvider
+    parameters : mapping
+        Parameter overrides by brick name (as ``mxt run -p``).
+    out_dir : Path
+        Where the bricks write their products.
+    """
+    target = Target(obs_id=str(manifest["obs_id"]), mode=mode, object=manifest.get("object"),
+                    trigger_time=None if manifest.get("trigger_time") is None else float(manifest["trigger_time"]))  # fmt: skip
+    tstart = manifest.get("tstart")
+    ctx = RunContext(
+        out_dir=Path(out_dir),
+        naming={"obs_id": target.obs_id},
+        parameters={k: dict(v) for k, v in parameters.items()},
+        calibration=provider,
+        obs_date=None if tstart is None else met_to_datetime(float(tstart)),
+        target=target,
+    )
+    ctx.values.update(values)
+    ctx.values["target"] = target
+    ctx.values["observation"] = ObservationInMemory(dict(manifest))
+    return ctx
+
+
+def process_simulation(ds, options: Mapping[str, Any] | None = None, folder: str | Path | None = None
                        ) -> dict[str, Any]:  # fmt: skip
-    """Calibrate, detect, extract and compare one simulated dataset (in memory).
+    """Run the pipeline on one simulated dataset held in memory, and compare with its truth.
+
+    The observation goes through the registered pipeline (``pipeline`` option,
+    XBAND-GP by default), brick by brick, with the bricks' declared defaults, the
+    ``parameters`` overrides and the CALDB given by the ``caldb`` option: exactly what
+    ``mxt run`` does on the same data written as a dataset.
 
     Parameters
     ----------
     ds : SimulatedDataset
         What :func:`mxt_pipeline.simulate.bench.simulate` returned.
-    calset : CalibrationSet
-        The models used by the simulation (the pipeline sees the same CALDB).
     options : mapping, optional
         Campaign options (module docstring).
     folder : path-like, optional
-        Where to write the per-run products (when ``write_products``).
+        Run folder: ``truth.json``, ``compare.json`` and, with ``write_products``, the
+        bricks' products under ``products/``.
 
     Returns
     -------
     dict
         :func:`mxt_pipeline.campaign.compare.compare_run`'s record plus ``obs_id``,
-        ``n_events``, ``exposure_s``, ``bkg_per_pixel`` and ``timing_s``.
+        ``n_events``, ``exposure_s``, ``bkg_per_pixel``, ``brick_status`` and
+        ``timing_s``.
     """
-    from mxt_pipeline.calib.chain import ChainParams, calibrate
-    from mxt_pipeline.detect.bandpsf import DetectionCalibration
-    from mxt_pipeline.detect.bands import as_bands
-    from mxt_pipeline.detect.pipeline import DetectionParameters, detect_sources
-    from mxt_pipeline.lightcurve.extract import extract_light_curves
-
     opts = dict(options or {})
-    clock: dict[str, float] = {}
+    for old, new in _RETIRED_OPTIONS.items():
+        if old in opts:
+            raise MXTInputError(f"campaign option {old!r} is now the brick parameter {new}: "
+                                f"give it as parameters: {{{new.split('.')[0]!r}: {{{new.split('.')[1]!r}: ...}}}}",
+                                keyword=old)  # fmt: skip
     sc = ds.scenario
-    t0 = time.perf_counter()
-    params = ChainParams(ra_nom=float(sc.pointing.ra), dec_nom=float(sc.pointing.dec), obs_id=sc.obs_id,
-                         object=sc.object or None, tstart=float(sc.tstart), tstop=float(sc.tstop))  # fmt: skip
-    events, _report = calibrate(ds.passes, ds.attitude, ds.angles, list(ds.saa.values()), calset, params)
-    clock["calibrate"] = time.perf_counter() - t0
-
-    t1 = time.perf_counter()
-    bands = as_bands(opts.get("bands"))
-    det_params = DetectionParameters(**{k: opts[k] for k in ("det_ml_threshold", "max_sources") if k in opts})
-    cal = DetectionCalibration.from_calset(calset)
-    table = detect_sources(events, cal, bands, det_params, attitude=ds.attitude) if len(events) else None
-    clock["detect"] = time.perf_counter() - t1
-
-    t2 = time.perf_counter()
-    lcs = {}
-    if table is not None and len(table) and len(events.gti):
-        binning = str(opts.get("lc_binning", "snr"))
-        lc_opts = {"target_snr": float(opts.get("lc_target_snr", 3.0))} if binning == "snr" else {}
-        if binning == "fixed":
-            lc_opts["bin_width"] = float(opts.get("lc_bin_width", 100.0))
-        for lc in extract_light_curves(events, table, binning_method=binning, **lc_opts):
-            lcs[int(lc.meta["SRC_ID"])] = lc
-    clock["light_curves"] = time.perf_counter() - t2
-
-    t3 = time.perf_counter()
-    e_lo, e_hi = min(b.e_min for b in bands), max(b.e_max for b in bands)
-    true_counts = true_counts_in_gti(ds, events.gti, e_lo, e_hi)
-    result = compare_run(ds.truth, table, true_counts=true_counts, light_curves=lcs,
-                         events_energy_kev=line_event_energies(events) if len(events) else None,
-                         gti=events.gti, tol=Tolerances.from_options(opts))  # fmt: skip
-    clock["compare"] = time.perf_counter() - t3
-    result.update(
-        obs_id=sc.obs_id,
-        n_events=len(events),
-        exposure_s=float(events.gti.exposure) if len(events.gti) else 0.0,
-        bkg_per_pixel=background_per_pixel(events, table, bands, cal.bad_mask) if table is not None else None,
-    )
-    if folder is not None and opts.get("write_products", True):
-        t4 = time.perf_counter()
-        _write_products(Path(folder), ds, events, table, lcs, bands, cal, det_params, result,
-                        keep_events=bool(opts.get("keep_events", False)))  # fmt: skip
-        clock["write"] = time.perf_counter() - t4
-    result["timing_s"] = clock
-    return result
-
-
-def _write_products(folder: Path, ds, events, table, lcs, bands, cal, det_params, result, *, keep_events: bool) -> None:
-
-    from mxt_pipeline.detect.srclist import empty_source_table, write_srclist
-    from mxt_pipeline.io.truth import write_truth
-    from mxt_pipeline.lightcurve.product import light_curve_filename, write_light_curve
-    from mxt_pipeline.pipelines.ports import write_json
-
-    folder.mkdir(parents=True, exist_ok=True)
-    sc = ds.scenario
-    write_truth(folder / "truth.json", ds.truth)
-    gti = events.gti
-    write_srclist(folder / f"mxt_sop_sky_{sc.obs_id}.fits", table if table is not None else empty_source_table(len(bands)),
-                  bands, obs_id=sc.obs_id, syserr_arcsec=cal.syserr_arcsec, ml_threshold=det_params.det_ml_threshold,
-                  tstart=gti.tstart if len(gti) else float(sc.tstart), tstop=gti.tstop if len(gti) else float(sc.tstop),
-                  object_name=sc.object or None)  # fmt: skip
-    for lc in lcs.values():
-        write_light_curve(folder / light_curve_filename(lc), lc)
-    if keep_events:
-        from mxt_pipeline.io.products import write_events
-
-        write_events(folder / f"mxt_l2_evt_{sc.obs_id}.fits", events)
-    write_json(folder / COMPARE_FILE, result)
+    pipeline = get_pipeline(str(opts.get("pipeline", "xband-gp")))
+    parameters = pipeline.check_parameters(dict(opts.get("parameters") or {}))
+    values = {"l1_passes": {f"mxt_l1_raw_{sc.obs_id}_p{int(p.meta['PASS_ID']):02d}": p for p in ds.passes},
+              "attitude": ds.attitude, "angles": ds.angles, "saa": list(ds.saa.values())}  # fmt: skip
+    keep = folder is not None and bool(opts.get("write_products", True))
+    with contextlib.ExitStack() as stack:
+        if keep:
+            out = Path(folder) / PRODUCTS_DIR
+            shutil.rmtree(out, ignore_errors=True)
+        else:
+            out = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mxt-campaign-")))
+        ctx = chain_context(values, scenario_manifest(sc), _provider(opts.get("caldb")), parameters, out)
+        result = pipeline.run(ctx)
+        clock = dict(result.timings())
+        failed = result.failed
+        if failed is not None and failed.exception is not None:
+            raise failed.exception
+        events = ctx.values["events"]
+        srclist = ctx.values.get("srclist")
+        table = srclist.table if srclist is not None else None
+        bands = srclist.bands if srclist is not None else list(as_bands(parameters.get("detect", {}).get("bands")))
+        lcs = {int(lc.meta["SRC_ID"]): lc for lc in (ctx.values.get("light_curves") or {}).values()}
+        bad_mask = DetectionCalibration.from_calset(ctx.bundle(DETECT_CALDB)).bad_mask
+        t3 = time.perf_counter()
+        e_lo, e_hi = min(b.e_min for b in bands), max(b.e_max for b in bands)
+        true_counts = true_counts_in_gti(ds, events.gti, e_lo, e_hi)
+        record = compare_run(ds.truth, table, true_counts=true_counts, light_curves=lcs,
+                             events_energy_kev=line_event_energies(events) if len(events) else None,
+                             gti=events.gti, tol=Tolerances.from_options(opts))  # fmt: skip
+        clock["compare"] = time.perf_counter() - t3
+        record.update(
+            obs_id=sc.obs_id,
+            n_events=len(events),
+            exposure_s=float(events.gti.exposure) if len(events.gti) else 0.0,
+            bkg_per_pixel=background_per_pixel(events, table, bands, bad_mask) if table is not None else None,
+            brick_status={b.name: str(b.status) for b in result.bricks},
+        )
+        if keep and not opts.get("keep_events", False):
+            for rec in ctx.records.get("events", []):
+                ctx.path_of(rec).unlink(missing_ok=True)
+    if folder is not None:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        write_truth(Path(folder) / "truth.json", ds.truth)
+        write_json(Path(folder) / COMPARE_FILE, record)
+    record["timing_s"] = clock
+    return record
 
 
 def simulate_and_process(task) -> dict[str, Any]:
@@ -281,7 +327,7 @@ def simulate_and_process(task) -> dict[str, Any]:
     calset, info = _calibration(None if caldb is None else str(caldb), int(math.floor(scenario.tstart / 86400.0)))
     ds = simulate(scenario, int(task.seed), calset, caldb_info=info)
     t_sim = time.perf_counter() - t0
-    result = process_simulation(ds, calset, task.options, task.folder)
+    result = process_simulation(ds, task.options, task.folder)
     result["timing_s"] = {"simulate": t_sim, **result["timing_s"]}
     return result
 

@@ -3,16 +3,15 @@
 Public entry points (see docs/detection.md):
 
 * :func:`~mxt_pipeline.detect.pipeline.detect_sources` ``(events, calset, bands, params)``
-  -> astropy Table: the pure, pipeline-facing task;
-* :func:`~mxt_pipeline.detect.pipeline.detect_file` ``(l2_path, out_path, caldb=None)``:
-  L2 file in, MXT-SOP-SKY product and DS9 region file out (``mxt detect``);
+  -> astropy Table: the pure task, which the ``detect`` brick runs (``mxt detect``,
+  ``mxt run``) with the validated configuration of the CALDB;
 * :func:`~mxt_pipeline.detect.pipeline.detect_in_problem`: both stages and the errors
   on band images already binned (simulations, benchmarks).
 
 Submodules are imported on demand.
 """
 
-__all__ = ["detect_sources", "detect_file", "detect_in_problem", "DetectionParameters"]
+__all__ = ["detect_sources", "detect_in_problem", "DetectionParameters"]
 
 
 def __getattr__(name: str):

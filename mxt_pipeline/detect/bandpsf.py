@@ -40,6 +40,11 @@ def _model(calset, code: str, names: tuple[str, ...], required: bool = False):
         raise MXTCalibrationError(f"the calibration set has no {code} model")
     return None
 
+#: Band PSFs by (PSF model, effective area, bands, photon index): the models are kept
+#: with the entry, so the identities in the key stay valid.
+_BAND_PSF_CACHE: dict[tuple, tuple] = {}
+_BAND_PSF_CACHE_SIZE = 8
+
 #: Energies per band for the averages (the PSF changes slowly with energy; 6 log-spaced
 #: energies resolve a band of a decade to a few percent in energy).
 N_ENERGIES = 6
@@ -237,6 +242,13 @@ class DetectionCalibration:
         ``V(E, theta)`` in [0, 1].
     syserr_arcsec : float
         Localisation systematic (90% radius) added in quadrature.
+    error_levels : ErrorLevels
+        dC levels of the 68% and 90% contours versus DET_ML (the CALDB SYSERR file's
+        DCLEVELS table; Wilks' levels without one).
+    ml_threshold : float or None
+        The DET_ML threshold at which the error levels were calibrated (keyword
+        MLTHRESH of the DCLEVELS table): the validated detector configuration, used
+        as the threshold unless a caller overrides it.  None without DCLEVELS.
     """
 
     psf: object
@@ -246,6 +258,7 @@ class DetectionCalibration:
     vignetting: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
     syserr_arcsec: float = 25.0
     error_levels: ErrorLevels = WILKS
+    ml_threshold: float | None = None
 
     # ---- construction from the CALDB ------------------------------------------------------
     @classmethod
@@ -269,12 +282,19 @@ class DetectionCalibration:
         mask = None if badpix is None else np.asarray(badpix.mask(), bool)
         sys_arcsec = 25.0 if syserr is None else float(syserr.localization_arcsec)
         levels = WILKS
+        threshold = None
         table = getattr(syserr, "levels", None)
         if table is not None:
             origin = f"CALDB {Path(syserr.source).name}" if getattr(syserr, "source", None) else "CALDB SYSERR"
             levels = ErrorLevels.from_arrays(table["DET_ML"], table["DC68"], table["DC90"], origin)
+            keywords = getattr(syserr, "levels_keywords", None) or {}
+            if keywords.get("MLTHRESH") is not None:
+                threshold = float(keywords["MLTHRESH"])
+                if not np.isfinite(threshold) or threshold < 0:
+                    raise MXTCalibrationError(f"MLTHRESH must be a finite DET_ML >= 0, got {threshold}",
+                                              hdu="DCLEVELS", keyword="MLTHRESH")
         return cls(psf=psf, teldef=teldef, bad_mask=mask, effective_area=effarea, vignetting=vignet,
-                   syserr_arcsec=sys_arcsec, error_levels=levels)
+                   syserr_arcsec=sys_arcsec, error_levels=levels, ml_threshold=threshold)
 
     @classmethod
     def from_caldb(cls, caldb=None, date=None) -> DetectionCalibration:
@@ -294,10 +314,21 @@ class DetectionCalibration:
         """One PSF per band."""
         if hasattr(self.psf, "terms"):
             return [self.psf] * len(bands)  # type: ignore[list-item]
+        key = (id(self.psf), id(self.effective_area), tuple(bands), float(photon_index))
+        hit = _BAND_PSF_CACHE.get(key)
+        if hit is not None and hit[0] is self.psf and hit[1] is self.effective_area:
+            return list(hit[2])
         out = []
         for band in bands:
             energy, w = spectral_weights(band, self.effective_area, photon_index)
             out.append(BandPSF(self.psf, energy, w))
+        # The band PSFs tabulate their separable terms on first use (most of a faint
+        # source's detection time); models loaded once per process (the CALDB
+        # provider's cache) keep their tables across runs: a campaign or an acceptance
+        # study pays the tabulation once.
+        if len(_BAND_PSF_CACHE) >= _BAND_PSF_CACHE_SIZE:
+            _BAND_PSF_CACHE.pop(next(iter(_BAND_PSF_CACHE)))
+        _BAND_PSF_CACHE[key] = (self.psf, self.effective_area, tuple(out))
         return out
 
     def band_count_fractions(self, bands: Sequence[EnergyBand], photon_index: float = 2.0) -> np.ndarray:

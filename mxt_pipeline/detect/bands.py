@@ -17,7 +17,7 @@ import numpy as np
 from mxt_pipeline import constants as C
 from mxt_pipeline.errors import MXTInputError
 
-__all__ = ["EnergyBand", "DEFAULT_BANDS", "parse_bands", "as_bands"]
+__all__ = ["EnergyBand", "DEFAULT_BANDS", "parse_bands", "as_bands", "format_bands"]
 
 
 @dataclass(frozen=True, order=True)
@@ -56,6 +56,11 @@ class EnergyBand:
 
 #: The default detection bands: soft 0.2-2 keV and hard 2-10 keV.
 DEFAULT_BANDS: tuple[EnergyBand, ...] = (EnergyBand(0.2, 2.0), EnergyBand(2.0, 10.0))
+
+
+def format_bands(bands: Iterable[EnergyBand]) -> str:
+    """The CLI syntax of bands, ``'0.2-2,2-10'`` (inverse of :func:`parse_bands`)."""
+    return ",".join(b.label for b in bands)
 
 
 def parse_bands(text: str) -> tuple[EnergyBand, ...]:

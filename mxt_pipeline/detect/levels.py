@@ -21,7 +21,7 @@ DET_ML threshold of the calibration; the first node's value below it), with
 built in.
 
 The calibration (:func:`fit_levels`).  Monte-Carlo observations of on-axis sources
-of several fluxes (the standard observation of :mod:`mxt_pipeline.detect.validation`)
+of several fluxes (the standard observation of :mod:`mxt_pipeline.acceptance.detection`)
 give, for every listed source, its DET_ML and ``dC`` at its true position (which does
 not depend on the levels).  For a candidate ``(A, S)`` the coverage of each flux is
 the fraction ``k_c / n_c`` of its listed runs with ``dC_true <= L_p(DET_ML)``; the

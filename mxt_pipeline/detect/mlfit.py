@@ -69,7 +69,7 @@ __all__ = [
 #: Default DET_ML threshold (emldetect convention, nu = 2 + 2 bands), calibrated on
 #: 1000 empty fields of the standard background so that about 0.4 false sources
 #: appear per 100 fields (at most 1 is required): ``python -m
-#: mxt_pipeline.detect.validation --n 0 --calibrate 1000`` gives 10.2 for 0.5 per 100
+#: mxt_pipeline.acceptance.detection --n 0 --calibrate 1000`` gives 10.2 for 0.5 per 100
 #: fields; 10.5 keeps a margin.  Figures and the PSF used in docs/detection.md.  (That
 #: calibration used a background of 0.01 counts per pixel and band; the standard
 #: background measured on the bench since, 0.008, is checked by the ``empty`` case.)

@@ -1,8 +1,9 @@
 """Source detection of one observation: L2 events in, the MXT-SOP-SKY source list out.
 
-:func:`detect_sources` is the pure, pipeline-facing task (events and calibration in
-memory, an astropy Table out); :func:`detect_file` is the thin file wrapper behind
-``mxt detect``.  The steps:
+:func:`detect_sources` is the pure task (events and calibration in memory, an
+astropy Table out); the ``detect`` brick (``mxt detect``, ``mxt run``, the campaigns
+and the acceptance study) runs it with the validated configuration
+(:meth:`DetectionParameters.for_calibration`).  The steps:
 
 1. band images and the relative exposure in DET coordinates
    (:mod:`~mxt_pipeline.detect.images`);
@@ -29,10 +30,8 @@ the vignetting of the source direction averaged over the band, and sums the band
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
@@ -40,6 +39,7 @@ from astropy.table import Table
 from mxt_pipeline import constants as C
 from mxt_pipeline.calib import coordinates as coords
 from mxt_pipeline.datamodel import Attitude, EventList
+from mxt_pipeline.detect.bandpsf import DetectionCalibration
 from mxt_pipeline.detect.bands import EnergyBand, as_bands
 from mxt_pipeline.detect.blas import one_blas_thread
 from mxt_pipeline.detect.errors import ContourResult, add_systematic, quality_factor, systematic_68
@@ -60,8 +60,8 @@ __all__ = [
     "detect_in_problem",
     "affine_sky_mapping",
     "source_table",
+    "pixel_scale_arcsec",
     "detect_sources",
-    "detect_file",
 ]
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,11 @@ class DetectionParameters:
 
     Attributes
     ----------
-    det_ml_threshold : float
-        Least DET_ML of a listed source.
+    det_ml_threshold : float or None
+        Least DET_ML of a listed source.  None: the validated threshold, i.e. the
+        DET_ML at which the CALDB's error levels were calibrated (keyword MLTHRESH of
+        the SYSERR file's DCLEVELS table, :attr:`DetectionCalibration.ml_threshold`),
+        else :data:`DEFAULT_DET_ML_THRESHOLD`.
     max_sources : int
         Most sources fitted together.
     stage1_max_sources : int
@@ -105,7 +108,7 @@ class DetectionParameters:
         :func:`detect_sources`, Wilks' levels in :func:`detect_in_problem`.
     """
 
-    det_ml_threshold: float = DEFAULT_DET_ML_THRESHOLD
+    det_ml_threshold: float | None = None
     max_sources: int = 10
     stage1_max_sources: int = 8
     stage1_min_gain: float = 15.0
@@ -118,9 +121,29 @@ class DetectionParameters:
     max_fits: int = 80
     error_levels: ErrorLevels | None = None
 
+    @property
+    def threshold(self) -> float:
+        """The DET_ML threshold in force (the default one when not resolved)."""
+        return DEFAULT_DET_ML_THRESHOLD if self.det_ml_threshold is None else float(self.det_ml_threshold)
+
+    def for_calibration(self, cal: DetectionCalibration) -> DetectionParameters:
+        """These parameters with what the calibration fixes filled in.
+
+        The threshold and the dC error levels not set here come from the CALDB: the
+        levels of the SYSERR file's DCLEVELS table and the DET_ML threshold they were
+        calibrated at.  This is the one place where the validated detector
+        configuration is assembled; the detect brick, the acceptance study and the
+        campaigns all go through it.
+        """
+        threshold = self.det_ml_threshold
+        if threshold is None:
+            threshold = cal.ml_threshold if cal.ml_threshold is not None else DEFAULT_DET_ML_THRESHOLD
+        levels = self.error_levels if self.error_levels is not None else cal.error_levels
+        return replace(self, det_ml_threshold=float(threshold), error_levels=levels)
+
     def ml_parameters(self) -> MLParameters:
         return MLParameters(
-            det_ml_threshold=self.det_ml_threshold,
+            det_ml_threshold=self.threshold,
             max_sources=self.max_sources,
             max_additions=self.max_additions,
             psf_systematic=self.psf_systematic,
@@ -198,7 +221,8 @@ def affine_sky_mapping(events: EventList) -> Callable[[np.ndarray, np.ndarray], 
     return mapping
 
 
-def _pixel_scale_arcsec(teldef, dety: np.ndarray, detz: np.ndarray) -> np.ndarray:
+def pixel_scale_arcsec(teldef, dety: np.ndarray, detz: np.ndarray) -> np.ndarray:
+    """Sky size (arcsec) of one DET pixel at each position: the TELDEF's local scale."""
     """Local angular size (arcsec) of a DET pixel at each position (mean of the two axes)."""
     if teldef is None:
         return np.full(np.size(dety), C.PIXEL_SCALE_ARCSEC)
@@ -260,7 +284,7 @@ def source_table(
     counts = st.counts[order]
     cerr = result.counts_err[order]
     cont = [result.contours[i] for i in order]
-    scale = _pixel_scale_arcsec(teldef, dety, detz) if n else np.zeros(0)
+    scale = pixel_scale_arcsec(teldef, dety, detz) if n else np.zeros(0)
     r68 = np.array([c.radius68 for c in cont]) * scale
     r90 = np.array([c.radius90 for c in cont]) * scale
     if teldef is not None and n:
@@ -359,13 +383,10 @@ def detect_sources(
         The source list (SRCLIST columns, plus DETY, DETZ, R68_STAT, R90_STAT and
         CONTOUR_CLOSED), sorted by decreasing DET_ML; zero rows for an empty field.
     """
-    from mxt_pipeline.detect.bandpsf import DetectionCalibration
-
     params = params or DetectionParameters()
     bands = as_bands(bands)
     cal = calset if isinstance(calset, DetectionCalibration) else DetectionCalibration.from_calset(calset)
-    if params.error_levels is None:
-        params = replace(params, error_levels=cal.error_levels)
+    params = params.for_calibration(cal)
     for key in ("RA_NOM", "DEC_NOM"):
         if key not in events.meta:
             raise MXTInputError(f"the event list lacks {key}", keyword=key)
@@ -403,63 +424,6 @@ def detect_sources(
         teldef=cal.teldef,
         vignetting=cal.band_vignetting(bands, params.photon_index),
         syserr_arcsec=cal.syserr_arcsec,
-        threshold=params.det_ml_threshold,
+        threshold=params.threshold,
         levels_origin=(params.error_levels or WILKS).origin,
     )
-
-
-def detect_file(
-    l2_path: str | os.PathLike[str],
-    out_path: str | os.PathLike[str],
-    caldb=None,
-    *,
-    bands: Sequence[EnergyBand] | str | None = None,
-    params: DetectionParameters | None = None,
-    attitude_path: str | os.PathLike[str] | None = None,
-    region_path: str | os.PathLike[str] | None = None,
-) -> Path:
-    """Read an L2 event file, detect, write the MXT-SOP-SKY list and a DS9 region file.
-
-    Parameters
-    ----------
-    l2_path : path-like
-        L2 event file (MXT_L2_EVT).
-    out_path : path-like
-        Source list to write (MXT_SOP_SKY).
-    caldb : str, path-like or CaDBIO, optional
-        CALDB root or client (default: ``$CALDB``, else the bundled fixtures).
-    attitude_path : path-like, optional
-        Attitude file (MXT_ATT) of the observation.
-    region_path : path-like, optional
-        DS9 region file (default: the source list's name with ``.reg``).
-
-    Returns
-    -------
-    pathlib.Path
-        The source list written.
-    """
-    from mxt_pipeline.detect.bandpsf import DetectionCalibration
-    from mxt_pipeline.detect.srclist import write_region, write_srclist
-    from mxt_pipeline.io.products import read_attitude, read_events
-
-    params = params or DetectionParameters()
-    bands = as_bands(bands)
-    events = read_events(l2_path)
-    attitude = read_attitude(attitude_path) if attitude_path is not None else None
-    date = events.gti.tstart if len(events.gti) else None
-    cal = DetectionCalibration.from_caldb(caldb, date)
-    table = detect_sources(events, cal, bands, params, attitude=attitude)
-    out = write_srclist(
-        out_path,
-        table,
-        bands,
-        obs_id=str(events.meta.get("OBS_ID", "")),
-        syserr_arcsec=cal.syserr_arcsec,
-        ml_threshold=params.det_ml_threshold,
-        tstart=events.gti.tstart if len(events.gti) else None,
-        tstop=events.gti.tstop if len(events.gti) else None,
-        object_name=events.meta.get("OBJECT"),
-    )
-    region = Path(region_path) if region_path is not None else Path(out_path).with_suffix(".reg")
-    write_region(region, table)
-    return out

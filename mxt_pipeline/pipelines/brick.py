@@ -81,12 +81,18 @@ class CoreResult:
         Problems that lower the quality of the products (the brick ends DEGRADED).
     metrics : dict
         Figures for the run report (counts, exposure, ...), JSON-serialisable.
+    effective : dict
+        The configuration in force where it is not a parameter's value: a parameter
+        left null and resolved from the CALDB (the detection threshold), the origin of
+        a calibrated table.  Recorded in the run report and compared by the
+        regression harness with the golden configuration.
     """
 
     outputs: dict[str, Any]
     no_data: bool = False
     warnings: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
+    effective: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -126,6 +132,7 @@ class BrickResult:
     elapsed_s: float = 0.0
     phase_s: dict[str, float] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    effective: dict[str, Any] = field(default_factory=dict)
     inputs: list[FileRecord] = field(default_factory=list)
     outputs: list[FileRecord] = field(default_factory=list)
     caldb: list[dict[str, Any]] = field(default_factory=list)
@@ -143,6 +150,12 @@ class BrickResult:
     def ok(self) -> bool:
         return self.status in (BrickStatus.SUCCESS, BrickStatus.DEGRADED, BrickStatus.NO_DATA)
 
+    def configuration(self) -> dict[str, Any]:
+        """The configuration the brick ran with: parameter values with the effective
+        ones over them, and the CALDB files (name and SHA-256) by code name."""
+        caldb = {c["code"]: {"file": c.get("file"), "sha256": c.get("sha256")} for c in self.caldb}
+        return {"params": {**self.params, **self.effective}, "caldb": dict(sorted(caldb.items()))}
+
     def to_dict(self) -> dict[str, Any]:
         out = {
             "name": self.name,
@@ -152,6 +165,7 @@ class BrickResult:
             "elapsed_s": round(self.elapsed_s, 6),
             "phase_s": {k: round(v, 6) for k, v in self.phase_s.items()},
             "params": self.params,
+            "effective": self.effective,
             "inputs": [r.to_dict() for r in self.inputs],
             "outputs": [r.to_dict() for r in self.outputs],
             "caldb": self.caldb,
@@ -173,6 +187,7 @@ class BrickResult:
             elapsed_s=float(d.get("elapsed_s", 0.0)),
             phase_s=dict(d.get("phase_s", {})),
             params=dict(d.get("params", {})),
+            effective=dict(d.get("effective", {})),
             inputs=[FileRecord.from_dict(r) for r in d.get("inputs", [])],
             outputs=[FileRecord.from_dict(r) for r in d.get("outputs", [])],
             caldb=list(d.get("caldb", [])),
@@ -298,7 +313,7 @@ class Brick:
                 continue
             ctx.values[port.name] = value
             codec = port.codec
-            if not codec.persistent:
+            if not codec.persistent or not ctx.persist:
                 continue
             recs = []
             if codec.many:
@@ -358,6 +373,7 @@ class Brick:
                 out = CoreResult(dict(out))
             res.warnings += list(out.warnings)
             res.metrics.update(out.metrics)
+            res.effective.update(out.effective)
             lap("outputs")
             res.outputs = self.write_outputs(ctx, out.outputs)
             res.values = {k: v for k, v in out.outputs.items() if v is not None}
@@ -396,6 +412,7 @@ class Brick:
         target: Any = None,
         services: Mapping[str, Any] | None = None,
         raise_on_error: bool = True,
+        persist: bool = True,
     ) -> BrickResult:
         """Run this brick alone: inputs as files or objects, outputs written to ``out_dir``.
 
@@ -421,6 +438,9 @@ class Brick:
         raise_on_error : bool
             Re-raise the error of a failed brick (default) instead of returning the
             FAILED result.
+        persist : bool
+            Write the outputs (default); False keeps them in ``values`` only, and
+            ``out_dir`` is not created.
 
         Returns
         -------
@@ -428,9 +448,10 @@ class Brick:
             With ``values`` holding the outputs in memory.
         """
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        if persist:
+            out.mkdir(parents=True, exist_ok=True)
         ctx = RunContext(out_dir=out, parameters={self.name: dict(params or {})}, obs_date=date,
-                         target=target, services=dict(services or {}))  # fmt: skip
+                         target=target, services=dict(services or {}), persist=persist)  # fmt: skip
         for name, value in inputs.items():
             if _is_path_like(value):
                 ctx.provide_files(name, value)

@@ -61,6 +61,9 @@ class RunContext:
     input_digests : dict
         (SHA-256, size) of the run's input files by absolute path, hashed once for the
         run key; file records of those files reuse them.
+    persist : bool
+        Write the outputs to files (True); False keeps them in memory only (a
+        Monte-Carlo study reading the values of thousands of runs).
     """
 
     out_dir: Path
@@ -77,6 +80,7 @@ class RunContext:
     on_early_outputs: Callable[[Any, list[FileRecord]], None] | None = None
     check_products: bool = True
     input_digests: dict[str, tuple[str, int]] = field(default_factory=dict)
+    persist: bool = True
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir)

@@ -36,6 +36,7 @@ __all__ = [
     "BurstPosition",
     "Target",
     "ObservationInputs",
+    "ObservationInMemory",
     "RunRequest",
     "runtime_schema",
     "validate_runtime_data",
@@ -269,6 +270,30 @@ class ObservationInputs:
             "tstart": self.manifest.get("tstart"),
             "tstop": self.manifest.get("tstop"),
         }
+
+
+@dataclass(frozen=True)
+class ObservationInMemory:
+    """An observation whose L1 passes, attitude, angles and SAA intervals are already
+    in memory (a simulated observation of a campaign): only its manifest is needed.
+
+    It stands for :class:`ObservationInputs` at the ``observation`` port of the
+    ``calibrate`` brick; the data themselves are given to the brick's other ports.
+
+    Attributes
+    ----------
+    manifest : dict
+        The keys of ``dataset.json`` the calibration uses: ``obs_id``, ``object``,
+        ``ra_nom``, ``dec_nom``, ``tstart``, ``tstop``.
+    """
+
+    manifest: dict[str, Any]
+    missing_l1: tuple[Path, ...] = ()
+    saa_dir: Path | None = None
+
+    def port_files(self) -> dict[str, Any]:
+        """No file: the brick's input ports are given in memory."""
+        return {}
 
 
 # --------------------------------------------------------------------------------------

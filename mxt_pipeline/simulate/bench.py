@@ -55,7 +55,8 @@ from mxt_pipeline.simulate.photons import PhotonBatch
 from mxt_pipeline.simulate.scenario import Scenario, dump_scenario
 from mxt_pipeline.simulate.sources import ObservationContext, source_photons
 
-__all__ = ["SimulatedDataset", "simulate", "write_dataset", "run_scenario", "component_seed", "DETECTABLE_COUNTS"]
+__all__ = ["SimulatedDataset", "simulate", "write_dataset", "scenario_manifest", "run_scenario", "component_seed",
+           "DETECTABLE_COUNTS"]
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +271,20 @@ def simulate(
     return SimulatedDataset(sc, int(seed), l1, attitude, angles, saa, truth, photons, detected, hits)
 
 
+def scenario_manifest(sc: Scenario) -> dict[str, Any]:
+    """The ``dataset.json`` keys of a scenario's observation (without the file list)."""
+    return {
+        "obs_id": sc.obs_id,
+        "object": sc.object,
+        "ra_nom": float(sc.pointing.ra),
+        "dec_nom": float(sc.pointing.dec),
+        "roll_nom": float(sc.pointing.roll),
+        "tstart": float(sc.tstart),
+        "tstop": float(sc.tstop),
+        "trigger_time": sc.trigger_time,
+    }
+
+
 def write_dataset(ds: SimulatedDataset, out: str | os.PathLike[str]) -> Path:
     """Write a simulated dataset directory (every file atomically); returns its path."""
     from mxt_pipeline.io import atomic_write_bytes
@@ -296,17 +311,7 @@ def write_dataset(ds: SimulatedDataset, out: str | os.PathLike[str]) -> Path:
     truth["files"] = files
     write_truth(root / "truth.json", truth)
     dump_scenario(sc, root / "scenario.yaml")
-    manifest = {
-        "obs_id": sc.obs_id,
-        "object": sc.object,
-        "ra_nom": float(sc.pointing.ra),
-        "dec_nom": float(sc.pointing.dec),
-        "roll_nom": float(sc.pointing.roll),
-        "tstart": float(sc.tstart),
-        "tstop": float(sc.tstop),
-        "trigger_time": sc.trigger_time,
-        "files": files,
-    }
+    manifest = {**scenario_manifest(sc), "files": files}
     atomic_write_bytes(root / "dataset.json", (json.dumps(manifest, indent=2) + "\n").encode())
     return root
 

@@ -12,13 +12,14 @@ from astropy.coordinates import SkyCoord
 
 from mxt_pipeline import constants as C
 from mxt_pipeline.calib.badpix import pixel_status_map
-from mxt_pipeline.calib.chain import ChainParams, calibrate, calibrate_dataset, calibrate_hits
+from mxt_pipeline.calib.chain import ChainParams, calibrate, calibrate_hits
 from mxt_pipeline.calib.energy import CTIInverseTable
 from mxt_pipeline.datamodel import GTI, Attitude, RawHits
 from mxt_pipeline.errors import MXTCalibrationError, MXTError, MXTFormatError, MXTInputError
 from mxt_pipeline.io import validate_file
 from mxt_pipeline.io.formats import STATUS_BITS
 from mxt_pipeline.io.products import read_events, read_raw_hits
+from tests.bricks import calibrate_dataset_dir
 
 from . import dataset as ds
 from .linegen import make_line_hits
@@ -34,9 +35,9 @@ def dataset_dir(tmp_path_factory, calset):
 
 @pytest.fixture(scope="module")
 def l2(dataset_dir, calset, tmp_path_factory):
-    out = tmp_path_factory.mktemp("l2") / "l2.fits"
-    rep_path = out.with_suffix(".json")
-    events, report = calibrate_dataset(dataset_dir, calset=calset, out=out, report_path=rep_path)
+    folder = tmp_path_factory.mktemp("l2")
+    events, report, out, _ = calibrate_dataset_dir(dataset_dir, calset, folder)
+    (rep_path,) = folder.glob("mxt_calib_report_*.json")
     return out, events, report, rep_path
 
 
@@ -62,7 +63,7 @@ def test_gti_and_gaps(l2, dataset_dir):
     assert events.gaps.of_origin("SAA") == GTI([ds.SAA_PASSAGE[0]], [ds.SAA_PASSAGE[1]])
     assert events.gti.exposure == pytest.approx(300.0 - 10.0 - 30.0)
     assert events.gti.contains(events["TIME"]).all()
-    assert report.n_hits_outside_gti > 0
+    assert report["n_hits_outside_gti"] > 0
     saved = json.loads(rep_path.read_text())
     # Frames of 120-150 s were downlinked twice (passes 3 and 1).
     f3 = set(read_raw_hits(dataset_dir / "l1/mxt_l1_raw_SIM0001_p03.fits")["FRAME"].tolist())
@@ -74,12 +75,12 @@ def test_gti_and_gaps(l2, dataset_dir):
 
 def test_hot_pixel_found_and_flagged(l2):
     _, events, report, _ = l2
-    assert list(ds.HOT_PIXEL) in report.hot_pixels
+    assert list(ds.HOT_PIXEL) in report["hot_pixels"]
     on = (events["RAWY"] == ds.HOT_PIXEL[0]) & (events["RAWZ"] == ds.HOT_PIXEL[1])
     assert on.sum() > 500
     assert np.all(events["STATUS"][on] & STATUS_BITS["HOTPIX"])
     # Nothing else in the field is a hot pixel.
-    assert len(report.hot_pixels) == 1
+    assert len(report["hot_pixels"]) == 1
 
 
 def test_source_lands_at_its_position(l2):
@@ -111,8 +112,7 @@ def test_pass_order_gives_the_same_l2(dataset_dir, calset, tmp_path, l2):
     manifest = json.loads((other / "dataset.json").read_text())
     manifest["files"]["l1"] = manifest["files"]["l1"][::-1]
     (other / "dataset.json").write_text(json.dumps(manifest))
-    out = tmp_path / "l2b.fits"
-    calibrate_dataset(other, calset=calset, out=out)
+    _, _, out, _ = calibrate_dataset_dir(other, calset, tmp_path / "l2b")
     a, b = read_events(l2[0]), read_events(out)
     for col in a.table.colnames:
         np.testing.assert_array_equal(a[col], b[col], err_msg=col)
@@ -123,9 +123,8 @@ def test_pass_order_gives_the_same_l2(dataset_dir, calset, tmp_path, l2):
 
 def test_empty_observation_gives_a_valid_empty_file(tmp_path, calset, fitsverify):
     ds.write_dataset(tmp_path / "e", calset, empty=True)
-    out = tmp_path / "empty.fits"
-    events, report = calibrate_dataset(tmp_path / "e", calset=calset, out=out)
-    assert len(events) == 0 and report.n_events == 0
+    events, report, out, result = calibrate_dataset_dir(tmp_path / "e", calset, tmp_path / "out")
+    assert len(events) == 0 and report["n_events"] == 0 and str(result.status) == "NO_DATA"
     assert validate_file(out) == []
     assert fitsverify(out).errors == 0
     back = read_events(out)
@@ -183,18 +182,23 @@ def test_chain_switches_and_errors(calset):
 
 def test_dataset_errors(tmp_path, calset):
     with pytest.raises(MXTInputError, match="manifest not found"):
-        calibrate_dataset(tmp_path, calset=calset)
+        calibrate_dataset_dir(tmp_path, calset, tmp_path / "out")
     (tmp_path / "dataset.json").write_text("{not json")
     with pytest.raises(MXTFormatError, match="JSON") as err:
-        calibrate_dataset(tmp_path, calset=calset)
+        calibrate_dataset_dir(tmp_path, calset, tmp_path / "out")
     assert err.value.file.endswith("dataset.json")
     (tmp_path / "dataset.json").write_text(json.dumps({"obs_id": "A"}))
     with pytest.raises(MXTFormatError, match="files"):
-        calibrate_dataset(tmp_path, calset=calset)
+        calibrate_dataset_dir(tmp_path, calset, tmp_path / "out")
     (tmp_path / "dataset.json").write_text(json.dumps({"obs_id": "A", "files": {"l1": [], "att": "a.fits"}}))
     with pytest.raises(MXTInputError, match="no L1"):
-        calibrate_dataset(tmp_path, calset=calset)
+        calibrate_dataset_dir(tmp_path, calset, tmp_path / "out")
     (tmp_path / "dataset.json").write_text(json.dumps({"obs_id": "A", "files": {"l1": ["nope.fits"], "att": "a.fits"}}))
-    with pytest.raises(MXTError, match="nope.fits"):
-        calibrate_dataset(tmp_path, calset=calset)
+    with pytest.raises(MXTError, match="attitude file not found") as err:
+        calibrate_dataset_dir(tmp_path, calset, tmp_path / "out")
+    assert err.value.file.endswith("a.fits")
+    (tmp_path / "a.fits").write_bytes(b"")
+    with pytest.raises(MXTError, match="L1 file") as err:
+        calibrate_dataset_dir(tmp_path, calset, tmp_path / "out")
+    assert err.value.file.endswith("nope.fits")
     assert C.N_PIX == 256

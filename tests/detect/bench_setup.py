@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mxt_pipeline.acceptance.detection import ValidationSetup, simulate_problem
 from mxt_pipeline.detect.bandpsf import DetectionCalibration
-from mxt_pipeline.detect.validation import ValidationSetup, simulate_problem
 from mxt_pipeline.errors import MXTCaldbError
 
 from .psf_double import EnergyLobsterPSF

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from mxt_pipeline import constants as C
+from mxt_pipeline.acceptance.detection import ValidationSetup
 from mxt_pipeline.detect import mlfit
 from mxt_pipeline.detect.bandpsf import DetectionCalibration
 from mxt_pipeline.detect.bands import DEFAULT_BANDS
@@ -26,7 +27,6 @@ from mxt_pipeline.detect.likelihood import BandData
 from mxt_pipeline.detect.pipeline import detect_in_problem
 from mxt_pipeline.detect.stage1 import run_stage1
 from mxt_pipeline.detect.systematic import robust_factor, robust_factors, source_images
-from mxt_pipeline.detect.validation import ValidationSetup
 
 #: Counts of the bright source (0.2-10 keV).
 BRIGHT = 4.0e4
@@ -141,9 +141,9 @@ def test_held_weak_neighbours_leave_the_contours_unchanged(setup, monkeypatch):
     # neighbour within 3 FWHM (coupling tolerance 0) to 1% of the radii.
     from dataclasses import replace
 
+    from mxt_pipeline.acceptance.detection import simulate_problem
     from mxt_pipeline.detect import positions
     from mxt_pipeline.detect.positions import coupling_fractions, position_errors
-    from mxt_pipeline.detect.validation import simulate_problem
 
     held = []
     original = positions._coupled

@@ -126,7 +126,7 @@ def test_mxt_detect_end_to_end_with_the_caldb_models(calset, tmp_path, monkeypat
 def test_ml_fit_equals_migrad_with_the_caldb_psf(cal):
     # One observation with the CALDB band PSFs (central 128 x 128 pixels): the ML
     # position agrees with MIGRAD on the dense model of the PSF's exact pixel integrals.
-    from mxt_pipeline.detect.validation import ValidationSetup, run_onaxis
+    from mxt_pipeline.acceptance.detection import ValidationSetup, run_onaxis
 
     setup = ValidationSetup.from_calibration(cal, crop=128, name="caldb")
     r = run_onaxis(setup, 300.0, np.random.default_rng(3), reference=True)

@@ -9,19 +9,24 @@ from mxt_pipeline.cli.main import main
 from mxt_pipeline.detect import bandpsf
 from mxt_pipeline.io import read_product, validate_file
 from mxt_pipeline.io.products import write_attitude, write_events
+from mxt_pipeline.pipelines import standalone
 
 from .test_pipeline import _observation
 
 
 @pytest.fixture
 def observation(tmp_path, monkeypatch):
-    """An L2 file and an attitude file; the CALDB replaced by the test doubles."""
+    """An L2 file and an attitude file; the CALDB's detection models replaced by the test
+    doubles (the brick still resolves and loads its CALDB files)."""
     rng = np.random.default_rng(1)
     ev, cal, att, truth = _observation(rng, [(20.0, -30.0, 400), (-50.0, 60.0, 150)])
     l2 = write_events(tmp_path / "l2.fits", ev)
     att.meta["OBS_ID"] = "TEST"
     att_path = write_attitude(tmp_path / "att.fits", att)
-    monkeypatch.setattr(bandpsf.DetectionCalibration, "from_caldb", classmethod(lambda cls, caldb=None, date=None: cal))
+    monkeypatch.setattr(bandpsf.DetectionCalibration, "from_calset", classmethod(lambda cls, calset: cal))
+    # The test events are dated 2017, before the bundled CALDB's first epoch: select its
+    # files as of now (the date rule itself is tested with the CALDB).
+    monkeypatch.setattr(standalone, "date_of_inputs", lambda inputs: None)
     return l2, att_path, truth, tmp_path
 
 
@@ -57,9 +62,10 @@ def test_empty_field_gives_a_valid_empty_product(tmp_path, monkeypatch, fitsveri
 
     ev, cal, _, _ = obs(np.random.default_rng(3), [])
     l2 = write_events(tmp_path / "empty_l2.fits", ev)
-    monkeypatch.setattr(bandpsf.DetectionCalibration, "from_caldb", classmethod(lambda cls, caldb=None, date=None: cal))
+    monkeypatch.setattr(bandpsf.DetectionCalibration, "from_calset", classmethod(lambda cls, calset: cal))
+    monkeypatch.setattr(standalone, "date_of_inputs", lambda inputs: None)
     out = tmp_path / "empty.fits"
-    assert main(["detect", str(l2), "--out", str(out), "--threshold", "15"]) == 0
+    assert main(["detect", str(l2), "--out", str(out), "--det-ml-threshold", "15"]) == 0
     assert validate_file(out) == []
     res = fitsverify(out)
     assert res.ok, res.output
@@ -71,7 +77,7 @@ def test_empty_field_gives_a_valid_empty_product(tmp_path, monkeypatch, fitsveri
 def test_bands_and_threshold_options(observation):
     l2, _, _, tmp = observation
     out = tmp / "one_band.fits"
-    assert main(["detect", str(l2), "--out", str(out), "--bands", "0.3-10", "--threshold", "1e6"]) == 0
+    assert main(["detect", str(l2), "--out", str(out), "--bands", "0.3-10", "--det-ml-threshold", "1e6"]) == 0
     prod = read_product(out, "MXT_SOP_SKY")
     assert len(prod.table("SRCLIST")) == 0  # nothing reaches DET_ML 1e6: a valid empty list
     assert prod.header("SRCLIST")["MLTHRESH"] == 1e6

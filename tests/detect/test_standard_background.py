@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mxt_pipeline.detect.validation import (
+from mxt_pipeline.acceptance.detection import (
     STANDARD_BACKGROUND,
     STANDARD_GOOD_TIME,
     measure_empty_field_background,

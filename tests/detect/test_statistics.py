@@ -1,6 +1,6 @@
 """CI-sized Monte-Carlo of the detection (the full run is validation.py).
 
-The acceptance figures come from ``python -m mxt_pipeline.detect.validation --n 200``
+The acceptance figures come from ``python -m mxt_pipeline.acceptance.detection --n 200``
 (200 observations per case, docs/detection.md).  These tests run the same cases with
 fewer observations on the central 96 x 96 pixels (the PSF core and inner arms; the
 background is the standard one) and bounds loosened to the binomial spread of the
@@ -21,15 +21,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mxt_pipeline.detect.bandpsf import DetectionCalibration
-from mxt_pipeline.detect.crlb import position_bound
-from mxt_pipeline.detect.validation import (
+from mxt_pipeline.acceptance.detection import (
     ONAXIS_COUNTS,
     ValidationSetup,
     run_empty,
     run_onaxis,
     run_pair,
 )
+from mxt_pipeline.detect.bandpsf import DetectionCalibration
+from mxt_pipeline.detect.crlb import position_bound
 
 from .psf_double import EnergyLobsterPSF
 from .teldef_double import FlatTeldef

@@ -141,13 +141,17 @@ def test_grb_preview_is_log_log_with_upper_limits(curves, tmp_path):
     assert np.all(ul >= lc.rate) and np.all(np.isfinite(ul))
 
 
-def test_cli_lightcurve_writes_products_and_previews(observation, tmp_path, fitsverify):
+def test_cli_lightcurve_writes_products_and_previews(observation, tmp_path, fitsverify, monkeypatch):
+    from mxt_pipeline.pipelines import standalone
+
+    # The test events are dated before the bundled CALDB's first epoch: its PSF as of now.
+    monkeypatch.setattr(standalone, "date_of_inputs", lambda inputs: None)
     events, _ = observation
     l2 = write_events(tmp_path / "l2.fits", events)
     srclist = write_source_list(tmp_path / "srclist.fits", [(128.0, 128.0), (60.0, 200.0)])
     out = tmp_path / "lc"
     rc = main(["lightcurve", str(l2), "--srclist", str(srclist), "--binning", "fixed", "--out", str(out / "fixed"),
-               "--bin-width", "500", "--trigger", "-100"])  # fmt: skip
+               "--bin-width-s", "500", "--trigger", "-100"])  # fmt: skip
     assert rc == 0
     products = sorted((out / "fixed").glob("*.fits"))
     assert [p.name for p in products] == ["mxt_lc_LCTEST01_src1.fits", "mxt_lc_LCTEST01_src2.fits"]
@@ -159,7 +163,7 @@ def test_cli_lightcurve_writes_products_and_previews(observation, tmp_path, fits
     # The other binnings, one source, no preview.
     for binning in ("snr", "blocks"):
         rc = main(["lightcurve", str(l2), "--srclist", str(srclist), "--binning", binning, "--out", str(out / binning),
-                   "--src-id", "2", "--no-preview", "--snr", "4"])  # fmt: skip
+                   "--src-ids", "2", "--no-previews", "--target-snr", "4"])  # fmt: skip
         assert rc == 0
         (only,) = (out / binning).iterdir()
         assert only.name == "mxt_lc_LCTEST01_src2.fits"
@@ -169,7 +173,7 @@ def test_cli_lightcurve_writes_products_and_previews(observation, tmp_path, fits
     back = read_light_curve(out / "fixed" / "mxt_lc_LCTEST01_src2.fits")
     np.testing.assert_allclose(back.rate, direct[1].rate, rtol=2e-7)
     # Errors: a bad band is a usage error, a missing file an MXT error (status 2).
-    assert main(["lightcurve", str(l2), "--srclist", str(srclist), "--out", str(out), "--band", "5-1"]) != 0
+    assert main(["lightcurve", str(l2), "--srclist", str(srclist), "--out", str(out), "--e-min", "5", "--e-max", "1"]) != 0
     assert main(["lightcurve", str(tmp_path / "none.fits"), "--srclist", str(srclist), "--out", str(out)]) == 2
 
 
@@ -177,20 +181,18 @@ def _srclist_table(path):
     return read_product(path, "MXT_SOP_SKY").table("SRCLIST")
 
 
-@given(lo=st.floats(0.0, 20.0), width=st.floats(0.01, 20.0))
-def test_band_parser(lo, width):
-    import click
+@given(ids=st.lists(st.integers(-5, 10**6), min_size=1, max_size=12), spaces=st.booleans())
+def test_src_ids_parser(ids, spaces):
+    """``--src-ids 3,1,3``: the SRC_IDs in the order given, each once; junk is refused."""
+    from mxt_pipeline.errors import MXTInputError
+    from mxt_pipeline.pipelines.bricks.lightcurves import parse_src_ids
 
-    from mxt_pipeline.cli.lightcurve import _band
-
-    hi = lo + width
-    if not lo < hi:
-        return
-    assert _band(f"{lo!r}-{hi!r}") == (lo, hi)
-    with pytest.raises(click.BadParameter):
-        _band(f"{hi!r}-{lo!r}")
-    with pytest.raises(click.BadParameter):
-        _band(f"{lo!r}")
+    text = (", " if spaces else ",").join(str(i) for i in ids)
+    assert parse_src_ids(text) == list(dict.fromkeys(ids))
+    with pytest.raises(MXTInputError, match="not an integer"):
+        parse_src_ids(text + ",x")
+    with pytest.raises(MXTInputError, match="no SRC_ID"):
+        parse_src_ids(" , ")
 
 
 def test_grb_preview_keeps_an_early_gap_in_view(tmp_path):

@@ -122,18 +122,18 @@ def test_grb_scenario_roundtrip_file(tmp_path):
 def test_dataset_feeds_the_calibration_chain(calset, tmp_path):
     """The calibration chain ingests a simulated dataset: passes merged, duplicates found,
     every gap origin accounted for, events reconstructed."""
-    from mxt_pipeline.calib.chain import calibrate_dataset
+    from tests.bricks import calibrate_dataset_dir
 
     sc = grb_scenario(4, template=None, duration=3000.0)
     ds = simulate(sc, 4, calset)
     root = write_dataset(ds, tmp_path / "D")
-    events, report = calibrate_dataset(root, calset=calset)
-    assert report.ingest.n_passes == len(ds.passes)
-    assert report.ingest.dropped["outside_detector"] == 0
-    assert report.ingest.n_hits_kept <= ds.n_hits
+    events, report, _, _ = calibrate_dataset_dir(root, calset, tmp_path / "L2")
+    assert report["ingest"]["n_passes"] == len(ds.passes)
+    assert report["ingest"]["dropped"]["outside_detector"] == 0
+    assert report["ingest"]["n_hits_kept"] <= ds.n_hits
     assert len(events) > 0
     # The chain finds the SLEW at the start of the observation.
-    assert report.screening["lost_by_origin"]["SLEW"] > 0
+    assert report["screening"]["lost_by_origin"]["SLEW"] > 0
 
 
 def test_cli_gp_three_sources_is_a_pipeline_input(calset, tmp_path):

@@ -87,7 +87,7 @@ OFFSET_DRIFT = 1.5
 SYSERR_ARCSEC = 25.0
 #: dC levels of the position errors near the detection threshold
 #: (:mod:`mxt_pipeline.detect.levels`): ``L_p = W_p (1 + A_p exp(-(DET_ML - 10.5) / S_p))``,
-#: calibrated on this set by ``python -m mxt_pipeline.detect.validation
+#: calibrated on this set by ``python -m mxt_pipeline.acceptance.detection
 #: --calibrate-levels 1000 --seed 7`` (on-axis sources of 50, 70, 100, 150, 300 and
 #: 1000 counts over the bench background of 0.008 counts per pixel and band, 1000
 #: detections each, 10 693 observations; the acceptance validation uses other seeds).

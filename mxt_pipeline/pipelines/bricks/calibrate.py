@@ -33,7 +33,9 @@ def load_calibration_inputs(brick: Brick, ctx: RunContext) -> tuple[dict[str, An
 
     Standalone (only ``observation`` given), the pass, attitude and angle files are
     taken from the observation.  SAA files come from ``observation.saa_dir`` or, when
-    the dataset has none, from the science database at ``ctx.services['sdb_url']``.
+    the dataset has none, from the science database at ``ctx.services['sdb_url']``;
+    SAA intervals already in the context's values (a simulated observation held in
+    memory) are used as they are.
     """
     from mxt_pipeline.calib.screening import SAAArchive
     from mxt_pipeline.errors import MXTInputError
@@ -49,6 +51,10 @@ def load_calibration_inputs(brick: Brick, ctx: RunContext) -> tuple[dict[str, An
     values, records, warnings = Brick.gather_inputs(brick, ctx)
     if obs is not None and obs.missing_l1 and not ctx.input_warnings.get("observation"):
         warnings += [f"L1 file not delivered: {p.name} (its time becomes a TELEMETRY gap)" for p in obs.missing_l1]
+    if "saa" in ctx.values:
+        # SAA intervals already in memory (a simulated observation of a campaign).
+        values["saa"] = ctx.values["saa"]
+        return values, records, warnings
     tstart, tstop = _span(obs, values["l1_passes"])
     sdb_url = ctx.services.get("sdb_url")
     if obs is not None and obs.saa_dir is not None:

@@ -6,6 +6,14 @@ multi-source Cash maximum likelihood), errors from delta-C with the CALDB system
 added in quadrature, RA/Dec through the attitude.  An event list without good time
 gives a valid source list with zero rows and NO_DATA; a field without sources is a
 normal result (SUCCESS with zero rows).
+
+Validated configuration.  The parameters' defaults are those of
+:class:`~mxt_pipeline.detect.pipeline.DetectionParameters` (written once, there); the
+DET_ML threshold and the dC error levels come from the CALDB SYSERR file (its DCLEVELS
+table and the threshold it was calibrated at), through
+:meth:`~mxt_pipeline.detect.pipeline.DetectionParameters.for_calibration`.  The brick
+reports the values in force as its *effective* configuration, which the regression
+harness compares with the golden one.
 """
 
 from __future__ import annotations
@@ -14,59 +22,50 @@ from typing import Any
 
 import numpy as np
 
+from mxt_pipeline.detect.bandpsf import DetectionCalibration
+from mxt_pipeline.detect.bands import DEFAULT_BANDS, as_bands, format_bands
+from mxt_pipeline.detect.pipeline import DetectionParameters, detect_sources
+from mxt_pipeline.detect.srclist import empty_source_table
 from mxt_pipeline.pipelines.brick import Brick, CoreResult
 from mxt_pipeline.pipelines.bricks.codecs import ATTITUDE, L2_EVENTS, REGIONS, SRCLIST, SourceList
 from mxt_pipeline.pipelines.parameters import Parameter
 from mxt_pipeline.pipelines.ports import Port
 
-__all__ = ["DETECT", "DETECT_CALDB", "detect_core", "detection_calibration"]
+__all__ = ["DETECT", "DETECT_CALDB", "detect_core", "detection_parameters"]
 
 #: CALDB code names of the detection.
 DETECT_CALDB = ("PSF", "TELDEF", "BADPIX", "EFFAREA", "VIGNET", "SYSERR")
 
+_DEFAULTS = DetectionParameters()
 
-def detection_calibration(cal):
-    """The detection's calibration from a brick's bundle, by the CALDB contract's names.
 
-    PSF and TELDEF as they are, the bad-pixel mask ``BADPIX.mask()`` ([RAWY, RAWZ]),
-    ``EFFAREA(E)`` in cm^2, ``VIGNET(E, theta)``, and the 90% localisation systematic
-    ``SYSERR.localization_arcsec`` (25" for MXT alerts, GCN 41243).
+def detection_parameters(params, dcal: DetectionCalibration) -> DetectionParameters:
+    """The detector configuration of a run: the brick's parameters over the CALDB's.
+
+    Parameters
+    ----------
+    params : ParameterSet
+        The brick's validated parameters.
+    dcal : DetectionCalibration
+        The calibration of the run (its DCLEVELS levels and their threshold).
     """
-    from mxt_pipeline.detect.bandpsf import DetectionCalibration
-    from mxt_pipeline.errors import MXTCalibrationError
-
-    syserr = getattr(cal.syserr, "localization_arcsec", None)
-    if syserr is None:
-        raise MXTCalibrationError("the SYSERR model gives no localization_arcsec", hdu="SYSERR")
-    bad = None if cal.badpix is None else np.asarray(cal.badpix.mask(), dtype=bool)
-    return DetectionCalibration(
-        psf=cal.psf,
-        teldef=cal.teldef,
-        bad_mask=bad,
-        effective_area=cal.effarea,
-        vignetting=cal.vignet,
-        syserr_arcsec=float(syserr),
-    )
-
-
-def detect_core(inputs: dict[str, Any], params, cal) -> CoreResult:
-    """Detect the sources of the events (pure)."""
-    from mxt_pipeline.detect.bands import as_bands
-    from mxt_pipeline.detect.pipeline import DetectionParameters, detect_sources
-    from mxt_pipeline.detect.srclist import empty_source_table
-
-    events = inputs["events"]
-    attitude = inputs.get("attitude") if params.use_attitude else None
-    bands = list(as_bands(params.bands))
-    dcal = detection_calibration(cal)
-    dp = DetectionParameters(
+    return DetectionParameters(
         det_ml_threshold=params.det_ml_threshold,
         max_sources=params.max_sources,
         stage1_max_sources=params.stage1_max_sources,
         n_rays=params.n_rays,
         photon_index=params.photon_index,
         subsample=params.subsample,
-    )
+    ).for_calibration(dcal)
+
+
+def detect_core(inputs: dict[str, Any], params, cal) -> CoreResult:
+    """Detect the sources of the events (pure)."""
+    events = inputs["events"]
+    attitude = inputs.get("attitude") if params.use_attitude else None
+    bands = list(as_bands(params.bands))
+    dcal = DetectionCalibration.from_calset(cal)
+    dp = detection_parameters(params, dcal)
     no_data = len(events) == 0 or events.gti.exposure <= 0
     table = empty_source_table(len(bands)) if no_data else detect_sources(events, dcal, bands, dp, attitude=attitude)
     gti = events.gti
@@ -75,7 +74,7 @@ def detect_core(inputs: dict[str, Any], params, cal) -> CoreResult:
         bands=bands,
         obs_id=str(events.meta.get("OBS_ID", "")),
         syserr_arcsec=float(dcal.syserr_arcsec),
-        ml_threshold=float(dp.det_ml_threshold),
+        ml_threshold=dp.threshold,
         tstart=gti.tstart if len(gti) else None,
         tstop=gti.tstop if len(gti) else None,
         object=events.meta.get("OBJECT"),
@@ -85,7 +84,9 @@ def detect_core(inputs: dict[str, Any], params, cal) -> CoreResult:
         "max_det_ml": float(np.max(table["DET_ML"])) if len(table) else None,
         "best_r90_arcsec": float(np.min(table["ERR_R90"])) if len(table) else None,
     }
-    return CoreResult({"srclist": src, "regions": src}, no_data=no_data, metrics=metrics)
+    effective = {"det_ml_threshold": dp.threshold, "error_levels": dp.error_levels.origin,
+                 "syserr_arcsec": float(dcal.syserr_arcsec)}  # fmt: skip
+    return CoreResult({"srclist": src, "regions": src}, no_data=no_data, metrics=metrics, effective=effective)
 
 
 DETECT = Brick(
@@ -101,13 +102,18 @@ DETECT = Brick(
         Port("regions", REGIONS, "DS9 regions: circles of radius ERR_R90"),
     ),
     params=(
-        Parameter("bands", str, "0.2-2,2-10", "energy bands of the ML fit, keV (non-overlapping)"),
-        Parameter("det_ml_threshold", float, 9.0, "least DET_ML of a listed source", minimum=0.0),
-        Parameter("max_sources", int, 10, "most sources fitted together", minimum=1, maximum=100),
-        Parameter("stage1_max_sources", int, 8, "most sources found by stage 1", minimum=1, maximum=100),
-        Parameter("n_rays", int, 8, "rays of the delta-C contour search", minimum=4, maximum=64),
-        Parameter("photon_index", float, 2.0, "power-law index weighting energies in a band", minimum=0.0, maximum=5.0),
-        Parameter("subsample", int, 4, "sub-samples per pixel and axis of the exposure map", minimum=1, maximum=16),
+        Parameter("bands", str, format_bands(DEFAULT_BANDS), "energy bands of the ML fit, keV (non-overlapping)"),
+        Parameter("det_ml_threshold", float, _DEFAULTS.det_ml_threshold,
+                  "least DET_ML of a listed source; null: the validated one (CALDB SYSERR DCLEVELS MLTHRESH)",
+                  minimum=0.0, nullable=True),
+        Parameter("max_sources", int, _DEFAULTS.max_sources, "most sources fitted together", minimum=1, maximum=100),
+        Parameter("stage1_max_sources", int, _DEFAULTS.stage1_max_sources, "most sources found by stage 1",
+                  minimum=1, maximum=100),
+        Parameter("n_rays", int, _DEFAULTS.n_rays, "rays of the delta-C contour search", minimum=4, maximum=64),
+        Parameter("photon_index", float, _DEFAULTS.photon_index, "power-law index weighting energies in a band",
+                  minimum=0.0, maximum=5.0),
+        Parameter("subsample", int, _DEFAULTS.subsample, "sub-samples per pixel and axis of the exposure map",
+                  minimum=1, maximum=16),
         Parameter("use_attitude", bool, True, "convert positions through the attitude (else the events' DET-sky map)"),
     ),
     caldb=DETECT_CALDB,

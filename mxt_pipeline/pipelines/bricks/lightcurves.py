@@ -38,7 +38,8 @@ from mxt_pipeline.pipelines.bricks.codecs import L2_EVENTS, LIGHT_CURVES, SRCLIS
 from mxt_pipeline.pipelines.parameters import Parameter
 from mxt_pipeline.pipelines.ports import MEMORY, Port
 
-__all__ = ["LIGHTCURVES", "LIGHTCURVES_CALDB", "lightcurves_core", "psf_encircled_fraction", "source_order"]
+__all__ = ["LIGHTCURVES", "LIGHTCURVES_CALDB", "lightcurves_core", "psf_encircled_fraction", "source_order",
+           "parse_src_ids"]
 
 #: CALDB code names of the light curves (the PSF sizes the source circle).
 LIGHTCURVES_CALDB = ("PSF",)
@@ -58,6 +59,24 @@ def psf_encircled_fraction(psf: Any, energy_kev: float, theta_arcmin: float = 0.
         return None
 
 
+def parse_src_ids(text: str) -> list[int]:
+    """``'3,1'`` -> ``[3, 1]`` (the order is kept; duplicates are dropped)."""
+    out: list[int] = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            sid = int(item)
+        except ValueError:
+            raise MXTInputError(f"SRC_ID {item!r} is not an integer", keyword="lightcurves.src_ids") from None
+        if sid not in out:
+            out.append(sid)
+    if not out:
+        raise MXTInputError("no SRC_ID given", keyword="lightcurves.src_ids")
+    return out
+
+
 def source_order(srclist, burst: dict[str, Any] | None, max_sources: int) -> list[int]:
     """SRC_IDs to extract: the burst first (when identified), then by list order."""
     ids = [int(s) for s in srclist["SRC_ID"]] if len(srclist) else []
@@ -74,6 +93,9 @@ def lightcurves_core(inputs: dict[str, Any], params, cal) -> CoreResult:
     from mxt_pipeline.lightcurve.extract import extract_light_curves, source_region
     from mxt_pipeline.lightcurve.preview import plot_light_curve
 
+    if not params.e_min < params.e_max:
+        raise MXTInputError(f"empty energy band: e_min {params.e_min} keV is not below e_max {params.e_max} keV",
+                            keyword="lightcurves.e_min")  # fmt: skip
     events = inputs["events"]
     table = inputs["srclist"].table
     target = inputs.get("target")
@@ -83,8 +105,14 @@ def lightcurves_core(inputs: dict[str, Any], params, cal) -> CoreResult:
         return CoreResult({"light_curves": {}, "lc_previews": {}}, no_data=no_data,
                           metrics={"n_light_curves": 0})  # fmt: skip
     eef = psf_encircled_fraction(cal.psf, params.psf_energy_kev)
-    region = source_region(eef, fraction=params.psf_fraction)
+    region = source_region(eef, fraction=params.psf_fraction, radius=params.radius_pix)
     ids = source_order(table, inputs.get("burst"), params.max_sources)
+    if params.src_ids is not None:
+        wanted = parse_src_ids(params.src_ids)
+        unknown = sorted(set(wanted) - {int(s) for s in table["SRC_ID"]})
+        if unknown:
+            raise MXTInputError(f"SRC_ID {unknown} not in the source list", keyword="lightcurves.src_ids")
+        ids = wanted  # an explicit choice, in the order given, is not capped by max_sources
     options: dict[str, Any] = {}
     if params.binning == "snr":
         options = {"target_snr": params.target_snr, "min_counts": params.min_counts, "max_gap": params.max_gap_s}
@@ -93,7 +121,8 @@ def lightcurves_core(inputs: dict[str, Any], params, cal) -> CoreResult:
     else:
         options = {"p0": params.p0}
     curves = extract_light_curves(events, table, binning_method=params.binning, region=region, e_min=params.e_min,
-                                  e_max=params.e_max, error_method=params.error_method, src_ids=ids, **options)  # fmt: skip
+                                  e_max=params.e_max, error_method=params.error_method, src_ids=ids,
+                                  dead_time_fraction=params.dead_time_fraction, **options)  # fmt: skip
     by_id = {int(lc.meta["SRC_ID"]): lc for lc in curves}
     obs_id = str(events.meta.get("OBS_ID", "unknown"))
     products: dict[str, Any] = {}
@@ -152,6 +181,12 @@ LIGHTCURVES = Brick(
         Parameter("e_max", float, C.ENERGY_MAX_KEV, "upper energy (keV)", minimum=0.0),
         Parameter("psf_fraction", float, 0.5, "PSF fraction enclosed by the source circle",
                   minimum=0.3, maximum=0.99),
+        Parameter("radius_pix", float, None, "source circle radius (sky pixels); null: from psf_fraction",
+                  minimum=1.0, maximum=256.0, nullable=True),
+        Parameter("dead_time_fraction", float, 0.0, "fraction of each 0.1 s frame lost to readout",
+                  minimum=0.0, maximum=0.99),
+        Parameter("src_ids", str, None, "only these sources, comma-separated SRC_IDs; null: every source",
+                  nullable=True),
         Parameter("psf_energy_kev", float, 1.5, "energy at which the PSF sizes the circle (keV)",
                   minimum=0.2, maximum=10.0),
         Parameter("error_method", str, "frequentist", "errors of the rates",

@@ -1,4 +1,4 @@
-"""Stopping rule and verdicts of the acceptance Monte-Carlo (``detect.validation``).
+"""Stopping rule and verdicts of the acceptance Monte-Carlo (``acceptance.detection``).
 
 No Monte-Carlo here: the runs are synthetic dictionaries or come from a fake executor
 whose detections are a fixed function of the run's seed.
@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mxt_pipeline.detect.bandpsf import DetectionCalibration
-from mxt_pipeline.detect.validation import (
+from mxt_pipeline.acceptance.detection import (
     CASES,
     _binomial_interval,
     _tasks,
@@ -20,9 +19,9 @@ from mxt_pipeline.detect.validation import (
     runs_needed,
     summarise,
 )
-
-from .psf_double import EnergyLobsterPSF
-from .teldef_double import FlatTeldef
+from mxt_pipeline.detect.bandpsf import DetectionCalibration
+from tests.detect.psf_double import EnergyLobsterPSF
+from tests.detect.teldef_double import FlatTeldef
 
 # ---------------------------------------------------------------------------- stopping
 
@@ -147,7 +146,7 @@ def test_coverage_verdict_needs_enough_runs_and_reports_the_interval():
 
 @pytest.fixture(scope="module")
 def small_setup():
-    from mxt_pipeline.detect.validation import ValidationSetup
+    from mxt_pipeline.acceptance.detection import ValidationSetup
 
     cal = DetectionCalibration(psf=EnergyLobsterPSF(), teldef=FlatTeldef(),
                                effective_area=lambda e: 60.0 * np.exp(-np.asarray(e) / 3.0))
@@ -192,7 +191,7 @@ def test_summarise_judges_on_detected_runs_and_keeps_all_runs(small_setup):
 
 
 def test_level_cases_have_their_own_streams_and_stopping_rule():
-    from mxt_pipeline.detect.validation import LEVEL_CASES, LEVEL_STREAM, _stream
+    from mxt_pipeline.acceptance.detection import LEVEL_CASES, LEVEL_STREAM, _stream
 
     streams = [_stream(c) for c in CASES + LEVEL_CASES + ("calibration",)]
     assert len(set(streams)) == len(streams)
@@ -207,7 +206,7 @@ def test_level_cases_have_their_own_streams_and_stopping_rule():
 
 
 def test_calibrate_levels_from_runs(small_setup):
-    from mxt_pipeline.detect.validation import calibrate_levels, level_report
+    from mxt_pipeline.acceptance.detection import calibrate_levels, level_report
 
     rng = np.random.default_rng(4)
 
