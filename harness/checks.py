@@ -28,7 +28,7 @@ import numpy as np
 
 from harness.compare import is_fits
 from harness.results import CheckResult, Status
-from mxt_pipeline.calib.coordinates import angular_separation_arcsec
+from mxt_pipeline.geometry import angular_separation_arcsec
 
 __all__ = [
     "schema_check",

@@ -32,7 +32,7 @@ from astropy.table import Table
 from mxt_pipeline import constants as C
 from mxt_pipeline.calib import _kernels
 from mxt_pipeline.calib import badpix as bp
-from mxt_pipeline.calib.coordinates import event_coordinates, radec_to_vectors, vectors_to_radec
+from mxt_pipeline.calib.coordinates import event_coordinates
 from mxt_pipeline.calib.energy import (
     CTIInverseTable,
     dither_for_keys,
@@ -45,6 +45,7 @@ from mxt_pipeline.calib.patterns import MAX_MULTIPLICITY_STORED, pixel_keys, rec
 from mxt_pipeline.calib.screening import SAAArchive, ScreeningParams, screen
 from mxt_pipeline.datamodel import AngleTable, Attitude, EventList, RawHits
 from mxt_pipeline.errors import MXTCalibrationError, MXTFormatError, MXTInputError
+from mxt_pipeline.geometry import radec_to_vectors, vectors_to_radec
 from mxt_pipeline.io.formats import PATTERN_INVALID, STATUS_BITS
 
 __all__ = ["ChainParams", "CalibrationReport", "calibrate", "calibrate_dataset", "read_manifest"]

@@ -38,7 +38,7 @@ import numpy as np
 from astropy.table import Table
 
 from mxt_pipeline import constants as C
-from mxt_pipeline.calib import coordinates as coords
+from mxt_pipeline import geometry as coords
 from mxt_pipeline.datamodel import Attitude, EventList
 from mxt_pipeline.detect.bands import EnergyBand, as_bands
 from mxt_pipeline.detect.blas import one_blas_thread

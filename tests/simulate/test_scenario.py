@@ -90,8 +90,8 @@ def test_presets_are_reproducible_and_round_trip(seed):
 
 
 def test_gp_sources_in_and_out_of_field():
-    from mxt_pipeline.calib.coordinates import radec_to_instrument, vectors_to_angles
     from mxt_pipeline.datamodel import pointing_rotation
+    from mxt_pipeline.geometry import radec_to_instrument, vectors_to_angles
 
     sc = gp_scenario(4, n_sources=3, out_of_field=[True, False])
     rot = pointing_rotation(sc.pointing.ra, sc.pointing.dec, sc.pointing.roll)
