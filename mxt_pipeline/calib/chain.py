@@ -42,13 +42,13 @@ from mxt_pipeline.calib.energy import (
 )
 from mxt_pipeline.calib.ingest import IngestReport, merge_passes
 from mxt_pipeline.calib.patterns import MAX_MULTIPLICITY_STORED, pixel_keys, reconstruct
-from mxt_pipeline.calib.screening import SAAArchive, ScreeningParams, screen
+from mxt_pipeline.calib.screening import ScreeningParams, screen
 from mxt_pipeline.datamodel import AngleTable, Attitude, EventList, RawHits
-from mxt_pipeline.errors import MXTCalibrationError, MXTFormatError, MXTInputError
+from mxt_pipeline.errors import MXTCalibrationError, MXTInputError
 from mxt_pipeline.geometry import radec_to_vectors, vectors_to_radec
 from mxt_pipeline.io.formats import PATTERN_INVALID, STATUS_BITS
 
-__all__ = ["ChainParams", "CalibrationReport", "calibrate", "calibrate_dataset", "read_manifest"]
+__all__ = ["ChainParams", "CalibrationReport", "calibrate", "calibrate_dataset"]
 
 log = logging.getLogger(__name__)
 
@@ -115,14 +115,6 @@ class CalibrationReport:
         d = asdict(self)
         d["pattern_counts"] = {str(k): v for k, v in self.pattern_counts.items()}
         return d
-
-    def to_json(self, path: str | os.PathLike[str]) -> Path:
-        """Write the report as JSON (atomically)."""
-        from mxt_pipeline.io import atomic_write_bytes
-
-        p = Path(path)
-        atomic_write_bytes(p, json.dumps(self.to_dict(), indent=2, default=float).encode())
-        return p
 
 
 # --------------------------------------------------------------------------------------
@@ -435,34 +427,6 @@ def calibrate(
 # --------------------------------------------------------------------------------------
 
 
-def read_manifest(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and check ``dataset.json`` of a dataset directory.
-
-    Raises
-    ------
-    MXTInputError
-        The file is missing.
-    MXTFormatError
-        It is not JSON or lacks a required key.
-    """
-    path = Path(dataset_dir) / "dataset.json"
-    if not path.is_file():
-        raise MXTInputError("dataset manifest not found", file=path)
-    try:
-        manifest = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MXTFormatError(f"not valid JSON: {exc}", file=path) from None
-    if not isinstance(manifest, dict):
-        raise MXTFormatError("the manifest must be a JSON object", file=path)
-    for key in ("obs_id", "files"):
-        if key not in manifest:
-            raise MXTFormatError(f"missing key {key!r}", file=path, keyword=key)
-    files = manifest["files"]
-    if not isinstance(files, dict) or not isinstance(files.get("l1"), list) or "att" not in files:
-        raise MXTFormatError("'files' must hold an 'l1' list and 'att'", file=path, keyword="files")
-    return manifest
-
-
 def _load_calset(caldb, met: float):
     """The CALDB calibration set valid at mission time ``met`` (``CalibrationSet.from_caldb``)."""
     from mxt_pipeline.caldb import CaDBIO, met_to_datetime
@@ -510,7 +474,10 @@ def calibrate_dataset(
     params : ChainParams, optional
         Chain settings; the pointing, OBS_ID, OBJECT and span default to the manifest's.
     """
+    from mxt_pipeline.io import atomic_write_bytes
+    from mxt_pipeline.io.dataset import read_manifest
     from mxt_pipeline.io.products import read_angles, read_attitude, read_raw_hits, write_events
+    from mxt_pipeline.services.saa import SAAArchive
 
     root = Path(dataset_dir)
     manifest = read_manifest(root)
@@ -543,5 +510,5 @@ def calibrate_dataset(
         write_events(out, events)
         log.info("wrote %s (%d events)", out, len(events))
     if report_path is not None:
-        report.to_json(report_path)
+        atomic_write_bytes(Path(report_path), json.dumps(report.to_dict(), indent=2, default=float).encode())
     return events, report

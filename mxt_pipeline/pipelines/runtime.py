@@ -179,7 +179,7 @@ class ObservationInputs:
         MXTFormatError
             The manifest is not valid.
         """
-        from mxt_pipeline.calib.chain import read_manifest
+        from mxt_pipeline.io.dataset import read_manifest
 
         root = Path(dataset_dir).resolve()
         if not root.is_dir():

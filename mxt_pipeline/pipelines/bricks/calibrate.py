@@ -35,8 +35,8 @@ def load_calibration_inputs(brick: Brick, ctx: RunContext) -> tuple[dict[str, An
     taken from the observation.  SAA files come from ``observation.saa_dir`` or, when
     the dataset has none, from the science database at ``ctx.services['sdb_url']``.
     """
-    from mxt_pipeline.calib.screening import SAAArchive
     from mxt_pipeline.errors import MXTInputError
+    from mxt_pipeline.services.saa import SAAArchive
 
     obs = ctx.values.get("observation")
     if obs is None and ctx.records.get("observation"):
