@@ -237,9 +237,10 @@ def process_simulation(ds, calset, options: Mapping[str, Any] | None = None, fol
 
 def _write_products(folder: Path, ds, events, table, lcs, bands, cal, det_params, result, *, keep_events: bool) -> None:
 
-    from mxt_pipeline.detect.srclist import empty_source_table, write_srclist
+    from mxt_pipeline.detect.srclist import empty_source_table
+    from mxt_pipeline.io.lightcurve import light_curve_filename, write_light_curve
+    from mxt_pipeline.io.srclist import write_srclist
     from mxt_pipeline.io.truth import write_truth
-    from mxt_pipeline.lightcurve.product import light_curve_filename, write_light_curve
     from mxt_pipeline.pipelines.ports import write_json
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -439,8 +439,8 @@ def detect_file(
         The source list written.
     """
     from mxt_pipeline.detect.bandpsf import DetectionCalibration
-    from mxt_pipeline.detect.srclist import write_region, write_srclist
     from mxt_pipeline.io.products import read_attitude, read_events
+    from mxt_pipeline.io.srclist import write_region, write_srclist
 
     params = params or DetectionParameters()
     bands = as_bands(bands)

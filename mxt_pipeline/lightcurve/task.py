@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from mxt_pipeline.errors import MXTInputError
-from mxt_pipeline.io import read_product
+from mxt_pipeline.io import atomic_write_bytes, read_product
+from mxt_pipeline.io.lightcurve import light_curve_filename, write_light_curve
 from mxt_pipeline.io.products import read_events
 from mxt_pipeline.lightcurve.extract import extract_light_curves, source_region
-from mxt_pipeline.lightcurve.preview import plot_light_curve
-from mxt_pipeline.lightcurve.product import light_curve_filename, write_light_curve
+from mxt_pipeline.lightcurve.preview import figure_png, plot_light_curve
 
 __all__ = ["LightCurveOutput", "light_curves_from_files"]
 
@@ -95,7 +95,7 @@ def light_curves_from_files(
         png = None
         if preview:
             png = path.with_suffix(".png")
-            plot_light_curve(lc, png)
+            atomic_write_bytes(png, figure_png(plot_light_curve(lc)))
         log.info("source %s: %d bins -> %s", lc.meta["SRC_ID"], len(lc), path)
         written.append(LightCurveOutput(int(lc.meta["SRC_ID"]), path, png, len(lc)))
     return written
