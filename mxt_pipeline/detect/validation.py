@@ -67,8 +67,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
+from mxt_pipeline.binomial import clopper_pearson
 from mxt_pipeline.detect.bands import DEFAULT_BANDS, EnergyBand
 from mxt_pipeline.detect.blas import single_blas_thread
 from mxt_pipeline.detect.crlb import position_bound
@@ -426,16 +426,6 @@ def _task(task: tuple) -> tuple:
     return case, index, out
 
 
-def _binomial_interval(k: int, n: int, cl: float = 0.95) -> tuple[float, float]:
-    """Clopper-Pearson (exact) interval of a binomial fraction; (0, 1) when ``n`` is 0."""
-    if n <= 0:
-        return 0.0, 1.0
-    a = (1 - cl) / 2
-    lo = stats.beta.ppf(a, k, n - k + 1) if k > 0 else 0.0
-    hi = stats.beta.ppf(1 - a, k + 1, n - k) if k < n else 1.0
-    return float(lo), float(hi)
-
-
 # --------------------------------------------------------------------------------------
 # Acceptance rules
 # --------------------------------------------------------------------------------------
@@ -533,7 +523,7 @@ def coverage_verdict(inside: int, n: int, min_n: int = 1, target: float = COVERA
         ``value`` (k/n), ``ci95``, ``n``, ``point_within``, ``ci95_overlaps``,
         ``ci95_contains_target``, ``enough_runs``, ``pass``.
     """
-    lo, hi = _binomial_interval(inside, n, cl)
+    lo, hi = clopper_pearson(inside, n, cl)
     value = inside / n if n > 0 else float("nan")
     # Inclusive band, compared in counts so that 174 of 200 (0.87) is inside.
     point = bool(n > 0 and abs(inside - target * n) <= tolerance * n + 1e-9 * n)
@@ -576,7 +566,7 @@ def summarise(setup: ValidationSetup, results: dict[str, list[dict]], min_detect
                 "runs": n_runs,
                 "detected": n_found,
                 "detection_efficiency": n_found / n_runs if n_runs else nan,
-                "detection_efficiency_ci95": _binomial_interval(n_found, n_runs),
+                "detection_efficiency_ci95": clopper_pearson(n_found, n_runs),
                 "inside90": inside,
                 # The basis of the verdict: the runs that give an R90.
                 "coverage90_detected": verdict["value"],
@@ -615,7 +605,7 @@ def summarise(setup: ValidationSetup, results: dict[str, list[dict]], min_detect
         elif name == "pair":
             k = sum(r["both_found"] for r in runs)
             frac = k / len(runs)
-            out["cases"][name] = {"runs": len(runs), "both_found": frac, "ci95": _binomial_interval(k, len(runs)),
+            out["cases"][name] = {"runs": len(runs), "both_found": frac, "ci95": clopper_pearson(k, len(runs)),
                                   "separation_pix": 1.5 * fwhm,
                                   "seconds_per_run": float(np.mean([r["seconds"] for r in runs]))}
             out["criteria"]["pair 1.5 FWHM, 200 counts: both found"] = {"value": frac, "requirement": ">= 0.90",
