@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 from astropy.table import Table
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from mxt_pipeline.binomial import clopper_pearson
 from mxt_pipeline.io.fits import atomic_write_bytes
@@ -132,12 +134,16 @@ def ensemble_summary(sources: Table, runs: Table, elapsed_s: Sequence[float] = (
     }
 
 
-def _png(fig) -> str:
+def _figure(figsize: tuple[float, float]) -> tuple[Figure, Any]:
+    """A figure on its own Agg canvas and its axes: no pyplot state, no global backend."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot(1, 1, 1)
+
+
+def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
 
 
@@ -145,12 +151,7 @@ def _plot_offsets(
     bins: list[BinStats], xlabel: str, crlb: Callable[[np.ndarray], np.ndarray] | None, log_x: bool = True
 ) -> str:
     """Median and 90% offsets per bin (at the bin's median of the binned quantity)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = _figure((6.4, 4.2))
     good = [b for b in bins if b.n_found > 0]
     x = np.array([b.median_value for b in good])
     ax.plot(x, [b.median_offset for b in good], "o-", label="median offset")
@@ -173,12 +174,7 @@ def _plot_offsets(
 
 def _plot_efficiency(bins: list[BinStats]) -> str:
     """Detection efficiency per counts bin, with 68% Clopper-Pearson intervals."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    fig, ax = _figure((6.4, 3.4))
     used = [b for b in bins if b.n_true > 0]
     x = np.array([b.median_value for b in used])
     eff = np.array([b.efficiency for b in used])
