@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.compare import is_fits
+from harness.filediff import is_fits
 from harness.results import CheckResult, Status
 from mxt_pipeline.binomial import clopper_pearson
 from mxt_pipeline.geometry import angular_separation_arcsec

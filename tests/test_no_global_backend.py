@@ -17,7 +17,7 @@ def test_campaign_plots_and_reports_keep_the_global_backend(tmp_path):
         import matplotlib
         matplotlib.use("svg")
         import numpy as np
-        from mxt_pipeline.campaign.report import BinStats, _plot_efficiency, _plot_offsets
+        from mxt_pipeline.campaign.ensemble_report import BinStats, _plot_efficiency, _plot_offsets
         from harness.history import save_trend, trend_axes
 
         b = BinStats(lo=0.0, hi=100.0, n_true=10, n_found=8, median_offset=20.0, p90_offset=40.0,

@@ -475,7 +475,7 @@ def calibrate_dataset(
         Chain settings; the pointing, OBS_ID, OBJECT and span default to the manifest's.
     """
     from mxt_pipeline.io import atomic_write_bytes
-    from mxt_pipeline.io.dataset import read_manifest
+    from mxt_pipeline.io.dataset_manifest import read_manifest
     from mxt_pipeline.io.products import read_angles, read_attitude, read_raw_hits, write_events
     from mxt_pipeline.services.saa import SAAArchive
 

@@ -29,7 +29,7 @@ Campaign options (``CampaignSpec.options``, ``mxt campaign run --option KEY=VALU
     Light-curve binning (``snr`` with S/N 3 by default).
 ``write_products`` (default true), ``keep_events`` (default false)
     Write the per-run products; also write the L2 event list.
-Tolerances of the comparison (:class:`mxt_pipeline.campaign.compare.Tolerances`).
+Tolerances of the comparison (:class:`mxt_pipeline.campaign.truth_match.Tolerances`).
 
 True counts.  The counts a perfect detection would attribute to a source are its
 photons detected by the camera during the good time of the calibrated list with a true
@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from mxt_pipeline import constants as C
-from mxt_pipeline.campaign.compare import Tolerances, compare_run
+from mxt_pipeline.campaign.truth_match import Tolerances, compare_run
 from mxt_pipeline.errors import MXTInputError
 
 __all__ = [
@@ -78,7 +78,7 @@ CRLB_COUNTS = np.geomspace(10.0, 1.0e5, 13)
 @functools.lru_cache(maxsize=8)
 def _calibration(caldb: str | None, day: int) -> tuple[Any, dict[str, Any]]:
     """The calibration set valid on mission day ``day`` (cached per worker process)."""
-    from mxt_pipeline.simulate.calibration import load_calibration
+    from mxt_pipeline.simulate.caldb_models import load_calibration
 
     return load_calibration(caldb, met=day * 86400.0)
 
@@ -177,7 +177,7 @@ def process_simulation(ds, calset, options: Mapping[str, Any] | None = None, fol
     Returns
     -------
     dict
-        :func:`mxt_pipeline.campaign.compare.compare_run`'s record plus ``obs_id``,
+        :func:`mxt_pipeline.campaign.truth_match.compare_run`'s record plus ``obs_id``,
         ``n_events``, ``exposure_s``, ``bkg_per_pixel`` and ``timing_s``.
     """
     from mxt_pipeline.calib.chain import ChainParams, calibrate
@@ -238,8 +238,8 @@ def process_simulation(ds, calset, options: Mapping[str, Any] | None = None, fol
 def _write_products(folder: Path, ds, events, table, lcs, bands, cal, det_params, result, *, keep_events: bool) -> None:
 
     from mxt_pipeline.detect.srclist import empty_source_table
-    from mxt_pipeline.io.lightcurve import light_curve_filename, write_light_curve
-    from mxt_pipeline.io.srclist import write_srclist
+    from mxt_pipeline.io.lightcurve_product import light_curve_filename, write_light_curve
+    from mxt_pipeline.io.srclist_product import write_srclist
     from mxt_pipeline.io.truth import write_truth
     from mxt_pipeline.pipelines.ports import write_json
 
@@ -320,7 +320,7 @@ def crlb_versus_counts(
     -------
     callable
         ``f(counts) -> sigma`` : the 1-sigma bound per axis (arcsec, root mean square of
-        the two axes); what :func:`mxt_pipeline.campaign.report.write_html_report` draws.
+        the two axes); what :func:`mxt_pipeline.campaign.ensemble_report.write_html_report` draws.
     """
     from mxt_pipeline.detect.bandpsf import DetectionCalibration
     from mxt_pipeline.detect.bands import as_bands

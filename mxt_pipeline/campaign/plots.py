@@ -12,7 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
-from mxt_pipeline.campaign.compare import profile_bin_means
+from mxt_pipeline.campaign.truth_match import profile_bin_means
 from mxt_pipeline.io.fits import atomic_write_bytes
 
 __all__ = ["comparison_plots"]

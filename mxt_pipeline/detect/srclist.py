@@ -7,7 +7,7 @@ the energy bands and the SRCBANDS HDU with the counts and rates of every source 
 band (one row per source and band, so any number of bands fits the fixed format).  An
 empty field gives a valid product with zero rows.  :func:`region_text` is the matching
 DS9 region file (fk5 circles of radius ERR_R90).  The files themselves are written by
-:mod:`mxt_pipeline.io.srclist`: this package never opens a file.
+:mod:`mxt_pipeline.io.srclist_product`: this package never opens a file.
 """
 
 from __future__ import annotations

@@ -72,7 +72,6 @@ from mxt_pipeline.binomial import clopper_pearson
 from mxt_pipeline.detect.bands import DEFAULT_BANDS, EnergyBand
 from mxt_pipeline.detect.blas import single_blas_thread
 from mxt_pipeline.detect.crlb import position_bound
-from mxt_pipeline.detect.errors import P_68, P_90
 from mxt_pipeline.detect.levels import (
     ErrorLevels,
     LevelCalibration,
@@ -84,6 +83,7 @@ from mxt_pipeline.detect.likelihood import BandData
 from mxt_pipeline.detect.pipeline import DetectionParameters, detect_in_problem
 from mxt_pipeline.detect.positions import profile_function
 from mxt_pipeline.detect.problem import BandPSFLike, DetectionProblem
+from mxt_pipeline.detect.radii import P_68, P_90
 
 __all__ = [
     "STANDARD_BACKGROUND",
@@ -149,7 +149,7 @@ def measure_empty_field_background(seeds: Sequence[int], duration: float = 10000
     from mxt_pipeline.detect.bandpsf import DetectionCalibration
     from mxt_pipeline.detect.images import build_images
     from mxt_pipeline.simulate.bench import simulate
-    from mxt_pipeline.simulate.calibration import load_calibration
+    from mxt_pipeline.simulate.caldb_models import load_calibration
     from mxt_pipeline.simulate.cases import gp_scenario
 
     rate, per_pixel, good = [], [], []

@@ -13,7 +13,7 @@ Public entry points (see docs/lightcurves.md):
 * :func:`~mxt_pipeline.lightcurve.preview.plot_light_curve`: the preview figure
   (:func:`~mxt_pipeline.lightcurve.preview.figure_png` gives its PNG bytes).
 
-The ``MXT_LC`` product is written and read by :mod:`mxt_pipeline.io.lightcurve`: this
+The ``MXT_LC`` product is written and read by :mod:`mxt_pipeline.io.lightcurve_product`: this
 package never opens a file.
 
 Submodules are imported on demand, so importing this package stays cheap.

@@ -16,7 +16,7 @@ from typing import Any
 
 from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.io import atomic_write_bytes, read_product
-from mxt_pipeline.io.lightcurve import light_curve_filename, write_light_curve
+from mxt_pipeline.io.lightcurve_product import light_curve_filename, write_light_curve
 from mxt_pipeline.io.products import read_events
 from mxt_pipeline.lightcurve.extract import extract_light_curves, source_region
 from mxt_pipeline.lightcurve.preview import figure_png, plot_light_curve

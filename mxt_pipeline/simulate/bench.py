@@ -326,7 +326,7 @@ def run_scenario(
     the scenario), from ``caldb`` (a CALDB root), else the scenario's ``caldb.path``,
     else ``$CALDB`` or the bundled CALDB.
     """
-    from mxt_pipeline.simulate.calibration import load_calibration
+    from mxt_pipeline.simulate.caldb_models import load_calibration
 
     info: dict[str, Any] = {}
     if calset is None:

@@ -11,8 +11,8 @@ from mxt_pipeline.calib.coordinates import event_coordinates
 from mxt_pipeline.datamodel import GTI, Attitude, EventList
 from mxt_pipeline.detect.bandpsf import DetectionCalibration
 from mxt_pipeline.detect.bands import DEFAULT_BANDS
-from mxt_pipeline.detect.errors import quality_factor
 from mxt_pipeline.detect.pipeline import DetectionParameters, affine_sky_mapping, detect_sources
+from mxt_pipeline.detect.radii import quality_factor
 
 from .psf_double import AnalyticLobsterPSF
 from .teldef_double import FlatTeldef

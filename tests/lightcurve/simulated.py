@@ -150,7 +150,7 @@ def write_source_list(path, positions: list[tuple[float, float]], *, obs_id: str
     from mxt_pipeline.detect.bands import EnergyBand
     from mxt_pipeline.detect.srclist import SRCLIST_COLUMNS
     from mxt_pipeline.io.formats import get_spec
-    from mxt_pipeline.io.srclist import write_srclist
+    from mxt_pipeline.io.srclist_product import write_srclist
 
     base = source_list(positions)
     n = len(base)

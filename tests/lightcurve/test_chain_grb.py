@@ -25,7 +25,7 @@ def chain_grb(tmp_path_factory):
     from mxt_pipeline.calib.chain import calibrate_dataset
     from mxt_pipeline.detect.pipeline import detect_sources
     from mxt_pipeline.simulate.bench import run_scenario
-    from mxt_pipeline.simulate.calibration import load_calibration
+    from mxt_pipeline.simulate.caldb_models import load_calibration
     from mxt_pipeline.simulate.cases import grb_scenario
 
     scenario = grb_scenario(1, template="GRB_061121" if swift_xrt_dir() is not None else None)

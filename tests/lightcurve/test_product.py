@@ -11,7 +11,11 @@ from mxt_pipeline.cli.main import main
 from mxt_pipeline.datamodel import GTI, GapList
 from mxt_pipeline.errors import MXTFormatError
 from mxt_pipeline.io import read_product
-from mxt_pipeline.io.lightcurve import light_curve_filename, read_light_curve, write_light_curve
+from mxt_pipeline.io.lightcurve_product import (
+    light_curve_filename,
+    read_light_curve,
+    write_light_curve,
+)
 from mxt_pipeline.io.products import write_events
 from mxt_pipeline.lightcurve import (
     extract_light_curves,

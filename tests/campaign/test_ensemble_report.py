@@ -8,7 +8,7 @@ from astropy.table import Table
 from scipy import stats
 
 from mxt_pipeline.binomial import clopper_pearson
-from mxt_pipeline.campaign.report import (
+from mxt_pipeline.campaign.ensemble_report import (
     INTERVAL_LEVEL,
     ensemble_summary,
     localization_by_bin,

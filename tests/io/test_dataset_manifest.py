@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mxt_pipeline.errors import MXTFormatError, MXTInputError
-from mxt_pipeline.io.dataset import MANIFEST_NAME, read_manifest
+from mxt_pipeline.io.dataset_manifest import MANIFEST_NAME, read_manifest
 
 GOOD = {"obs_id": "00001", "files": {"l1": ["l1/p1.fits"], "att": "aux/att.fits"}}
 

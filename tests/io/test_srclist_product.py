@@ -10,7 +10,7 @@ from mxt_pipeline.detect.bands import DEFAULT_BANDS, EnergyBand
 from mxt_pipeline.detect.srclist import SRCLIST_COLUMNS, empty_source_table, region_text
 from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.io import get_spec, read_product, validate_file
-from mxt_pipeline.io.srclist import write_region, write_srclist
+from mxt_pipeline.io.srclist_product import write_region, write_srclist
 
 
 def _table(n=3, n_bands=2):
