@@ -78,7 +78,7 @@ CRLB_COUNTS = np.geomspace(10.0, 1.0e5, 13)
 @functools.lru_cache(maxsize=8)
 def _calibration(caldb: str | None, day: int) -> tuple[Any, dict[str, Any]]:
     """The calibration set valid on mission day ``day`` (cached per worker process)."""
-    from mxt_pipeline.simulate.caldb_models import load_calibration
+    from mxt_pipeline.caldb.simulator import load_simulator_calibration as load_calibration
 
     return load_calibration(caldb, met=day * 86400.0)
 

@@ -145,11 +145,11 @@ def measure_empty_field_background(seeds: Sequence[int], duration: float = 10000
         time; ``per_pixel`` (seeds, B): counts per pixel over the observation's good
         time; ``good_time`` (seeds,): seconds.
     """
+    from mxt_pipeline.caldb.simulator import load_simulator_calibration as load_calibration
     from mxt_pipeline.calib.chain import ChainParams, calibrate
     from mxt_pipeline.detect.bandpsf import DetectionCalibration
     from mxt_pipeline.detect.images import build_images
     from mxt_pipeline.simulate.bench import simulate
-    from mxt_pipeline.simulate.caldb_models import load_calibration
     from mxt_pipeline.simulate.cases import gp_scenario
 
     rate, per_pixel, good = [], [], []

@@ -22,14 +22,14 @@ from .grb_example import expected_rates
 
 @pytest.fixture(scope="module")
 def chain_grb(tmp_path_factory):
+    from mxt_pipeline.caldb.simulator import load_simulator_calibration
     from mxt_pipeline.calib.chain import calibrate_dataset
     from mxt_pipeline.detect.pipeline import detect_sources
-    from mxt_pipeline.simulate.bench import run_scenario
-    from mxt_pipeline.simulate.caldb_models import load_calibration
+    from mxt_pipeline.io.simulated_dataset import run_scenario
     from mxt_pipeline.simulate.cases import grb_scenario
 
     scenario = grb_scenario(1, template="GRB_061121" if swift_xrt_dir() is not None else None)
-    calset, _ = load_calibration(None, met=scenario.tstart)
+    calset, _ = load_simulator_calibration(None, met=scenario.tstart)
     root = tmp_path_factory.mktemp("chain_grb")
     run_scenario(scenario, 1, root / "dataset", calset=calset)
     events, _ = calibrate_dataset(root / "dataset", calset=calset, out=root / "l2.fits")
