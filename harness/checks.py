@@ -26,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.compare import is_fits
+from harness.filediff import is_fits
 from harness.results import CheckResult, Status
-from mxt_pipeline.calib.coordinates import angular_separation_arcsec
+from mxt_pipeline.binomial import clopper_pearson
+from mxt_pipeline.geometry import angular_separation_arcsec
 
 __all__ = [
     "schema_check",
@@ -199,16 +200,6 @@ def localization_check(
 # --------------------------------------------------------------------------------------
 
 
-def _clopper_pearson(k: int, n: int, level: float) -> tuple[float, float]:
-    """Exact (Clopper-Pearson) interval of a proportion ``k/n`` at confidence ``level``."""
-    from scipy import stats
-
-    alpha = 1.0 - level
-    lo = 0.0 if k <= 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
-    hi = 1.0 if k >= n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
-    return lo, hi
-
-
 def _nominal_check(key: str, value: float, bounds: Mapping[str, Any], summary: Mapping[str, Any], label: str) -> CheckResult:
     """A proportion against its nominal value, allowing for the size of the campaign.
 
@@ -225,7 +216,7 @@ def _nominal_check(key: str, value: float, bounds: Mapping[str, Any], summary: M
         return CheckResult("ensemble", f"{label}:{key}", Status.FAIL, f"{key}: the campaign summary has no {n_key} to judge it by")
     n = int(n_raw)
     k = int(round(value * n))
-    lo, hi = _clopper_pearson(k, n, level) if n > 0 else (0.0, 1.0)
+    lo, hi = clopper_pearson(k, n, level)
     ok = n > 0 and lo <= nominal <= hi
     verb = "consistent with" if ok else "inconsistent with"
     msg = f"{key} = {value:.4g} ({k}/{n}) {verb} the nominal {nominal:g} ({level:.0%} interval [{lo:.3f}, {hi:.3f}])"

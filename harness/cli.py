@@ -199,7 +199,7 @@ def bless_cmd(ctx, name, reason, yes, candidates, golden_root) -> None:
 @click.pass_context
 def diff_cmd(ctx, test, reference) -> None:
     """Compare TEST with REFERENCE (FITS, JSON or bytes); exit 1 when they differ."""
-    from harness.compare import compare_files
+    from harness.filediff import compare_files
 
     d = compare_files(test, reference, ctx.obj["config"])
     click.echo(d.account())

@@ -48,8 +48,7 @@ def generate_golden(name: str, spec: Mapping[str, Any], folder: Path) -> dict[st
     if "scenario" not in spec or "seed" not in spec:
         raise GoldenError(f"golden set {name!r}: the definition needs 'scenario' and 'seed'")
     try:
-        from mxt_pipeline.simulate.bench import run_scenario
-        from mxt_pipeline.simulate.scenario import load_scenario
+        from mxt_pipeline.io.simulated_dataset import load_scenario, run_scenario
     except ImportError as exc:
         raise GoldenError(f"the simulation bench is not available: {exc}") from None
     scenario_path = Path(spec["scenario"])

@@ -38,8 +38,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.compare import compare_trees
 from harness.config import HarnessConfig, load_config, repo_root
+from harness.filediff import compare_trees
 from harness.fitsdiff import FileDiff
 from mxt_pipeline.pipelines.ports import write_json
 from mxt_pipeline.services.files import sha256_file

@@ -34,25 +34,24 @@ def trend_axes(history: list[dict[str, str]]):
     fig, ax, runs, index
         ``runs`` lists the ``(date, commit)`` keys in the order of the history.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     runs: list[tuple[str, str]] = []
     for r in history:
         key = (r["date"], r["commit"])
         if key not in runs:
             runs.append(key)
-    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
+    # A figure on its own Agg canvas: no pyplot state, no global backend.
+    fig = Figure(figsize=(7, 3.2), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
     return fig, ax, runs, {k: i for i, k in enumerate(runs)}
 
 
 def save_trend(fig, ax, runs: list[tuple[str, str]], path: str | os.PathLike[str], ylabel: str,
                **legend: Any) -> Path:  # fmt: skip
     """Label the runs by commit (at most 10 ticks), finish the figure and write it atomically."""
-    import matplotlib.pyplot as plt
-
     ax.set_xlabel("regression run")
     ax.set_ylabel(ylabel)
     ticks = list(range(len(runs)))
@@ -64,5 +63,4 @@ def save_trend(fig, ax, runs: list[tuple[str, str]], path: str | os.PathLike[str
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    plt.close(fig)
     return atomic_write_bytes(path, buf.getvalue())

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.compare import compare_files
 from harness.config import HarnessConfig, repo_root
+from harness.filediff import compare_files
 from harness.fitsdiff import Difference, FileDiff
 from harness.results import CheckResult, Status
 from mxt_pipeline.pipelines.ports import write_json
@@ -240,7 +240,7 @@ def run_brick(pipeline, brick_name: str, dataset: Path, expected_root: Path, run
     BrickResult
         Never raises for a brick failure (``result.error`` says what happened).
     """
-    from mxt_pipeline.pipelines.calibration import provider_from
+    from mxt_pipeline.pipelines.caldb_bundle import provider_from
 
     brick = pipeline.brick(brick_name)
     inputs = brick_inputs(pipeline, brick_name, dataset, expected_root, run)

@@ -36,7 +36,7 @@ from harness import checks as chk
 from harness import coverage_trend, timing
 from harness.config import HarnessConfig, load_config, repo_root
 from harness.golden import GoldenStore, git_commit
-from harness.report import write_reports
+from harness.regression_report import write_reports
 from harness.results import CheckResult, RunSummary, Status
 
 __all__ = ["RunOptions", "run_regression", "SECTIONS"]
@@ -124,7 +124,7 @@ def golden_checks(store: GoldenStore, cfg: HarnessConfig) -> tuple[list[CheckRes
 
 
 def _fits_outputs(folder: Path) -> list[Path]:
-    from harness.compare import is_fits
+    from harness.filediff import is_fits
 
     return [p for p in sorted(folder.rglob("*")) if p.is_file() and is_fits(p)]
 
@@ -192,7 +192,7 @@ def ensemble_step(opts: RunOptions, work: Path) -> list[CheckResult]:
     module = runner.partition(":")[0]
     if importlib.util.find_spec(module) is None:
         return [CheckResult("ensemble", "campaign", Status.MISSING, f"the campaign run function {runner} does not exist yet")]
-    from mxt_pipeline.campaign.report import ensemble_summary
+    from mxt_pipeline.campaign.ensemble_report import ensemble_summary
     from mxt_pipeline.campaign.runner import CampaignSpec, run_campaign
     from mxt_pipeline.campaign.tables import records_to_tables
 

@@ -19,6 +19,7 @@ The tree is deliberately small::
     |       +-- MXTAuthError            401/403: bad or missing token
     |       +-- MXTServiceUnavailable   retries exhausted (connection, 5xx, 429)
     +-- MXTPipelineError        a brick or pipeline could not run
+    +-- MXTDependencyError      an optional dependency (a pip extra) is not installed
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "MXTAuthError",
     "MXTServiceUnavailable",
     "MXTPipelineError",
+    "MXTDependencyError",
 ]
 
 
@@ -151,3 +153,7 @@ class MXTServiceUnavailable(MXTServiceError):
 
 class MXTPipelineError(MXTError):
     """A brick or a pipeline could not complete."""
+
+
+class MXTDependencyError(MXTError):
+    """An optional dependency is missing; the message names the pip extra that installs it."""

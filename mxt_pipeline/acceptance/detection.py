@@ -68,14 +68,13 @@ from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
-from scipy import stats
 
 from mxt_pipeline import constants as C
+from mxt_pipeline.binomial import clopper_pearson
 from mxt_pipeline.datamodel import GTI, EventList
 from mxt_pipeline.detect.bands import DEFAULT_BANDS, EnergyBand, format_bands
 from mxt_pipeline.detect.blas import single_blas_thread
 from mxt_pipeline.detect.crlb import position_bound
-from mxt_pipeline.detect.errors import P_68, P_90
 from mxt_pipeline.detect.levels import (
     ErrorLevels,
     LevelCalibration,
@@ -87,8 +86,9 @@ from mxt_pipeline.detect.likelihood import BandData
 from mxt_pipeline.detect.pipeline import DetectionParameters, detect_in_problem, pixel_scale_arcsec
 from mxt_pipeline.detect.positions import profile_function
 from mxt_pipeline.detect.problem import BandPSFLike, DetectionProblem
+from mxt_pipeline.detect.radii import P_68, P_90
 from mxt_pipeline.pipelines.bricks.detect import DETECT
-from mxt_pipeline.pipelines.calibration import provider_from
+from mxt_pipeline.pipelines.caldb_bundle import provider_from
 
 __all__ = [
     "STANDARD_BACKGROUND",
@@ -153,11 +153,11 @@ def measure_empty_field_background(seeds: Sequence[int], duration: float = 10000
         time; ``per_pixel`` (seeds, B): counts per pixel over the observation's good
         time; ``good_time`` (seeds,): seconds.
     """
+    from mxt_pipeline.caldb.simulator import load_simulator_calibration as load_calibration
     from mxt_pipeline.calib.chain import ChainParams, calibrate
     from mxt_pipeline.detect.bandpsf import DetectionCalibration
     from mxt_pipeline.detect.images import build_images
     from mxt_pipeline.simulate.bench import simulate
-    from mxt_pipeline.simulate.calibration import load_calibration
     from mxt_pipeline.simulate.cases import gp_scenario
 
     rate, per_pixel, good = [], [], []
@@ -571,16 +571,6 @@ def _task(task: tuple) -> tuple:
     return case, index, out
 
 
-def _binomial_interval(k: int, n: int, cl: float = 0.95) -> tuple[float, float]:
-    """Clopper-Pearson (exact) interval of a binomial fraction; (0, 1) when ``n`` is 0."""
-    if n <= 0:
-        return 0.0, 1.0
-    a = (1 - cl) / 2
-    lo = stats.beta.ppf(a, k, n - k + 1) if k > 0 else 0.0
-    hi = stats.beta.ppf(1 - a, k + 1, n - k) if k < n else 1.0
-    return float(lo), float(hi)
-
-
 # --------------------------------------------------------------------------------------
 # Acceptance rules
 # --------------------------------------------------------------------------------------
@@ -678,7 +668,7 @@ def coverage_verdict(inside: int, n: int, min_n: int = 1, target: float = COVERA
         ``value`` (k/n), ``ci95``, ``n``, ``point_within``, ``ci95_overlaps``,
         ``ci95_contains_target``, ``enough_runs``, ``pass``.
     """
-    lo, hi = _binomial_interval(inside, n, cl)
+    lo, hi = clopper_pearson(inside, n, cl)
     value = inside / n if n > 0 else float("nan")
     # Inclusive band, compared in counts so that 174 of 200 (0.87) is inside.
     point = bool(n > 0 and abs(inside - target * n) <= tolerance * n + 1e-9 * n)
@@ -721,7 +711,7 @@ def summarise(setup: ValidationSetup, results: dict[str, list[dict]], min_detect
                 "runs": n_runs,
                 "detected": n_found,
                 "detection_efficiency": n_found / n_runs if n_runs else nan,
-                "detection_efficiency_ci95": _binomial_interval(n_found, n_runs),
+                "detection_efficiency_ci95": clopper_pearson(n_found, n_runs),
                 "inside90": inside,
                 # The basis of the verdict: the runs that give an R90.
                 "coverage90_detected": verdict["value"],
@@ -765,7 +755,7 @@ def summarise(setup: ValidationSetup, results: dict[str, list[dict]], min_detect
         elif name == "pair":
             k = sum(r["both_found"] for r in runs)
             frac = k / len(runs)
-            out["cases"][name] = {"runs": len(runs), "both_found": frac, "ci95": _binomial_interval(k, len(runs)),
+            out["cases"][name] = {"runs": len(runs), "both_found": frac, "ci95": clopper_pearson(k, len(runs)),
                                   "separation_pix": 1.5 * fwhm,
                                   "seconds_per_run": float(np.mean([r["seconds"] for r in runs]))}
             out["criteria"]["pair 1.5 FWHM, 200 counts: both found"] = {"value": frac, "requirement": ">= 0.90",

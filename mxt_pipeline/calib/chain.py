@@ -1,7 +1,7 @@
 """The calibration chain: L1 raw passes -> L2 calibrated, screened events.
 
-:func:`calibrate` is a pure function on in-memory data; :func:`calibrate_dataset` is
-the thin I/O layer around it (dataset directory in, L2 file out).  Steps:
+:func:`calibrate` is a pure function on in-memory data; the ``calibrate`` brick
+(:mod:`mxt_pipeline.pipelines.bricks.calibrate`) runs it on a dataset's files.  Steps:
 
 1. ingest (:mod:`.ingest`): merge the passes, drop duplicated frames, sort;
 2. screening (:mod:`.screening`): GTI = pass coverage minus SAA, Earth, slew, missing
@@ -17,13 +17,10 @@ the thin I/O layer around it (dataset directory in, L2 file out).  Steps:
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time as _time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +29,7 @@ from astropy.table import Table
 from mxt_pipeline import constants as C
 from mxt_pipeline.calib import _kernels
 from mxt_pipeline.calib import badpix as bp
-from mxt_pipeline.calib.coordinates import event_coordinates, radec_to_vectors, vectors_to_radec
+from mxt_pipeline.calib.coordinates import event_coordinates
 from mxt_pipeline.calib.energy import (
     CTIInverseTable,
     dither_for_keys,
@@ -44,10 +41,11 @@ from mxt_pipeline.calib.ingest import IngestReport, merge_passes
 from mxt_pipeline.calib.patterns import MAX_MULTIPLICITY_STORED, pixel_keys, reconstruct
 from mxt_pipeline.calib.screening import ScreeningParams, screen
 from mxt_pipeline.datamodel import AngleTable, Attitude, EventList, RawHits
-from mxt_pipeline.errors import MXTCalibrationError, MXTFormatError, MXTInputError
+from mxt_pipeline.errors import MXTCalibrationError, MXTInputError
+from mxt_pipeline.geometry import radec_to_vectors, vectors_to_radec
 from mxt_pipeline.io.formats import PATTERN_INVALID, STATUS_BITS
 
-__all__ = ["ChainParams", "CalibrationReport", "calibrate", "read_manifest"]
+__all__ = ["ChainParams", "CalibrationReport", "calibrate"]
 
 log = logging.getLogger(__name__)
 
@@ -114,14 +112,6 @@ class CalibrationReport:
         d = asdict(self)
         d["pattern_counts"] = {str(k): v for k, v in self.pattern_counts.items()}
         return d
-
-    def to_json(self, path: str | os.PathLike[str]) -> Path:
-        """Write the report as JSON (atomically)."""
-        from mxt_pipeline.io import atomic_write_bytes
-
-        p = Path(path)
-        atomic_write_bytes(p, json.dumps(self.to_dict(), indent=2, default=float).encode())
-        return p
 
 
 # --------------------------------------------------------------------------------------
@@ -427,36 +417,3 @@ def calibrate(
         meta["OBJECT"] = str(obj)
     events = EventList(table, gti=scr.gti, gaps=scr.gaps, meta=meta)
     return events, report
-
-
-# --------------------------------------------------------------------------------------
-# I/O layer
-# --------------------------------------------------------------------------------------
-
-
-def read_manifest(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and check ``dataset.json`` of a dataset directory.
-
-    Raises
-    ------
-    MXTInputError
-        The file is missing.
-    MXTFormatError
-        It is not JSON or lacks a required key.
-    """
-    path = Path(dataset_dir) / "dataset.json"
-    if not path.is_file():
-        raise MXTInputError("dataset manifest not found", file=path)
-    try:
-        manifest = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MXTFormatError(f"not valid JSON: {exc}", file=path) from None
-    if not isinstance(manifest, dict):
-        raise MXTFormatError("the manifest must be a JSON object", file=path)
-    for key in ("obs_id", "files"):
-        if key not in manifest:
-            raise MXTFormatError(f"missing key {key!r}", file=path, keyword=key)
-    files = manifest["files"]
-    if not isinstance(files, dict) or not isinstance(files.get("l1"), list) or "att" not in files:
-        raise MXTFormatError("'files' must hold an 'l1' list and 'att'", file=path, keyword="files")
-    return manifest

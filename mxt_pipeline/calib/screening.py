@@ -8,7 +8,8 @@ overlap and are all kept, so a light curve can say why each stretch is missing.
   downlinked pass (union of the L1 GTIs).
 * **SAA**: passages listed by the weekly SAA files of the science database, requested
   by week number ``floor(MET / 604800)`` from a local folder or a URL
-  (:class:`SAAArchive`).
+  (:class:`mxt_pipeline.services.saa.SAAArchive`); this module takes the intervals,
+  never the files.
 * **EARTH**: boresight less than ``min_earth_elev_deg`` above the Earth limb (ANG file,
   linear interpolation between samples).
 * **SLEW**: boresight moving faster than ``max_slew_rate_arcsec_s`` between attitude
@@ -27,19 +28,16 @@ the pixels; an X-ray frame holds a few tens of hits at most).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from mxt_pipeline.datamodel import GTI, AngleTable, Attitude, GapList, SAAIntervals, week_of
+from mxt_pipeline.datamodel import GTI, AngleTable, Attitude, GapList, SAAIntervals
 from mxt_pipeline.errors import MXTInputError
 
 __all__ = [
     "ScreeningParams",
     "ScreeningResult",
-    "SAAArchive",
     "saa_bad_time",
     "attitude_bad_times",
     "bad_frame_time",
@@ -75,102 +73,6 @@ class ScreeningResult:
             "n_gti": len(self.gti),
             "lost_by_origin": self.exposure_by_origin,
         }
-
-
-class SAAArchive:
-    """Weekly SAA files of the science database, by week number.
-
-    Parameters
-    ----------
-    folder : path-like, optional
-        Local folder holding ``mxt_saa_w<WEEK>.fits`` (for a dataset: its ``saa/``).
-    url : str, optional
-        Science-database URL; the file of week ``W`` is ``<url>/mxt_saa_w<W>.fits``,
-        fetched through :class:`mxt_pipeline.services.RetryingClient` (bearer token,
-        retries with backoff, checksum-verified atomic downloads into ``cache_dir``).
-    token, runtime_data : optional
-        Token sources, as for every FSC service
-        (:func:`mxt_pipeline.services.resolve_token`).
-    max_tries : int
-        Attempts per request.
-    cache_dir : path-like, optional
-        Where downloaded files go (default: a temporary folder per archive).
-    client_kwargs : dict
-        Passed to the RetryingClient (tests: ``transport``, ``sleep``).
-    """
-
-    NAME = "mxt_saa_w{week}.fits"
-
-    def __init__(
-        self,
-        folder: str | os.PathLike[str] | None = None,
-        *,
-        url: str | None = None,
-        token: str | None = None,
-        runtime_data=None,
-        max_tries: int = 5,
-        cache_dir: str | os.PathLike[str] | None = None,
-        **client_kwargs,
-    ) -> None:
-        if (folder is None) == (url is None):
-            raise MXTInputError("give exactly one of folder= or url= for the SAA files")
-        self.folder = None if folder is None else Path(folder)
-        self.url = url
-        self._client = None
-        self._cache = None if cache_dir is None else Path(cache_dir)
-        if url is not None:
-            from mxt_pipeline.services import RetryingClient, resolve_token
-
-            self._client = RetryingClient(
-                url, token=resolve_token(token, runtime_data), max_tries=max_tries, **client_kwargs
-            )
-
-    def __repr__(self) -> str:
-        where = f"url={self.url!r}" if self.url else f"folder={str(self.folder)!r}"
-        return f"SAAArchive({where})"
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-
-    def __enter__(self) -> SAAArchive:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def path(self, week: int) -> Path:
-        """Local path of the file of ``week`` (downloaded first for a URL archive).
-
-        Raises
-        ------
-        MXTInputError
-            The file is missing from the folder.
-        MXTServiceError
-            (subclasses) when the service refuses or fails.
-        """
-        name = self.NAME.format(week=int(week))
-        if self.folder is not None:
-            p = self.folder / name
-            if not p.is_file():
-                raise MXTInputError(f"no SAA file for week {int(week)}", file=p)
-            return p
-        if self._cache is None:
-            import tempfile
-
-            self._cache = Path(tempfile.mkdtemp(prefix="mxt_saa_"))
-        return self._client.download(name, self._cache, filename=name)
-
-    def intervals(self, weeks) -> list[SAAIntervals]:
-        """The SAA intervals of every week listed (each file read once)."""
-        from mxt_pipeline.io.products import read_saa
-
-        return [read_saa(self.path(w)) for w in sorted({int(w) for w in np.atleast_1d(weeks)})]
-
-    def for_range(self, tstart: float, tstop: float) -> list[SAAIntervals]:
-        """The SAA intervals of every week overlapping ``[tstart, tstop]``."""
-        w0, w1 = week_of(tstart), week_of(tstop)
-        return self.intervals(np.arange(int(w0), int(w1) + 1))
 
 
 def saa_bad_time(saa) -> GTI:
@@ -255,7 +157,7 @@ def screen(
     attitude : Attitude
     angles : AngleTable or None
     saa : SAAIntervals, list of them, GTI or None
-        SAA passages (:meth:`SAAArchive.for_range`).
+        SAA passages (:meth:`mxt_pipeline.services.saa.SAAArchive.for_range`).
     frame_times, frame_hits : ndarray, optional
         Time and number of hits of every frame (for BADFRAME).
     frametime : float

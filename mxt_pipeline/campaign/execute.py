@@ -29,7 +29,7 @@ Campaign options (``CampaignSpec.options``, ``mxt campaign run --option KEY=VALU
     {"binning": "fixed"}}``: the names, defaults and checks of ``mxt run -p``.
 ``write_products`` (default true), ``keep_events`` (default false)
     Keep the bricks' products in the run folder; keep the L2 event list too.
-Tolerances of the comparison (:class:`mxt_pipeline.campaign.compare.Tolerances`).
+Tolerances of the comparison (:class:`mxt_pipeline.campaign.truth_match.Tolerances`).
 
 True counts.  The counts a perfect detection would attribute to a source are its
 photons detected by the camera during the good time of the calibrated list with a true
@@ -57,13 +57,13 @@ import numpy as np
 
 from mxt_pipeline import constants as C
 from mxt_pipeline.caldb.select import met_to_datetime
-from mxt_pipeline.campaign.compare import Tolerances, compare_run
+from mxt_pipeline.campaign.truth_match import Tolerances, compare_run
 from mxt_pipeline.detect.bandpsf import DetectionCalibration
 from mxt_pipeline.detect.bands import as_bands
 from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.io.truth import write_truth
 from mxt_pipeline.pipelines.bricks.detect import DETECT_CALDB
-from mxt_pipeline.pipelines.calibration import provider_from
+from mxt_pipeline.pipelines.caldb_bundle import provider_from
 from mxt_pipeline.pipelines.context import RunContext
 from mxt_pipeline.pipelines.ports import write_json
 from mxt_pipeline.pipelines.registry import get_pipeline
@@ -100,7 +100,7 @@ CRLB_COUNTS = np.geomspace(10.0, 1.0e5, 13)
 @functools.lru_cache(maxsize=8)
 def _calibration(caldb: str | None, day: int) -> tuple[Any, dict[str, Any]]:
     """The calibration set valid on mission day ``day`` (cached per worker process)."""
-    from mxt_pipeline.simulate.calibration import load_calibration
+    from mxt_pipeline.caldb.simulator import load_simulator_calibration as load_calibration
 
     return load_calibration(caldb, met=day * 86400.0)
 
@@ -246,7 +246,7 @@ def process_simulation(ds, options: Mapping[str, Any] | None = None, folder: str
     Returns
     -------
     dict
-        :func:`mxt_pipeline.campaign.compare.compare_run`'s record plus ``obs_id``,
+        :func:`mxt_pipeline.campaign.truth_match.compare_run`'s record plus ``obs_id``,
         ``n_events``, ``exposure_s``, ``bkg_per_pixel``, ``brick_status`` and
         ``timing_s``.
     """
@@ -365,7 +365,7 @@ def crlb_versus_counts(
     -------
     callable
         ``f(counts) -> sigma`` : the 1-sigma bound per axis (arcsec, root mean square of
-        the two axes); what :func:`mxt_pipeline.campaign.report.write_html_report` draws.
+        the two axes); what :func:`mxt_pipeline.campaign.ensemble_report.write_html_report` draws.
     """
     from mxt_pipeline.detect.bandpsf import DetectionCalibration
     from mxt_pipeline.detect.bands import as_bands

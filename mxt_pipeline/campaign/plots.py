@@ -8,27 +8,33 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle
 
-from mxt_pipeline.campaign.compare import profile_bin_means
+from mxt_pipeline.campaign.truth_match import profile_bin_means
 from mxt_pipeline.io.fits import atomic_write_bytes
 
 __all__ = ["comparison_plots"]
 
 
-def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
+def _figure(figsize: tuple[float, float]) -> Figure:
+    """A figure on its own Agg canvas: no pyplot state, no global backend (safe in workers)."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
 
+
+def _save(fig: Figure, path: Path) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
     return atomic_write_bytes(path, buf.getvalue())
 
 
 def _positions(result: Mapping[str, Any], path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
     found = [s for s in result["sources"] if s["found"]]
-    fig, ax = plt.subplots(figsize=(5.0, 5.0))
+    fig = _figure((5.0, 5.0))
+    ax = fig.add_subplot(1, 1, 1)
     lim = 30.0
     for s in found:
         dra = (s["found_ra"] - s["true_ra"] + 180.0) % 360.0 - 180.0
@@ -36,9 +42,9 @@ def _positions(result: Mapping[str, Any], path: Path) -> Path:
         dy = (s["found_dec"] - s["true_dec"]) * 3600.0
         r90 = s["err_r90_arcsec"] or 0.0
         ax.plot(dx, dy, "o", label=f"{s['name']} ({s['offset_arcsec']:.1f}\")")
-        ax.add_patch(plt.Circle((dx, dy), r90, fill=False, ls="--"))
+        ax.add_patch(Circle((dx, dy), r90, fill=False, ls="--"))
         lim = max(lim, abs(dx) + r90, abs(dy) + r90)
-    ax.add_patch(plt.Circle((0, 0), 120.0, fill=False, color="r", lw=1))
+    ax.add_patch(Circle((0, 0), 120.0, fill=False, color="r", lw=1))
     ax.plot(0, 0, "k+", ms=12)
     lim = min(max(lim * 1.1, 130.0), 600.0)
     ax.set_xlim(lim, -lim)
@@ -53,9 +59,8 @@ def _positions(result: Mapping[str, Any], path: Path) -> Path:
 
 
 def _light_curve(rec: Mapping[str, Any], lc, profile, gti, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig = _figure((6.4, 4.0))
+    ax = fig.add_subplot(1, 1, 1)
     t0 = float(lc.lo[0]) if len(lc) else 0.0
     t = np.asarray(lc.time) - t0
     ax.errorbar(t, lc.rate, yerr=[lc.err_lo, lc.err_hi], xerr=0.5 * np.asarray(lc.timedel), fmt="o", ms=3,
@@ -73,9 +78,8 @@ def _light_curve(rec: Mapping[str, Any], lc, profile, gti, path: Path) -> Path:
 
 
 def _lines(lines, energies: np.ndarray, window: float, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(lines), figsize=(4.0 * len(lines), 3.6), squeeze=False)
+    fig = _figure((4.0 * len(lines), 3.6))
+    axes = fig.subplots(1, len(lines), squeeze=False)
     for ax, ln in zip(axes[0], lines):
         e0 = ln["energy_kev"]
         edges = np.arange(e0 - window, e0 + window + 1e-9, 0.005)
@@ -104,9 +108,6 @@ def comparison_plots(
     requirement), ``lc_<name>.png`` per source with a light curve (rates and the scaled
     simulated profile), ``lines.png`` (calibration lines and the fitted centroids).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     from mxt_pipeline.simulate.timeprofiles import profile_from_dict
 
     out = Path(out_dir)

@@ -1,7 +1,7 @@
 """Gather campaign run records into the results tables (product MXT_CAMPAIGN).
 
 A run record (see :mod:`mxt_pipeline.campaign.runner`) holds, under ``result``, what
-:func:`mxt_pipeline.campaign.compare.compare_run` returns: ``sources`` (one dict per
+:func:`mxt_pipeline.campaign.truth_match.compare_run` returns: ``sources`` (one dict per
 simulated source), ``n_found``, ``n_false``, ``lc_chi2_red`` and ``line_residual_ev``.
 """
 

@@ -135,7 +135,11 @@ def index_cmd(root, instruments, telescop, quality) -> None:
 @click.option("--allow-anonymous", is_flag=True, help="No authentication (local development only).")
 @click.option("--log-level", default="info", show_default=True)
 def serve_cmd(root, host, port, token_file, max_upload_mb, allow_anonymous, log_level) -> None:
-    """Serve the CALDB at ROOT over HTTP (Starlette + uvicorn)."""
+    """Serve the CALDB at ROOT over HTTP (Starlette + uvicorn: pip extra ``service``)."""
+    from mxt_pipeline.extras import require
+
+    for module in ("starlette", "uvicorn"):
+        require(module, "service", "mxt caldb serve")
     from mxt_pipeline.caldb.service.server import serve
 
     serve(

@@ -52,7 +52,7 @@ def run_cmd(case, n_runs, out_dir, seed, scheduler, workers, caldb, options, run
 @click.argument("campaign_dir", type=click.Path(exists=True, file_okay=False))
 def report_cmd(campaign_dir: str) -> None:
     """Write the ensemble report (HTML with plots, summary JSON) of a campaign."""
-    from mxt_pipeline.campaign.report import ensemble_summary, write_html_report
+    from mxt_pipeline.campaign.ensemble_report import ensemble_summary, write_html_report
     from mxt_pipeline.io.fits import atomic_write_bytes
 
     folder = Path(campaign_dir)

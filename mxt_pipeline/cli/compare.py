@@ -127,10 +127,10 @@ def render_text(result) -> str:
 @click.option("--strict", is_flag=True, help="Exit with status 1 when a verdict is FAIL.")
 def command(run_dir, truth_path, srclist, lc_paths, events, out_dir, match_radius, no_plots, strict) -> None:
     """Compare the pipeline products of a run with its simulated truth."""
-    from mxt_pipeline.campaign.compare import FAIL, Tolerances, compare_run
+    from mxt_pipeline.campaign.truth_match import FAIL, Tolerances, compare_run
     from mxt_pipeline.io import atomic_write_bytes, read_product
+    from mxt_pipeline.io.lightcurve_product import read_light_curve
     from mxt_pipeline.io.truth import read_truth
-    from mxt_pipeline.lightcurve.product import read_light_curve
     from mxt_pipeline.pipelines.ports import write_json
 
     root = Path(run_dir)

@@ -32,11 +32,11 @@ def _run(scenario, seed: int, out: str, caldb: str | None, write_scenario: str |
 
     from tqdm import tqdm
 
-    from mxt_pipeline.simulate.bench import run_scenario
-    from mxt_pipeline.simulate.scenario import dump_scenario
+    from mxt_pipeline.io.simulated_dataset import run_scenario
+    from mxt_pipeline.io.simulated_dataset import write_scenario as write_scenario_file
 
     if write_scenario:
-        dump_scenario(scenario, write_scenario)
+        write_scenario_file(scenario, write_scenario)
     show = sys.stderr.isatty() if progress is None else progress
     # One step per stage of bench.simulate (attitude, orbit, each source, each
     # background, detector, passes) plus the writing.
@@ -149,7 +149,7 @@ def montecarlo(n_runs, data_dir, seed, out, caldb, progress):
 @_PROGRESS
 def scenario(file, data_dir, seed, out, caldb, progress):
     """Run a scenario file (YAML; format in docs/simulation.md)."""
-    from mxt_pipeline.simulate.scenario import load_scenario
+    from mxt_pipeline.io.simulated_dataset import load_scenario
 
     sc = load_scenario(file, data_dir=data_dir)
     ds = _run(sc, seed, out, caldb, None, progress)

@@ -30,7 +30,7 @@ of the fit, and against the textbook limit ``sigma^2 / N`` (plus the pixel term
 
 The bound for the radial offset: for a 2-D Gaussian of covariance ``S`` the median of
 ``|x|`` is the radius holding probability 1/2
-(:func:`mxt_pipeline.detect.errors.circular_radius`), ``sigma sqrt(2 ln 2)`` for a
+(:func:`mxt_pipeline.detect.radii.circular_radius`), ``sigma sqrt(2 ln 2)`` for a
 circular one.
 """
 
@@ -42,8 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from mxt_pipeline import constants as C
-from mxt_pipeline.detect.errors import P_90, circular_radius
 from mxt_pipeline.detect.problem import BandPSFLike
+from mxt_pipeline.detect.radii import P_90, circular_radius
 from mxt_pipeline.errors import MXTInputError
 
 __all__ = ["PositionBound", "fisher_information", "position_bound"]

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mxt_pipeline import constants as C
-from mxt_pipeline.calib import coordinates as coords
+from mxt_pipeline import geometry as coords
 from mxt_pipeline.datamodel import GTI, Attitude, EventList
 from mxt_pipeline.detect.bands import EnergyBand
 from mxt_pipeline.errors import MXTInputError

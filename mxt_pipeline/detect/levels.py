@@ -49,7 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from mxt_pipeline.detect.errors import DC_68, DC_90, P_68, P_90
+from mxt_pipeline.detect.radii import DC_68, DC_90, P_68, P_90
 from mxt_pipeline.errors import MXTCalibrationError
 
 __all__ = ["ErrorLevels", "WILKS", "level_form", "LevelFit", "fit_levels", "levels_from_fits", "coverage",

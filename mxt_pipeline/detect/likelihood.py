@@ -20,7 +20,7 @@ are
 The statistic is ``C = 2 sum_bp (m_bp - c_bp ln m_bp)`` (the seed's formula; the
 constant ``2 sum (c ln c - c)`` that turns it into the Poisson deviance is left out, so
 only differences of C carry meaning).  Differences of C are distributed as a chi-square
-in the large-count limit (Wilks), which sets the error levels (``errors.py``).
+in the large-count limit (Wilks), which sets the error levels (:mod:`.radii`).
 
 Speed.  The CALDB PSF is a sum of separable terms ``w_k f_k(dy) g_k(dz)`` (central spot,
 two cross arms, halo), so the pixel fractions of one source are

@@ -27,7 +27,7 @@ Source list decisions (likelihood criteria):
   ``DET_ML = -ln(1 - P(nu/2, L'))`` with ``P`` the regularised lower incomplete gamma
   function and ``nu = 2 + n_bands`` (2 position parameters plus one count per band);
   that is ``-ln`` of the chi-square survival function of ``2 L'`` with ``nu`` degrees
-  of freedom (:func:`mxt_pipeline.detect.errors.det_ml`).
+  of freedom (:func:`mxt_pipeline.detect.radii.det_ml`).
 * **drop**: while the weakest source has DET_ML below the threshold, remove it and
   refit.
 * **add**: propose the best further source on the residuals (projection peaks and the
@@ -50,9 +50,9 @@ import numpy as np
 from scipy import optimize
 
 from mxt_pipeline.detect.blas import one_blas_thread
-from mxt_pipeline.detect.errors import det_ml, det_ml_gain
 from mxt_pipeline.detect.likelihood import AmplitudeSolution, FrozenSources
 from mxt_pipeline.detect.problem import DetectionProblem
+from mxt_pipeline.detect.radii import det_ml, det_ml_gain
 from mxt_pipeline.detect.search import propose
 from mxt_pipeline.detect.systematic import DEFAULT_PSF_SYSTEMATIC, robust_factors
 

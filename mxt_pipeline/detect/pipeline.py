@@ -14,7 +14,7 @@ and the acceptance study) runs it with the validated configuration
    DET_ML (:mod:`~mxt_pipeline.detect.mlfit`);
 5. profile-likelihood errors of every position and errors of the counts
    (:mod:`~mxt_pipeline.detect.positions`), the CALDB systematic added in quadrature,
-   the alert quality factor (:mod:`~mxt_pipeline.detect.errors`);
+   the alert quality factor (:mod:`~mxt_pipeline.detect.radii`);
 6. conversion to RA/Dec: with an attitude history through the reference attitude and
    the TELDEF (``coordinates.det_to_radec``); without one, through the relation between
    DET and sky coordinates that the calibration chain wrote in the event list (a
@@ -37,18 +37,18 @@ import numpy as np
 from astropy.table import Table
 
 from mxt_pipeline import constants as C
-from mxt_pipeline.calib import coordinates as coords
+from mxt_pipeline import geometry as coords
 from mxt_pipeline.datamodel import Attitude, EventList
 from mxt_pipeline.detect.bandpsf import DetectionCalibration
 from mxt_pipeline.detect.bands import EnergyBand, as_bands
 from mxt_pipeline.detect.blas import one_blas_thread
-from mxt_pipeline.detect.errors import ContourResult, add_systematic, quality_factor, systematic_68
 from mxt_pipeline.detect.images import DetectionImages, build_images, select_events
 from mxt_pipeline.detect.levels import WILKS, ErrorLevels
 from mxt_pipeline.detect.likelihood import BandData
 from mxt_pipeline.detect.mlfit import DEFAULT_DET_ML_THRESHOLD, MLParameters, MLState, run_ml
 from mxt_pipeline.detect.positions import count_errors, position_errors
 from mxt_pipeline.detect.problem import BandPSFLike, DetectionProblem
+from mxt_pipeline.detect.radii import ContourResult, add_systematic, quality_factor, systematic_68
 from mxt_pipeline.detect.stage1 import run_stage1
 from mxt_pipeline.detect.systematic import DEFAULT_PSF_SYSTEMATIC
 from mxt_pipeline.errors import MXTInputError

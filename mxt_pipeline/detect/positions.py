@@ -7,7 +7,7 @@ neighbour radius, whose light overlaps (Newton steps from the linear prediction 
 they follow the held source).  Sources farther away keep their
 positions (their pixel quantities are computed once): a source several FWHM away
 hardly correlates with this one's position, and holding it saves a full fit per
-evaluation.  The contours are traced by :func:`mxt_pipeline.detect.errors.contour_rays`.
+evaluation.  The contours are traced by :func:`mxt_pipeline.detect.radii.contour_rays`.
 
 Count errors are the 1-sigma errors from the Hessian of C in the amplitudes of each
 band at the best positions: ``cov = 2 H^-1`` since C = -2 ln L + const.
@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from mxt_pipeline.detect.blas import one_blas_thread
-from mxt_pipeline.detect.errors import DC_68, DC_90, ContourResult, contour_rays
 from mxt_pipeline.detect.likelihood import FrozenSources
 from mxt_pipeline.detect.mlfit import MLParameters, MLState, neighbours
 from mxt_pipeline.detect.problem import DetectionProblem
+from mxt_pipeline.detect.radii import DC_68, DC_90, ContourResult, contour_rays
 
 __all__ = ["SourceErrors", "position_errors", "count_errors", "profile_function"]
 

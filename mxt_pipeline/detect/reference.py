@@ -109,9 +109,11 @@ def iminuit_fit(
 ) -> DenseFit:
     """Fit all parameters with MINUIT (MIGRAD, errordef 1) on the dense model.
 
-    Requires the ``iminuit`` package (a test dependency).
+    Requires ``iminuit`` (pip extra ``validation``).
     """
-    from iminuit import Minuit
+    from mxt_pipeline.extras import require
+
+    Minuit = require("iminuit", "validation", "the MINUIT reference fit").Minuit
 
     n_src = len(y0)
     theta = problem.theta(y0, z0) if theta is None else np.asarray(theta, float)

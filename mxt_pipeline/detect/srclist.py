@@ -1,28 +1,25 @@
-"""The MXT-SOP-SKY source list product and its DS9 region file.
+"""The MXT-SOP-SKY source list: its tables and its DS9 region text, in memory.
 
-:func:`write_srclist` writes a source table (as returned by
-:func:`mxt_pipeline.detect.pipeline.detect_sources`) through the I/O layer as the
-``MXT_SOP_SKY`` product: the SRCLIST HDU (one row per source, sorted by decreasing
+The columns and tables of the ``MXT_SOP_SKY`` product built from a source table (as
+returned by :func:`mxt_pipeline.detect.pipeline.detect_sources`): the SRCLIST HDU (one row per source, sorted by decreasing
 DET_ML, SRC_ID from 1, counts and rates summed over the bands), the BANDS HDU listing
 the energy bands and the SRCBANDS HDU with the counts and rates of every source in every
 band (one row per source and band, so any number of bands fits the fixed format).  An
-empty field gives a valid product with zero rows.  :func:`write_region`
-writes the matching DS9 region file (fk5 circles of radius ERR_R90).
+empty field gives a valid product with zero rows.  :func:`region_text` is the matching
+DS9 region file (fk5 circles of radius ERR_R90).  The files themselves are written by
+:mod:`mxt_pipeline.io.srclist_product`: this package never opens a file.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
 
 from mxt_pipeline.detect.bands import EnergyBand
 from mxt_pipeline.errors import MXTInputError
-from mxt_pipeline.io import atomic_write_bytes, get_spec, write_product
+from mxt_pipeline.io.formats import get_spec
 
 __all__ = [
     "SRCLIST_COLUMNS",
@@ -30,16 +27,15 @@ __all__ = [
     "empty_source_table",
     "bands_table",
     "source_bands_table",
-    "write_srclist",
+    "VECTOR_COLUMNS",
+    "vector_layout",
     "region_text",
-    "write_region",
 ]
-
-log = logging.getLogger(__name__)
 
 #: Columns of the SRCLIST HDU, in the order of the product spec.
 SRCLIST_COLUMNS = tuple(c.name for c in get_spec("MXT_SOP_SKY").hdu("SRCLIST").columns)
-_VECTOR_COLUMNS = ("COUNTS", "COUNTS_ERR")
+#: Per-band vector columns of the SRCLIST HDU.
+VECTOR_COLUMNS = ("COUNTS", "COUNTS_ERR")
 #: Per-band columns of a source table (S, B) and the SRCBANDS column each one fills.
 BAND_COLUMNS = {"COUNTS": "COUNTS", "COUNTS_ERR": "COUNTS_ERR", "RATE_BAND": "RATE", "RATE_BAND_ERR": "RATE_ERR"}
 
@@ -48,7 +44,7 @@ def empty_source_table(n_bands: int) -> Table:
     """A zero-row source table: every SRCLIST column and the per-band rates (S, B)."""
     cols = {}
     for c in get_spec("MXT_SOP_SKY").hdu("SRCLIST").columns:
-        shape = (0, n_bands) if c.name in _VECTOR_COLUMNS else (0,)
+        shape = (0, n_bands) if c.name in VECTOR_COLUMNS else (0,)
         cols[c.name] = np.zeros(shape, dtype=c.dtype)
     for name in ("RATE_BAND", "RATE_BAND_ERR"):
         cols[name] = np.zeros((0, n_bands), dtype=np.float32)
@@ -89,7 +85,7 @@ def source_bands_table(table: Table, n_bands: int) -> Table:
     return Table(out)
 
 
-def _vector_layout(table: Table, n_bands: int) -> dict[str, np.ndarray]:
+def vector_layout(table: Table, n_bands: int) -> dict[str, np.ndarray]:
     """Per-band columns shaped as the registered format declares them.
 
     The COUNTS and COUNTS_ERR columns of the table hold one value per band.  When the
@@ -99,7 +95,7 @@ def _vector_layout(table: Table, n_bands: int) -> dict[str, np.ndarray]:
     """
     spec = get_spec("MXT_SOP_SKY").hdu("SRCLIST")
     out = {}
-    for name in _VECTOR_COLUMNS:
+    for name in VECTOR_COLUMNS:
         values = np.asarray(table[name], dtype=float).reshape(len(table), n_bands)
         repeat = spec.column(name).repeat
         if repeat == n_bands:
@@ -109,64 +105,6 @@ def _vector_layout(table: Table, n_bands: int) -> dict[str, np.ndarray]:
         else:
             raise MXTInputError(f"{name} holds {n_bands} bands but the format declares {repeat}", column=name)
     return out
-
-
-def write_srclist(
-    path: str | os.PathLike[str],
-    table: Table,
-    bands: Sequence[EnergyBand],
-    *,
-    obs_id: str,
-    syserr_arcsec: float,
-    ml_threshold: float,
-    tstart: float | None = None,
-    tstop: float | None = None,
-    object_name: str | None = None,
-) -> Path:
-    """Write the MXT_SOP_SKY product (atomically, through the I/O layer).
-
-    Parameters
-    ----------
-    table : astropy Table
-        Source table with at least the SRCLIST columns, COUNTS and COUNTS_ERR per band
-        (S, B) and the per-band rates RATE_BAND, RATE_BAND_ERR (S, B), as
-        :func:`~mxt_pipeline.detect.pipeline.source_table` gives (extra columns are
-        ignored).
-    bands : sequence of EnergyBand
-        The bands of the COUNTS columns.
-    obs_id : str
-        Observation identifier.
-    syserr_arcsec : float
-        Systematic added in quadrature to the radii (SYSERR keyword).
-    ml_threshold : float
-        DET_ML threshold of the list (MLTHRESH keyword).
-    tstart, tstop : float, optional
-        Time range of the data (s since MJDREF).
-    """
-    missing = [c for c in SRCLIST_COLUMNS if c not in table.colnames]
-    if missing:
-        raise MXTInputError(f"source table lacks columns {missing}", hdu="SRCLIST")
-    per_band = source_bands_table(table, len(bands))  # checks the per-band shapes first
-    cols = {c: np.asarray(table[c]) for c in SRCLIST_COLUMNS if c not in _VECTOR_COLUMNS}
-    cols.update(_vector_layout(table, len(bands)))
-    header = {"OBS_ID": str(obs_id)}
-    if object_name:
-        header["OBJECT"] = str(object_name)
-    return write_product(
-        path,
-        "MXT_SOP_SKY",
-        {"SRCLIST": cols, "BANDS": bands_table(bands), "SRCBANDS": per_band},
-        header=header,
-        hdu_headers={
-            "SRCLIST": {
-                "NBANDS": len(bands),
-                "SYSERR": float(syserr_arcsec),
-                "MLTHRESH": float(ml_threshold),
-            }
-        },
-        tstart=tstart,
-        tstop=tstop,
-    )
 
 
 def region_text(table: Table, color: str = "green") -> str:
@@ -188,8 +126,3 @@ def region_text(table: Table, color: str = "green") -> str:
             f"tag={{DET_ML={float(row['DET_ML']):.1f}}}"
         )
     return "\n".join(lines) + "\n"
-
-
-def write_region(path: str | os.PathLike[str], table: Table, color: str = "green") -> Path:
-    """Write the DS9 region file of a source table (atomically)."""
-    return atomic_write_bytes(path, region_text(table, color).encode("ascii"))

@@ -1,4 +1,4 @@
-"""Light curves: extraction per source, gap-aware rates, binning, errors, products, previews.
+"""Light curves: extraction per source, gap-aware rates, binning, errors, previews.
 
 Public entry points (see docs/lightcurves.md):
 
@@ -10,9 +10,11 @@ Public entry points (see docs/lightcurves.md):
   fixed, constant-S/N and Bayesian-block bins; exposure (FRACEXP) from GTIs and dead time;
 * :func:`~mxt_pipeline.lightcurve.extract.extract_light_curves`: source and background
   regions from L2 events and a source list;
-* :func:`~mxt_pipeline.lightcurve.product.write_light_curve` /
-  :func:`~mxt_pipeline.lightcurve.product.read_light_curve`: the ``MXT_LC`` product;
-* :func:`~mxt_pipeline.lightcurve.preview.plot_light_curve`: PNG preview.
+* :func:`~mxt_pipeline.lightcurve.preview.plot_light_curve`: the preview figure
+  (:func:`~mxt_pipeline.lightcurve.preview.figure_png` gives its PNG bytes).
+
+The ``MXT_LC`` product is written and read by :mod:`mxt_pipeline.io.lightcurve_product`: this
+package never opens a file.
 
 Submodules are imported on demand, so importing this package stays cheap.
 """
@@ -39,8 +41,6 @@ _EXPORTS = {
     "extract_light_curves": "extract",
     "SourceRegion": "extract",
     "source_region": "extract",
-    "write_light_curve": "product",
-    "read_light_curve": "product",
     "plot_light_curve": "preview",
 }
 

@@ -9,19 +9,17 @@ rate).  GRBs are drawn on log-log axes of the time since the trigger.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+import io
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from mxt_pipeline.io import atomic_path
 from mxt_pipeline.lightcurve.poisson_errors import kraft_burrows_nousek
 from mxt_pipeline.lightcurve.rates import LightCurve
 
-__all__ = ["GAP_COLOURS", "UPPER_LIMIT_LEVEL", "upper_limits", "plot_light_curve"]
+__all__ = ["GAP_COLOURS", "UPPER_LIMIT_LEVEL", "upper_limits", "plot_light_curve", "figure_png"]
 
 #: Shading of each gap origin.
 GAP_COLOURS = {
@@ -68,21 +66,18 @@ def _shade_gaps(ax, lc: LightCurve, t0: float, log_x: bool, xmin: float, xmax: f
 
 def plot_light_curve(
     lc: LightCurve,
-    path: str | os.PathLike[str] | None = None,
     *,
     trigger_time: float | None = None,
     show_upper_limits: bool = True,
     title: str | None = None,
     dpi: int = 110,
 ) -> Figure:
-    """Draw a light curve; write it as a PNG when ``path`` is given.
+    """Draw a light curve (a figure in memory; :func:`figure_png` gives its PNG bytes).
 
     Parameters
     ----------
     lc : LightCurve
         The light curve (bins, rates, errors, gaps).
-    path : path-like, optional
-        PNG file to write (atomically).
     trigger_time : float, optional
         GRB trigger (s since MJDREF): log-log axes of the time since the trigger.
         Default ``lc.meta['TRIGTIME']`` when present, else linear axes of the time
@@ -93,7 +88,7 @@ def plot_light_curve(
     title : str, optional
         Figure title (default: source and observation).
     dpi : int
-        Resolution of the PNG.
+        Resolution of the figure (and of its PNG).
 
     Returns
     -------
@@ -165,8 +160,11 @@ def plot_light_curve(
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
     fig.tight_layout()
-    if path is not None:
-        target = Path(path)
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format="png", dpi=dpi)
     return fig
+
+
+def figure_png(fig: Figure) -> bytes:
+    """PNG bytes of a figure, without the software-version metadata (reproducible bytes)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi, metadata={"Software": None})
+    return buf.getvalue()

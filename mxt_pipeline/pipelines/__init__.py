@@ -17,7 +17,7 @@ See docs/pipelines.md.
 """
 
 from mxt_pipeline.pipelines.brick import Brick, BrickResult, BrickStatus, CoreResult
-from mxt_pipeline.pipelines.calibration import CalibrationBundle, caldb_version, provider_from
+from mxt_pipeline.pipelines.caldb_bundle import CalibrationBundle, caldb_version, provider_from
 from mxt_pipeline.pipelines.context import RunContext
 from mxt_pipeline.pipelines.parameters import Parameter, ParameterSet
 from mxt_pipeline.pipelines.pipeline import Pipeline, PipelineResult

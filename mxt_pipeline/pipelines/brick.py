@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from mxt_pipeline.errors import MXTError, MXTPipelineError
-from mxt_pipeline.pipelines.calibration import CalibrationBundle, provider_from
+from mxt_pipeline.pipelines.caldb_bundle import CalibrationBundle, provider_from
 from mxt_pipeline.pipelines.context import RunContext
 from mxt_pipeline.pipelines.parameters import Parameter, ParameterSet
 from mxt_pipeline.pipelines.ports import FileRecord, Port, file_record
@@ -426,7 +426,7 @@ class Brick:
         out_dir : path-like
             Output folder (created).
         caldb : optional
-            Calibration source, see :func:`~mxt_pipeline.pipelines.calibration.provider_from`.
+            Calibration source, see :func:`~mxt_pipeline.pipelines.caldb_bundle.provider_from`.
             Not used when the brick declares no code name.
         naming : mapping, optional
             File-name fields; ``obs_id`` defaults to the OBS_ID found in the inputs'

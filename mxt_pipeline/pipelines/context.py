@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mxt_pipeline.pipelines.calibration import CaldbFile, CalibrationBundle, CalibrationProvider
+from mxt_pipeline.pipelines.caldb_bundle import CaldbFile, CalibrationBundle, CalibrationProvider
 from mxt_pipeline.pipelines.ports import FileRecord, file_record
 
 __all__ = ["RunContext"]

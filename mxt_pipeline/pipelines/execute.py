@@ -37,7 +37,7 @@ from typing import Any
 
 from mxt_pipeline._version import __version__
 from mxt_pipeline.pipelines.brick import Brick, BrickResult, ErrorInfo
-from mxt_pipeline.pipelines.calibration import CaldbFile, caldb_version, provider_from
+from mxt_pipeline.pipelines.caldb_bundle import CaldbFile, caldb_version, provider_from
 from mxt_pipeline.pipelines.collection import (
     Busy,
     CollectionStore,
@@ -48,7 +48,7 @@ from mxt_pipeline.pipelines.collection import (
 from mxt_pipeline.pipelines.context import RunContext
 from mxt_pipeline.pipelines.pipeline import Pipeline, PipelineResult
 from mxt_pipeline.pipelines.ports import FileRecord, file_record
-from mxt_pipeline.pipelines.report import build_report, write_report
+from mxt_pipeline.pipelines.run_report import build_report, write_report
 from mxt_pipeline.pipelines.runtime import RunRequest
 from mxt_pipeline.pipelines.status import (
     STATUS_FILE,

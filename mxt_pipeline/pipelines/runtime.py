@@ -180,7 +180,7 @@ class ObservationInputs:
         MXTFormatError
             The manifest is not valid.
         """
-        from mxt_pipeline.calib.chain import read_manifest
+        from mxt_pipeline.io.dataset_manifest import read_manifest
 
         root = Path(dataset_dir).resolve()
         if not root.is_dir():
@@ -307,7 +307,7 @@ class RunRequest:
 
     ``token`` is a :class:`~mxt_pipeline.services.Secret`; ``caldb`` is a local CALDB
     root, a CaDBIO client, a provider or a calibration set (see
-    :func:`~mxt_pipeline.pipelines.calibration.provider_from`), or None for the
+    :func:`~mxt_pipeline.pipelines.caldb_bundle.provider_from`), or None for the
     defaults.
     """
 

@@ -1,8 +1,8 @@
 """The simulation bench: a scenario and a seed -> an L1 dataset directory with its truth.
 
 :func:`simulate` is pure (scenario, seed and calibration models in; in-memory products
-out); :func:`write_dataset` is the thin I/O layer; :func:`run_scenario` does both and
-loads the CALDB.  The dataset layout (``docs/simulation.md``)::
+out).  Writing the dataset and running a scenario file end to end are the I/O layer's
+(:mod:`mxt_pipeline.io.simulated_dataset`).  The dataset layout (``docs/simulation.md``)::
 
     DATASET/dataset.json                    manifest (the calibration chain reads it)
     DATASET/l1/mxt_l1_raw_<OBS_ID>_p<NN>.fits  one L1 raw file per ground-station pass
@@ -22,12 +22,9 @@ their hits do not change either (except where two photons share a pixel).
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,11 +49,10 @@ from mxt_pipeline.simulate.operations import (
 )
 from mxt_pipeline.simulate.optics import Optics
 from mxt_pipeline.simulate.photons import PhotonBatch
-from mxt_pipeline.simulate.scenario import Scenario, dump_scenario
+from mxt_pipeline.simulate.scenario import Scenario
 from mxt_pipeline.simulate.sources import ObservationContext, source_photons
 
-__all__ = ["SimulatedDataset", "simulate", "write_dataset", "scenario_manifest", "run_scenario", "component_seed",
-           "DETECTABLE_COUNTS"]
+__all__ = ["SimulatedDataset", "simulate", "scenario_manifest", "component_seed", "DETECTABLE_COUNTS"]
 
 log = logging.getLogger(__name__)
 
@@ -283,64 +279,3 @@ def scenario_manifest(sc: Scenario) -> dict[str, Any]:
         "tstop": float(sc.tstop),
         "trigger_time": sc.trigger_time,
     }
-
-
-def write_dataset(ds: SimulatedDataset, out: str | os.PathLike[str]) -> Path:
-    """Write a simulated dataset directory (every file atomically); returns its path."""
-    from mxt_pipeline.io import atomic_write_bytes
-    from mxt_pipeline.io.products import write_angles, write_attitude, write_raw_hits, write_saa
-    from mxt_pipeline.io.truth import write_truth
-
-    root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
-    sc = ds.scenario
-    files: dict[str, Any] = {"l1": [], "att": None, "ang": None, "saa": []}
-    for p in sorted(ds.passes, key=lambda h: h.meta["PASS_ID"]):
-        rel = f"l1/mxt_l1_raw_{sc.obs_id}_p{int(p.meta['PASS_ID']):02d}.fits"
-        write_raw_hits(root / rel, p)
-        files["l1"].append(rel)
-    files["att"] = f"aux/mxt_att_{sc.obs_id}.fits"
-    write_attitude(root / files["att"], ds.attitude)
-    files["ang"] = f"aux/mxt_ang_{sc.obs_id}.fits"
-    write_angles(root / files["ang"], ds.angles)
-    for week, tab in sorted(ds.saa.items()):
-        rel = f"saa/mxt_saa_w{week}.fits"
-        write_saa(root / rel, tab, week)
-        files["saa"].append(rel)
-    truth = dict(ds.truth)
-    truth["files"] = files
-    write_truth(root / "truth.json", truth)
-    dump_scenario(sc, root / "scenario.yaml")
-    manifest = {**scenario_manifest(sc), "files": files}
-    atomic_write_bytes(root / "dataset.json", (json.dumps(manifest, indent=2) + "\n").encode())
-    return root
-
-
-def run_scenario(
-    scenario: Scenario,
-    seed: int,
-    out: str | os.PathLike[str],
-    *,
-    caldb: str | os.PathLike[str] | None = None,
-    calset: Any = None,
-    progress: Callable[[str], None] | None = None,
-) -> SimulatedDataset:
-    """Load the CALDB (unless ``calset`` is given), simulate and write the dataset.
-
-    The calibration is the set valid at the scenario's start (or at ``caldb.date`` of
-    the scenario), from ``caldb`` (a CALDB root), else the scenario's ``caldb.path``,
-    else ``$CALDB`` or the bundled CALDB.
-    """
-    from mxt_pipeline.simulate.calibration import load_calibration
-
-    info: dict[str, Any] = {}
-    if calset is None:
-        root = caldb if caldb is not None else scenario.caldb.get("path")
-        calset, info = load_calibration(root, met=scenario.tstart, date=scenario.caldb.get("date"))
-    else:
-        info = {"root": None, "date": "", "files": getattr(calset, "files", {}) or {}}
-    ds = simulate(scenario, seed, calset, caldb_info=info, progress=progress)
-    if progress:
-        progress("writing")
-    write_dataset(ds, out)
-    return ds

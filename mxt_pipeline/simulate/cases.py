@@ -59,10 +59,10 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from mxt_pipeline.calib.coordinates import angles_to_vectors, instrument_to_radec, radec_to_vectors
 from mxt_pipeline.datamodel import pointing_rotation
 from mxt_pipeline.datapaths import swift_xrt_dir
 from mxt_pipeline.errors import MXTInputError
+from mxt_pipeline.geometry import angles_to_vectors, instrument_to_radec, radec_to_vectors
 from mxt_pipeline.simulate.background import CXBSettings, ParticleSettings
 from mxt_pipeline.simulate.ephemeris import Orbit, earth_elevation_deg
 from mxt_pipeline.simulate.operations import PassPlan, Pointing, Slew

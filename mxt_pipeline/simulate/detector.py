@@ -330,7 +330,7 @@ class DetectorModel:
     @classmethod
     def from_calibration(cls, calset, settings: DetectorSettings | None = None) -> DetectorModel:
         """From a CALDB calibration set (``pattern``, ``cti``, ``gainoff``, ``badpix``)."""
-        from mxt_pipeline.simulate.calibration import detector_parameters
+        from mxt_pipeline.simulate.caldb_models import detector_parameters
 
         settings = settings or DetectorSettings()
         p = detector_parameters(calset)

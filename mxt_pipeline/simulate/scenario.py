@@ -34,20 +34,19 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from mxt_pipeline import constants as C
-from mxt_pipeline.errors import MXTFormatError, MXTInputError
+from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.simulate.background import CalibrationSettings, CXBSettings, ParticleSettings
 from mxt_pipeline.simulate.detector import DetectorSettings
 from mxt_pipeline.simulate.ephemeris import Orbit, SAARegion
 from mxt_pipeline.simulate.operations import PassPlan, Pointing, Slew
 from mxt_pipeline.simulate.sources import Source
 
-__all__ = ["Scenario", "load_scenario", "dump_scenario", "scenario_from_dict"]
+__all__ = ["Scenario", "dump_scenario", "scenario_from_dict"]
 
 _TOP_KEYS = {
     "obs_id", "object", "tstart", "duration", "trigger_time", "frametime", "pointing", "orbit", "saa_region",
@@ -247,34 +246,6 @@ def scenario_from_dict(d: Mapping[str, Any], *, data_dir: str | os.PathLike[str]
         raise MXTInputError(f"scenario: {exc}") from None
 
 
-def load_scenario(path: str | os.PathLike[str], *, data_dir: str | os.PathLike[str] | None = None) -> Scenario:
-    """Read a YAML scenario file.
-
-    Raises
-    ------
-    MXTFormatError
-        The file is missing or not valid YAML.
-    MXTInputError
-        The content is not a valid scenario (names the key).
-    """
-    p = Path(path)
-    try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MXTFormatError("scenario file not found", file=p) from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise MXTFormatError(f"not a valid YAML file: {exc}", file=p) from None
-    try:
-        return scenario_from_dict(doc, data_dir=data_dir)
-    except MXTInputError as exc:
-        raise MXTInputError(exc.message, file=p, keyword=exc.keyword) from None
-
-
-def dump_scenario(scenario: Scenario, path: str | os.PathLike[str] | None = None) -> str:
-    """The scenario as YAML text; also written (atomically) to ``path`` when given."""
-    text = yaml.safe_dump(scenario.to_dict(), sort_keys=False, default_flow_style=None, width=100)
-    if path is not None:
-        from mxt_pipeline.io import atomic_write_bytes
-
-        atomic_write_bytes(path, text.encode("utf-8"))
-    return text
+def dump_scenario(scenario: Scenario) -> str:
+    """The scenario as YAML text (:func:`mxt_pipeline.io.simulated_dataset.write_scenario` writes it)."""
+    return yaml.safe_dump(scenario.to_dict(), sort_keys=False, default_flow_style=None, width=100)

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from mxt_pipeline import constants as C
-from mxt_pipeline.calib.coordinates import radec_to_det, radec_to_vectors
 from mxt_pipeline.datamodel import GTI, Attitude
 from mxt_pipeline.errors import MXTInputError
+from mxt_pipeline.geometry import radec_to_det, radec_to_vectors
 from mxt_pipeline.simulate.detector import DetectorModel
 from mxt_pipeline.simulate.ephemeris import (
     X_RAY_ATMOSPHERE_KM,

@@ -11,7 +11,6 @@ import pytest
 
 from mxt_pipeline.acceptance.detection import (
     CASES,
-    _binomial_interval,
     _tasks,
     coverage_verdict,
     next_batch,
@@ -19,6 +18,7 @@ from mxt_pipeline.acceptance.detection import (
     runs_needed,
     summarise,
 )
+from mxt_pipeline.binomial import clopper_pearson
 from mxt_pipeline.detect.bandpsf import DetectionCalibration
 from tests.detect.psf_double import EnergyLobsterPSF
 from tests.detect.teldef_double import FlatTeldef
@@ -131,7 +131,7 @@ def test_coverage_verdict_band(inside, n, passes):
 def test_coverage_verdict_needs_enough_runs_and_reports_the_interval():
     v = coverage_verdict(9, 10, min_n=200)
     assert v["point_within"] and v["ci95_overlaps"] and not v["enough_runs"] and not v["pass"]
-    lo, hi = _binomial_interval(180, 200)
+    lo, hi = clopper_pearson(180, 200)
     v = coverage_verdict(180, 200, min_n=200)
     assert v["pass"] and v["ci95"] == (lo, hi) and v["ci95_contains_target"]
     # Exact Clopper-Pearson: P(X >= 180 | lo) = 2.5%.
@@ -170,8 +170,8 @@ def test_summarise_judges_on_detected_runs_and_keeps_all_runs(small_setup):
     assert (case["runs"], case["detected"], case["inside90"]) == (40, 20, 18)
     assert case["detection_efficiency"] == 0.5
     assert case["coverage90_detected"] == 0.9 and case["coverage90_all_runs"] == 0.45
-    assert case["coverage90_detected_ci95"] == _binomial_interval(18, 20)
-    assert case["coverage90_all_runs_ci95"] == _binomial_interval(18, 40)
+    assert case["coverage90_detected_ci95"] == clopper_pearson(18, 20)
+    assert case["coverage90_all_runs_ci95"] == clopper_pearson(18, 40)
     assert case["median_offset_over_crb"] == pytest.approx(1.1)
     assert case["detection_efficiency_unbiased"] == pytest.approx(19 / 39)
     assert rep["criteria"]["onaxis_100: R90 coverage (detected runs)"]["pass"]

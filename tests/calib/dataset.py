@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from mxt_pipeline import constants as C
-from mxt_pipeline.calib import coordinates as co
+from mxt_pipeline import geometry as co
 from mxt_pipeline.datamodel import GTI, AngleTable, Attitude, RawHits, SAAIntervals, week_of
 from mxt_pipeline.io.products import write_angles, write_attitude, write_raw_hits, write_saa
 

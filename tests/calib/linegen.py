@@ -15,8 +15,8 @@ import numpy as np
 from scipy.special import ndtr
 
 from mxt_pipeline import constants as C
-from mxt_pipeline.calib.coordinates import raw_pixel
 from mxt_pipeline.calib.patterns import pixel_keys
+from mxt_pipeline.geometry import raw_pixel
 
 #: Fano factor and pair-creation energy of silicon (e.g. Lowe & Sareen 2007).
 FANO = 0.115

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from mxt_pipeline import constants as C
-from mxt_pipeline.calib import coordinates as co
+from mxt_pipeline import geometry as co
 
 from .linegen import epic_pattern
 

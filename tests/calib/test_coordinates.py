@@ -1,4 +1,4 @@
-"""Coordinate transforms: round trips, and agreement with astropy's WCS (TAN)."""
+"""Shared geometry (:mod:`mxt_pipeline.geometry`) and the L2 event coordinate columns: round trips, and agreement with astropy's WCS (TAN)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
 from mxt_pipeline import constants as C
-from mxt_pipeline.calib import coordinates as co
+from mxt_pipeline import geometry as co
+from mxt_pipeline.calib.coordinates import event_coordinates
 from mxt_pipeline.datamodel import Attitude, pointing_rotation
+from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.io.products import sky_column_keywords
 
 from .standins import StandInTeldef
@@ -150,7 +152,7 @@ def test_event_coordinates_agree_with_separate_transforms(teldef):
     n = 1000
     y, z = rng.uniform(0, 255, n), rng.uniform(0, 255, n)
     t = np.sort(rng.uniform(0, 600, n))
-    out = co.event_coordinates(y, z, t, att, teldef, 120.0, -45.0)
+    out = event_coordinates(y, z, t, att, teldef, 120.0, -45.0)
     ra, dec = co.raw_to_radec(y, z, t, att, teldef)
     np.testing.assert_allclose(out["RA"], ra, atol=1e-12)
     np.testing.assert_allclose(out["DEC"], dec, atol=1e-12)
@@ -164,9 +166,9 @@ def test_fixed_rotation_and_shape_errors():
     ra, dec = co.det_to_radec([0.0, 0.0], [0.0, 0.0], [1.0, 2.0], rot, StandInTeldef())
     np.testing.assert_allclose(dec, 0.0, atol=1e-12)
     two = Rotation.from_quat(np.tile(rot.as_quat(), (2, 1)))
-    with pytest.raises(co.MXTInputError):
+    with pytest.raises(MXTInputError):
         co.det_to_radec([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1.0, 2.0, 3.0], two, StandInTeldef())
-    with pytest.raises(co.MXTInputError):
+    with pytest.raises(MXTInputError):
         co.det_to_radec([0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1.0, 2.0], rot, StandInTeldef())
 
 
@@ -205,8 +207,8 @@ def test_compiled_attitude_interpolation_matches_scipy_slerp(seed, sorted_times)
         t = np.sort(t)
     y, z = rng.uniform(0, 255, n), rng.uniform(0, 255, n)
     td = StandInTeldef(rotation_deg=30.0)
-    a = co.event_coordinates(y, z, t, att, td, 10.0, 20.0, engine="numba")
-    b = co.event_coordinates(y, z, t, att, td, 10.0, 20.0, engine="numpy")
+    a = event_coordinates(y, z, t, att, td, 10.0, 20.0, engine="numba")
+    b = event_coordinates(y, z, t, att, td, 10.0, 20.0, engine="numpy")
     assert _sep_arcsec(a["RA"], a["DEC"], b["RA"], b["DEC"]).max() < 1e-6
     ok = np.isfinite(b["X"])
     np.testing.assert_array_equal(np.isfinite(a["X"]), ok)

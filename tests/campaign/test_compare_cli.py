@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from mxt_pipeline.cli.main import cli
 from mxt_pipeline.datamodel import GTI
 from mxt_pipeline.detect.bands import as_bands
-from mxt_pipeline.detect.srclist import write_srclist
+from mxt_pipeline.io.lightcurve_product import write_light_curve
+from mxt_pipeline.io.srclist_product import write_srclist
 from mxt_pipeline.io.truth import write_truth
-from mxt_pipeline.lightcurve.product import write_light_curve
 from mxt_pipeline.simulate.timeprofiles import Periodic
 
 from .truthkit import (

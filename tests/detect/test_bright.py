@@ -22,9 +22,9 @@ from mxt_pipeline.acceptance.detection import ValidationSetup
 from mxt_pipeline.detect import mlfit
 from mxt_pipeline.detect.bandpsf import DetectionCalibration
 from mxt_pipeline.detect.bands import DEFAULT_BANDS
-from mxt_pipeline.detect.errors import add_systematic
 from mxt_pipeline.detect.likelihood import BandData
 from mxt_pipeline.detect.pipeline import detect_in_problem
+from mxt_pipeline.detect.radii import add_systematic
 from mxt_pipeline.detect.stage1 import run_stage1
 from mxt_pipeline.detect.systematic import robust_factor, robust_factors, source_images
 

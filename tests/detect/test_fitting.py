@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mxt_pipeline.detect.errors import det_ml
 from mxt_pipeline.detect.mlfit import MLParameters, fit_sources, null_cstat, run_ml
 from mxt_pipeline.detect.positions import count_errors, position_errors
+from mxt_pipeline.detect.radii import det_ml
 from mxt_pipeline.detect.stage1 import projection_cstat, run_stage1
 
 from .conftest import simulate_problem

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mxt_pipeline.calib import coordinates as coords
+from mxt_pipeline import geometry as coords
 from mxt_pipeline.datamodel import GTI, Attitude, EventList
 from mxt_pipeline.detect.bands import DEFAULT_BANDS, EnergyBand, as_bands, parse_bands
 from mxt_pipeline.detect.images import (

@@ -8,7 +8,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from mxt_pipeline.detect.errors import DC_68, DC_90, P_68, P_90, circular_radius, contour_rays
 from mxt_pipeline.detect.levels import (
     WILKS,
     ErrorLevels,
@@ -17,6 +16,7 @@ from mxt_pipeline.detect.levels import (
     level_form,
     levels_from_fits,
 )
+from mxt_pipeline.detect.radii import DC_68, DC_90, P_68, P_90, circular_radius, contour_rays
 from mxt_pipeline.errors import MXTCalibrationError
 
 

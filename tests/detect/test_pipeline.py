@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from mxt_pipeline.calib import coordinates as coords
+from mxt_pipeline import geometry as coords
+from mxt_pipeline.calib.coordinates import event_coordinates
 from mxt_pipeline.datamodel import GTI, Attitude, EventList
 from mxt_pipeline.detect.bandpsf import DetectionCalibration
 from mxt_pipeline.detect.bands import DEFAULT_BANDS
-from mxt_pipeline.detect.errors import quality_factor
 from mxt_pipeline.detect.pipeline import DetectionParameters, affine_sky_mapping, detect_sources
+from mxt_pipeline.detect.radii import quality_factor
 
 from .psf_double import AnalyticLobsterPSF
 from .teldef_double import FlatTeldef
@@ -71,7 +72,7 @@ def _observation(rng, sources, bkg_per_pixel=0.02, exposure=1000.0, drift_deg=0.
     y, z, e, t, rawy, rawz = y[on], z[on], e[on], t[on], rawy[on], rawz[on]
     order = np.argsort(t)
     y, z, e, t, rawy, rawz = y[order], z[order], e[order], t[order], rawy[order], rawz[order]
-    cols = coords.event_coordinates(rawy, rawz, t, att, tel, RA_NOM, DEC_NOM)
+    cols = event_coordinates(rawy, rawz, t, att, tel, RA_NOM, DEC_NOM)
     n = len(t)
     ev = EventList.from_columns(
         meta={"OBS_ID": "TEST", "RA_NOM": RA_NOM, "DEC_NOM": DEC_NOM},

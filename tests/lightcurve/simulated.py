@@ -148,8 +148,9 @@ def write_source_list(path, positions: list[tuple[float, float]], *, obs_id: str
     Detection columns the light curves do not use hold neutral values.
     """
     from mxt_pipeline.detect.bands import EnergyBand
-    from mxt_pipeline.detect.srclist import SRCLIST_COLUMNS, write_srclist
+    from mxt_pipeline.detect.srclist import SRCLIST_COLUMNS
     from mxt_pipeline.io.formats import get_spec
+    from mxt_pipeline.io.srclist_product import write_srclist
 
     base = source_list(positions)
     n = len(base)

@@ -11,15 +11,17 @@ from mxt_pipeline.cli.main import main
 from mxt_pipeline.datamodel import GTI, GapList
 from mxt_pipeline.errors import MXTFormatError
 from mxt_pipeline.io import read_product
+from mxt_pipeline.io.lightcurve_product import (
+    light_curve_filename,
+    read_light_curve,
+    write_light_curve,
+)
 from mxt_pipeline.io.products import write_events
 from mxt_pipeline.lightcurve import (
     extract_light_curves,
     plot_light_curve,
-    read_light_curve,
-    write_light_curve,
 )
-from mxt_pipeline.lightcurve.preview import GAP_COLOURS, upper_limits
-from mxt_pipeline.lightcurve.product import light_curve_filename
+from mxt_pipeline.lightcurve.preview import GAP_COLOURS, figure_png, upper_limits
 from mxt_pipeline.lightcurve.rates import light_curve
 
 from .simulated import write_source_list
@@ -109,7 +111,8 @@ def test_preview_shows_gaps_with_their_origin(curves, observation, tmp_path):
     events, _ = observation
     lc = curves[1]
     png = tmp_path / "lc.png"
-    fig = plot_light_curve(lc, png)
+    fig = plot_light_curve(lc)
+    png.write_bytes(figure_png(fig))
     assert png.read_bytes()[:8] == PNG_MAGIC
     ax, spans, texts, legend = _artists(fig)
     assert ax.get_xscale() == "linear"
@@ -132,7 +135,7 @@ def _rgb(hex_colour):
 def test_grb_preview_is_log_log_with_upper_limits(curves, tmp_path):
     lc = curves[0]
     lc.meta["TRIGTIME"] = -100.0
-    fig = plot_light_curve(lc, tmp_path / "grb.png")
+    fig = plot_light_curve(lc)
     ax = fig.axes[0]
     assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
     assert ax.get_xlabel() == "time since trigger (s)"

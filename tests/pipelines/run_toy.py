@@ -16,7 +16,7 @@ from .toybricks import build_toy, gain_loader, make_request, observation_from
 
 def main(argv: list[str]) -> int:
     obs_dir, out_dir, caldb_dir = (Path(a) for a in argv[:3])
-    from mxt_pipeline.pipelines.calibration import FileProvider
+    from mxt_pipeline.pipelines.caldb_bundle import FileProvider
 
     caldb = FileProvider({"GAIN": caldb_dir / "gain.json"}, loader=gain_loader)
     toy = build_toy(kill_while_writing="--kill-while-writing" in argv)

@@ -10,7 +10,7 @@ import pytest
 
 from mxt_pipeline.errors import MXTCaldbNotFound, MXTInputError, MXTPipelineError
 from mxt_pipeline.pipelines import Brick, BrickStatus, Port
-from mxt_pipeline.pipelines.calibration import (
+from mxt_pipeline.pipelines.caldb_bundle import (
     CalibrationBundle,
     FileProvider,
     ObjectProvider,

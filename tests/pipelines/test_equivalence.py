@@ -61,7 +61,7 @@ def entry_points(tmp_path_factory):
         read_saa,
     )
     from mxt_pipeline.pipelines.bricks.codecs import SRCLIST
-    from mxt_pipeline.pipelines.calibration import provider_from
+    from mxt_pipeline.pipelines.caldb_bundle import provider_from
     from mxt_pipeline.pipelines.registry import get_pipeline
 
     root = tmp_path_factory.mktemp("equivalence")

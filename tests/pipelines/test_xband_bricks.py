@@ -9,10 +9,10 @@ from astropy.table import Table
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mxt_pipeline.calib.coordinates import angular_separation_arcsec as angular_distance_arcsec
 from mxt_pipeline.datamodel import GTI, EventList
 from mxt_pipeline.detect.bands import EnergyBand
 from mxt_pipeline.detect.srclist import empty_source_table
+from mxt_pipeline.geometry import angular_separation_arcsec as angular_distance_arcsec
 from mxt_pipeline.pipelines import BrickStatus
 from mxt_pipeline.pipelines.bricks.burst import BURST, match_burst
 from mxt_pipeline.pipelines.bricks.codecs import SourceList

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mxt_pipeline.calib.coordinates import angular_separation_arcsec as angular_distance_arcsec
 from mxt_pipeline.cli.main import main
 from mxt_pipeline.datapaths import REPO_ROOT, bundled_caldb_dir, swift_xrt_dir
+from mxt_pipeline.geometry import angular_separation_arcsec as angular_distance_arcsec
 from mxt_pipeline.io import read_product, validate_file
-from mxt_pipeline.lightcurve.product import read_light_curve
+from mxt_pipeline.io.lightcurve_product import read_light_curve
 from mxt_pipeline.pipelines.collection import verify_collection
 from mxt_pipeline.pipelines.execute import FAST_DIR
 from mxt_pipeline.pipelines.status import ProcessingStatus, read_status

@@ -23,7 +23,7 @@ from astropy.io import fits
 
 from mxt_pipeline.datapaths import REPO_ROOT
 from mxt_pipeline.io import read_product, validate_file
-from mxt_pipeline.lightcurve.product import read_light_curve
+from mxt_pipeline.io.lightcurve_product import read_light_curve
 from mxt_pipeline.pipelines import ports
 from mxt_pipeline.pipelines.collection import verify_collection
 from mxt_pipeline.pipelines.execute import FAST_DIR, execute, run_dataset

@@ -21,7 +21,7 @@ import numpy as np
 from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.io.fits import atomic_write_bytes
 from mxt_pipeline.pipelines import Brick, Codec, CoreResult, Parameter, Pipeline, Port
-from mxt_pipeline.pipelines.calibration import FileProvider
+from mxt_pipeline.pipelines.caldb_bundle import FileProvider
 from mxt_pipeline.pipelines.ports import MEMORY, json_codec, text_codec
 from mxt_pipeline.pipelines.runtime import ObservationInputs, RunRequest, Target
 

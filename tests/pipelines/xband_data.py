@@ -153,7 +153,7 @@ def make_dataset(
 
     # Source position from its DET offset (flat teldef, fixed pointing).
     ay, az = source_offset_arcmin
-    from mxt_pipeline.calib.coordinates import det_to_radec
+    from mxt_pipeline.geometry import det_to_radec
 
     sdy, sdz = cal.teldef.angles_to_det(np.array([ay]), np.array([az]))
     src_ra, src_dec = det_to_radec(sdy, sdz, np.array([T0]), att, cal.teldef)

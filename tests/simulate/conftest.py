@@ -11,13 +11,13 @@ T0 = 3.0e8
 @pytest.fixture(scope="session")
 def calset():
     """The calibration set of the bundled CALDB valid at T0 (the simulator's default)."""
-    from mxt_pipeline.simulate.calibration import load_calibration
+    from mxt_pipeline.caldb.simulator import load_simulator_calibration
 
-    return load_calibration(None, met=T0)[0]
+    return load_simulator_calibration(None, met=T0)[0]
 
 
 @pytest.fixture(scope="session")
 def caldb_info():
-    from mxt_pipeline.simulate.calibration import load_calibration
+    from mxt_pipeline.caldb.simulator import load_simulator_calibration
 
-    return load_calibration(None, met=T0)[1]
+    return load_simulator_calibration(None, met=T0)[1]

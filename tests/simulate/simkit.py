@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from mxt_pipeline.calib.coordinates import radec_to_det
 from mxt_pipeline.datamodel import GTI
+from mxt_pipeline.geometry import radec_to_det
 from mxt_pipeline.simulate.cases import _offset_position
 from mxt_pipeline.simulate.detector import DetectorModel
 from mxt_pipeline.simulate.ephemeris import Orbit

@@ -12,10 +12,10 @@ from mxt_pipeline.cli.main import main
 from mxt_pipeline.datapaths import swift_xrt_dir
 from mxt_pipeline.io import read_product, validate_file
 from mxt_pipeline.io.products import read_raw_hits
+from mxt_pipeline.io.simulated_dataset import load_scenario, write_dataset, write_scenario
 from mxt_pipeline.io.truth import read_truth
-from mxt_pipeline.simulate.bench import simulate, write_dataset
+from mxt_pipeline.simulate.bench import simulate
 from mxt_pipeline.simulate.cases import gp_scenario, grb_scenario
-from mxt_pipeline.simulate.scenario import dump_scenario, load_scenario
 from mxt_pipeline.simulate.sources import Source
 from mxt_pipeline.simulate.spectra import PowerLaw
 
@@ -115,7 +115,7 @@ def test_appending_a_source_leaves_the_others_unchanged(calset):
 
 def test_grb_scenario_roundtrip_file(tmp_path):
     sc = grb_scenario(2, template=None)
-    dump_scenario(sc, tmp_path / "s.yaml")
+    write_scenario(sc, tmp_path / "s.yaml")
     assert load_scenario(tmp_path / "s.yaml").to_dict() == sc.to_dict()
 
 

@@ -7,8 +7,9 @@ import yaml
 
 from mxt_pipeline.datapaths import swift_xrt_dir
 from mxt_pipeline.errors import MXTFormatError, MXTInputError
+from mxt_pipeline.io.simulated_dataset import load_scenario, write_scenario
 from mxt_pipeline.simulate.cases import gp_scenario, grb_scenario, make_case, montecarlo_scenario
-from mxt_pipeline.simulate.scenario import dump_scenario, load_scenario, scenario_from_dict
+from mxt_pipeline.simulate.scenario import dump_scenario, scenario_from_dict
 
 BASE = {
     "obs_id": "SIM1",
@@ -28,8 +29,10 @@ BASE = {
 def test_round_trip_through_yaml(tmp_path):
     sc = scenario_from_dict(BASE)
     assert sc.cxb is None and sc.particle is not None and sc.calibration is not None
-    text = dump_scenario(sc, tmp_path / "s.yaml")
-    again = load_scenario(tmp_path / "s.yaml")
+    path = write_scenario(sc, tmp_path / "s.yaml")
+    text = path.read_text(encoding="utf-8")
+    assert text == dump_scenario(sc)
+    again = load_scenario(path)
     assert again.to_dict() == sc.to_dict()
     assert yaml.safe_load(text)["sources"][1]["profile"]["model"] == "periodic"
     assert sc.orbit.epoch == 3.0e8  # the orbit epoch defaults to the start
@@ -90,8 +93,8 @@ def test_presets_are_reproducible_and_round_trip(seed):
 
 
 def test_gp_sources_in_and_out_of_field():
-    from mxt_pipeline.calib.coordinates import radec_to_instrument, vectors_to_angles
     from mxt_pipeline.datamodel import pointing_rotation
+    from mxt_pipeline.geometry import radec_to_instrument, vectors_to_angles
 
     sc = gp_scenario(4, n_sources=3, out_of_field=[True, False])
     rot = pointing_rotation(sc.pointing.ra, sc.pointing.dec, sc.pointing.roll)

@@ -47,7 +47,7 @@ def model_class(code: str) -> type[CalibrationModel]:
 def load_calibration(code: str, path: str | os.PathLike[str]) -> CalibrationModel:
     """Read the model of code name ``code`` from a CALDB file.
 
-    The loader of :class:`~mxt_pipeline.pipelines.calibration.CaldbProvider`.
+    The loader of :class:`~mxt_pipeline.pipelines.caldb_bundle.CaldbProvider`.
     """
     return model_class(code).from_fits(path)
 

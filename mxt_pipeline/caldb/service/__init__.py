@@ -42,4 +42,10 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
+    if name in ("create_app", "serve", "ServiceThread"):
+        from mxt_pipeline.extras import require
+
+        for dep in ("starlette", "uvicorn"):
+            require(dep, "service", f"the CALDB service ({name})")
+
     return getattr(importlib.import_module(module), name)

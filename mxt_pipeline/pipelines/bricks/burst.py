@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from mxt_pipeline.calib.coordinates import angular_separation_arcsec
+from mxt_pipeline.geometry import angular_separation_arcsec
 from mxt_pipeline.pipelines.brick import Brick, CoreResult
 from mxt_pipeline.pipelines.bricks.codecs import L2_EVENTS, SRCLIST
 from mxt_pipeline.pipelines.parameters import Parameter

@@ -37,8 +37,8 @@ def load_calibration_inputs(brick: Brick, ctx: RunContext) -> tuple[dict[str, An
     SAA intervals already in the context's values (a simulated observation held in
     memory) are used as they are.
     """
-    from mxt_pipeline.calib.screening import SAAArchive
     from mxt_pipeline.errors import MXTInputError
+    from mxt_pipeline.services.saa import SAAArchive
 
     obs = ctx.values.get("observation")
     if obs is None and ctx.records.get("observation"):

@@ -116,7 +116,7 @@ class SourceList:
 
 
 def _write_srclist(path: Path, src: SourceList, naming) -> None:
-    from mxt_pipeline.detect.srclist import write_srclist
+    from mxt_pipeline.io.srclist_product import write_srclist
 
     write_srclist(path, src.table, src.bands, obs_id=src.obs_id, syserr_arcsec=src.syserr_arcsec,
                   ml_threshold=src.ml_threshold, tstart=src.tstart, tstop=src.tstop, object_name=src.object)  # fmt: skip
@@ -164,13 +164,13 @@ REGIONS = Codec("ds9-region", "mxt_sop_sky_{obs_id}.reg", _write_regions, _read_
 
 
 def _write_lc(path: Path, lc, naming) -> None:
-    from mxt_pipeline.lightcurve.product import write_light_curve
+    from mxt_pipeline.io.lightcurve_product import write_light_curve
 
     write_light_curve(path, lc)
 
 
 def _read_lc(path: Path):
-    from mxt_pipeline.lightcurve.product import read_light_curve
+    from mxt_pipeline.io.lightcurve_product import read_light_curve
 
     return read_light_curve(path)
 

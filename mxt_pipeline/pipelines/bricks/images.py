@@ -71,7 +71,7 @@ def image_preview_core(inputs: dict[str, Any], params, cal) -> CoreResult:
         ax.annotate(str(int(row["SRC_ID"])), (float(row["X"]) + r, float(row["Y"]) + r), color="cyan", fontsize=8)
     bp = getattr(target, "burst_position", None)
     if bp is not None and "RA_NOM" in events.meta:
-        from mxt_pipeline.calib.coordinates import radec_to_sky
+        from mxt_pipeline.geometry import radec_to_sky
 
         tx, ty = radec_to_sky(np.array([bp.ra]), np.array([bp.dec]), float(events.meta["RA_NOM"]), float(events.meta["DEC_NOM"]))
         ax.plot(tx, ty, marker="x", color="lime", ms=10, mew=1.5, ls="none", label="trigger")

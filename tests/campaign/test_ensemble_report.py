@@ -7,8 +7,9 @@ import pytest
 from astropy.table import Table
 from scipy import stats
 
-from mxt_pipeline.campaign.report import (
-    binomial_interval,
+from mxt_pipeline.binomial import clopper_pearson
+from mxt_pipeline.campaign.ensemble_report import (
+    INTERVAL_LEVEL,
     ensemble_summary,
     localization_by_bin,
     write_html_report,
@@ -44,11 +45,12 @@ def test_localization_by_bin():
     assert off.n_true == 4 and off.median_value == 15.0
 
 
-def test_binomial_interval_is_clopper_pearson():
-    lo, hi = binomial_interval(3, 10, 0.9)
-    assert lo == pytest.approx(stats.beta.ppf(0.05, 3, 8)) and hi == pytest.approx(stats.beta.ppf(0.95, 4, 7))
-    assert binomial_interval(0, 5)[0] == 0.0 and binomial_interval(5, 5)[1] == 1.0
-    assert all(np.isnan(binomial_interval(0, 0)))
+def test_coverage_interval_is_the_one_clopper_pearson_at_one_sigma():
+    src, _ = _tables()
+    b100 = localization_by_bin(src, "TRUE_CTS", [0, 200, 1000])[0]
+    # 5 of the 10 found sources inside R90, exact interval at 68.3 %.
+    assert (b100.coverage_lo, b100.coverage_hi) == clopper_pearson(5, 10, INTERVAL_LEVEL)
+    assert b100.coverage_lo == pytest.approx(stats.beta.ppf((1 - 0.683) / 2, 5, 6))
 
 
 def test_ensemble_summary():

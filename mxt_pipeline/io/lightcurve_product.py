@@ -1,4 +1,7 @@
-"""The ``MXT_LC`` light-curve product (OGIP/93-003): write and read through the I/O layer.
+"""The ``MXT_LC`` light-curve product (OGIP/93-003): write and read (the I/O layer).
+
+The light-curve package makes :class:`~mxt_pipeline.lightcurve.rates.LightCurve` objects
+in memory; this module is where they meet files.
 
 RATE holds one row per bin with exposure (TIME is the bin centre, TIMEDEL its width);
 GTI the good time; GAPS every excluded interval with its origin.  Besides the keywords
@@ -18,7 +21,7 @@ import numpy as np
 
 from mxt_pipeline.datamodel import GTI, GapList
 from mxt_pipeline.errors import MXTFormatError
-from mxt_pipeline.io import read_product, write_product
+from mxt_pipeline.io.fits import read_product, write_product
 from mxt_pipeline.lightcurve.rates import LightCurve
 
 __all__ = ["write_light_curve", "read_light_curve", "light_curve_filename", "RATE_KEYWORDS"]

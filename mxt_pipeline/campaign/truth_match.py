@@ -53,8 +53,8 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
-from mxt_pipeline.calib.coordinates import angular_separation_arcsec
 from mxt_pipeline.errors import MXTInputError
+from mxt_pipeline.geometry import angular_separation_arcsec
 
 __all__ = [
     "Tolerances",

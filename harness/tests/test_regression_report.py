@@ -7,7 +7,7 @@ import re
 
 import matplotlib.pyplot as plt
 
-from harness.report import write_reports
+from harness.regression_report import write_reports
 from harness.results import CheckResult, RunSummary, Status
 
 

@@ -21,14 +21,15 @@ from typing import Any
 
 import numpy as np
 from astropy.table import Table
-from scipy import stats
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
+from mxt_pipeline.binomial import clopper_pearson
 from mxt_pipeline.io.fits import atomic_write_bytes
 
 __all__ = [
     "BinStats",
     "localization_by_bin",
-    "binomial_interval",
     "ensemble_summary",
     "write_html_report",
     "REQUIREMENT_ARCSEC",
@@ -40,18 +41,11 @@ REQUIREMENT_ARCSEC = 120.0
 #: In flight, 15 GRBs had a mean offset of 40" (Robinet+2026).
 INFLIGHT_MEAN_OFFSET_ARCSEC = 40.0
 
+#: Confidence level of the proportion intervals of the report (one sigma).
+INTERVAL_LEVEL = 0.683
+
 DEFAULT_COUNT_EDGES = (0.0, 50.0, 100.0, 300.0, 1000.0, np.inf)
 DEFAULT_OFFAXIS_EDGES = (0.0, 10.0, 20.0, 30.0, 60.0, np.inf)
-
-
-def binomial_interval(k: int, n: int, level: float = 0.683) -> tuple[float, float]:
-    """Clopper-Pearson interval of a proportion k/n (exact, conservative)."""
-    if n == 0:
-        return (np.nan, np.nan)
-    alpha = 1.0 - level
-    lo = 0.0 if k == 0 else stats.beta.ppf(alpha / 2, k, n - k + 1)
-    hi = 1.0 if k == n else stats.beta.ppf(1 - alpha / 2, k + 1, n - k)
-    return float(lo), float(hi)
 
 
 @dataclass(frozen=True)
@@ -90,7 +84,7 @@ def localization_by_bin(sources: Table, column: str, edges: Sequence[float]) -> 
         hit = sel & found
         n_true, n_found = int(sel.sum()), int(hit.sum())
         inside = int(np.sum(off[hit] <= r90[hit]))
-        cov_lo, cov_hi = binomial_interval(inside, n_found)
+        cov_lo, cov_hi = clopper_pearson(inside, n_found, INTERVAL_LEVEL)
         out.append(
             BinStats(
                 lo=float(lo),
@@ -131,7 +125,7 @@ def ensemble_summary(sources: Table, runs: Table, elapsed_s: Sequence[float] = (
         "p90_offset_arcsec": float(np.percentile(off, 90)) if off.size else None,
         "mean_offset_arcsec": float(np.mean(off)) if off.size else None,
         "r90_coverage": inside / off.size if off.size else None,
-        "r90_coverage_interval": binomial_interval(inside, int(off.size)) if off.size else None,
+        "r90_coverage_interval": clopper_pearson(inside, int(off.size), INTERVAL_LEVEL) if off.size else None,
         "within_requirement": float(np.mean(off <= REQUIREMENT_ARCSEC)) if off.size else None,
         "false_per_field": float(n_false.mean()) if n_false.size else None,
         "median_counts_ratio": float(np.nanmedian(ratio)) if ratio.size else None,
@@ -140,12 +134,16 @@ def ensemble_summary(sources: Table, runs: Table, elapsed_s: Sequence[float] = (
     }
 
 
-def _png(fig) -> str:
+def _figure(figsize: tuple[float, float]) -> tuple[Figure, Any]:
+    """A figure on its own Agg canvas and its axes: no pyplot state, no global backend."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot(1, 1, 1)
+
+
+def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
 
 
@@ -153,12 +151,7 @@ def _plot_offsets(
     bins: list[BinStats], xlabel: str, crlb: Callable[[np.ndarray], np.ndarray] | None, log_x: bool = True
 ) -> str:
     """Median and 90% offsets per bin (at the bin's median of the binned quantity)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = _figure((6.4, 4.2))
     good = [b for b in bins if b.n_found > 0]
     x = np.array([b.median_value for b in good])
     ax.plot(x, [b.median_offset for b in good], "o-", label="median offset")
@@ -181,16 +174,11 @@ def _plot_offsets(
 
 def _plot_efficiency(bins: list[BinStats]) -> str:
     """Detection efficiency per counts bin, with 68% Clopper-Pearson intervals."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    fig, ax = _figure((6.4, 3.4))
     used = [b for b in bins if b.n_true > 0]
     x = np.array([b.median_value for b in used])
     eff = np.array([b.efficiency for b in used])
-    ci = np.array([binomial_interval(b.n_found, b.n_true) for b in used]).reshape(-1, 2)
+    ci = np.array([clopper_pearson(b.n_found, b.n_true, INTERVAL_LEVEL) for b in used]).reshape(-1, 2)
     ax.errorbar(x, eff, yerr=[eff - ci[:, 0], ci[:, 1] - eff] if used else None, fmt="o-")
     ax.set_xscale("log")
     ax.set_ylim(0, 1.05)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mxt_pipeline.campaign.compare import (
+from mxt_pipeline.campaign.tables import records_to_tables
+from mxt_pipeline.campaign.truth_match import (
     FAIL,
     NA,
     PASS,
@@ -17,7 +18,6 @@ from mxt_pipeline.campaign.compare import (
     match_sources,
     profile_bin_means,
 )
-from mxt_pipeline.campaign.tables import records_to_tables
 from mxt_pipeline.datamodel import GTI
 from mxt_pipeline.detect.srclist import empty_source_table
 from mxt_pipeline.errors import MXTInputError
@@ -192,7 +192,7 @@ def test_line_verdict_uses_the_calibration_accuracy():
 def test_good_time_fraction_follows_the_profile(monkeypatch):
     """Constant source: the GTI's share of the observation; a source that is bright only
     in the first half: the share of that half in the GTI; no GTI or profile: 1."""
-    from mxt_pipeline.campaign.compare import good_time_fraction
+    from mxt_pipeline.campaign.truth_match import good_time_fraction
 
     truth = {"tstart": 1000.0, "tstop": 2000.0}
     const = {"profile": {"model": "constant"}}

@@ -1,4 +1,4 @@
-"""The MXT-SOP-SKY product and the DS9 region file."""
+"""The MXT-SOP-SKY product and the DS9 region file: tables in memory, files through the I/O layer."""
 
 from __future__ import annotations
 
@@ -7,15 +7,10 @@ import pytest
 from astropy.table import Table
 
 from mxt_pipeline.detect.bands import DEFAULT_BANDS, EnergyBand
-from mxt_pipeline.detect.srclist import (
-    SRCLIST_COLUMNS,
-    empty_source_table,
-    region_text,
-    write_region,
-    write_srclist,
-)
+from mxt_pipeline.detect.srclist import SRCLIST_COLUMNS, empty_source_table, region_text
 from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.io import get_spec, read_product, validate_file
+from mxt_pipeline.io.srclist_product import write_region, write_srclist
 
 
 def _table(n=3, n_bands=2):

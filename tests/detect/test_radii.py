@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special, stats
 
-from mxt_pipeline.detect.errors import (
+from mxt_pipeline.detect.radii import (
     DC_68,
     DC_90,
     P_68,
@@ -120,7 +120,7 @@ def test_contour_beyond_the_search_limit_is_flagged():
 
 
 def test_log_chi2_sf_is_continuous_where_the_series_takes_over():
-    from mxt_pipeline.detect.errors import log_chi2_sf
+    from mxt_pipeline.detect.radii import log_chi2_sf
 
     # The direct form underflows near x = 1400 (t = 700); the asymptotic series takes
     # over. Both sides must join smoothly: compare with the direct form where it still

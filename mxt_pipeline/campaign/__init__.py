@@ -1,0 +1,1 @@
+"""Monte-Carlo campaigns: seeds, resumable runs on dask.distributed, truth matching, ensemble reports."""
