@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, str] = {
     "run": "run",
     "campaign": "campaign",
     "compare": "compare",
+    "console": "console",
 }
 
 
