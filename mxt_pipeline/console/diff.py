@@ -10,21 +10,19 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mxt_pipeline.calib.coordinates import angular_separation_arcsec
 from mxt_pipeline.console.scan import SourceRow, read_sources
 
 __all__ = ["SourceChange", "CollectionDiff", "angular_distance_arcsec", "diff_collections"]
 
 
 def angular_distance_arcsec(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
-    """Great-circle distance (arcsec) between two positions in degrees (haversine: exact for small angles)."""
-    r1, d1, r2, d2 = map(math.radians, (ra1, dec1, ra2, dec2))
-    h = math.sin((d2 - d1) / 2) ** 2 + math.cos(d1) * math.cos(d2) * math.sin((r2 - r1) / 2) ** 2
-    return math.degrees(2 * math.asin(min(1.0, math.sqrt(h)))) * 3600.0
+    """Great-circle distance (arcsec) between two positions in degrees (the calibration chain's formula)."""
+    return float(angular_separation_arcsec(ra1, dec1, ra2, dec2))
 
 
 @dataclass(frozen=True)
