@@ -319,9 +319,9 @@ def create_app(config: ConsoleConfig) -> Starlette:
         sel, f = await run_in_threadpool(select_runs, request.query_params)
         return JSONResponse({"count": len(sel), "total": f["total"], "runs": [r.to_dict() for r in sel]}, headers=headers())
 
-    def run_detail(key: str) -> dict[str, Any]:
+    def run_detail(key: str, runs: list[RunSummary]) -> dict[str, Any]:
         path = resolve_inside(config.root, key)
-        run = config.scanner.run(key)
+        run = next((r for r in runs if r.key == key), None)
         if run is None:
             raise NotServed(f"no run {key!r} under the root")
         import json
@@ -360,8 +360,9 @@ def create_app(config: ConsoleConfig) -> Starlette:
     @protected()
     async def run_page(request: Request) -> Response:
         key = request.path_params["key"]
-        detail = await run_in_threadpool(run_detail, key)
-        siblings = [r for r in config.scanner.runs() if r.output_dir == detail["run"].output_dir and r.published]
+        runs = await run_in_threadpool(config.scanner.runs)
+        detail = await run_in_threadpool(run_detail, key, runs)
+        siblings = [r for r in runs if r.output_dir == detail["run"].output_dir and r.published]
         siblings.sort(key=lambda r: r.counter or 0)
         return render("run.html", request, key=key, siblings=siblings, **detail)
 

@@ -250,12 +250,12 @@ class RootScanner:
         if not root_path.is_dir():
             raise MXTInputError("the console root is not a folder", file=root_path)
         self.root = root_path.resolve()
-        self._cache: dict[str, tuple[int, RunSummary | None]] = {}
+        self._cache: dict[str, tuple[int, RunSummary | None]] = {}  # key -> (mtime_ns, summary)
         self._lock = threading.Lock()
 
-    def output_dirs(self) -> list[Path]:
-        """Output folders under the root (those holding a status, a latest.json or collections)."""
-        found: list[Path] = []
+    def _output_dirs(self) -> list[tuple[Path, list[os.DirEntry]]]:
+        """Output folders under the root, each with its listing (one ``scandir`` per folder)."""
+        found: list[tuple[Path, list[os.DirEntry]]] = []
         frontier = [(self.root, 0)]
         while frontier:
             folder, depth = frontier.pop()
@@ -264,29 +264,39 @@ class RootScanner:
             except OSError:
                 continue
             names = {e.name for e in entries}
-            is_output = _STATUS in names or "latest.json" in names
             subdirs = [e for e in entries if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)]
-            if not is_output and any(_COLLECTION_RE.match(e.name) for e in subdirs):
-                is_output = True
-            if is_output:
-                found.append(folder)
+            if _STATUS in names or "latest.json" in names or any(_COLLECTION_RE.match(e.name) for e in subdirs):
+                found.append((folder, entries))
             elif depth < MAX_DEPTH:
                 frontier.extend((Path(e.path), depth + 1) for e in subdirs)
-        return sorted(found)
+        return sorted(found, key=lambda fe: fe[0])
+
+    def output_dirs(self) -> list[Path]:
+        """Output folders under the root (those holding a status, a latest.json or collections)."""
+        return [folder for folder, _ in self._output_dirs()]
 
     def _rel(self, path: Path) -> str:
         return "" if path == self.root else path.relative_to(self.root).as_posix()
 
+    def _cached(self, key: str, stamp: int, make) -> RunSummary | None:
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is None or hit[0] != stamp:
+            hit = (stamp, make())
+            with self._lock:
+                self._cache[key] = hit
+        return hit[1]
+
     def runs(self) -> list[RunSummary]:
-        """Every run under the root: published collections and unpublished latest runs."""
+        """Every run under the root: published collections and unpublished latest runs.
+
+        Summaries are cached by file modification time (nanoseconds): a collection is
+        read once; an output folder's status is read again only when it changes.
+        """
         out: list[RunSummary] = []
         seen: set[str] = set()
-        for folder in self.output_dirs():
+        for folder, entries in self._output_dirs():
             output_rel = self._rel(folder)
-            try:
-                entries = list(os.scandir(folder))
-            except OSError:
-                continue
             for e in entries:
                 if e.name.startswith(".") or not _COLLECTION_RE.match(e.name) or not e.is_dir(follow_symlinks=False):
                     continue
@@ -296,18 +306,20 @@ class RootScanner:
                     continue  # not published (no manifest)
                 rel = f"{output_rel}/{e.name}" if output_rel else e.name
                 seen.add(rel)
-                with self._lock:
-                    hit = self._cache.get(rel)
-                if hit is None or hit[0] != mtime:
-                    summary = summarise_collection(Path(e.path), rel, output_rel)
-                    with self._lock:
-                        self._cache[rel] = (mtime, summary)
-                    hit = (mtime, summary)
-                if hit[1] is not None:
-                    out.append(hit[1])
-            failed = _summarise_status(folder, output_rel)
-            if failed is not None:
-                out.append(failed)
+                summary = self._cached(rel, mtime, lambda e=e, rel=rel, o=output_rel: summarise_collection(Path(e.path), rel, o))
+                if summary is not None:
+                    out.append(summary)
+            status = next((x for x in entries if x.name == _STATUS), None)
+            if status is not None:
+                try:
+                    mtime = status.stat().st_mtime_ns
+                except OSError:
+                    continue
+                skey = f"status:{output_rel}"
+                seen.add(skey)
+                failed = self._cached(skey, mtime, lambda folder=folder, output_rel=output_rel: _summarise_status(folder, output_rel))
+                if failed is not None:
+                    out.append(failed)
         with self._lock:
             for k in [k for k in self._cache if k not in seen]:
                 del self._cache[k]

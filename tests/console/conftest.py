@@ -32,7 +32,7 @@ def make_client(tmp_path):
 
     with warnings.catch_warnings():
         # Starlette asks for httpx2 in its test client; httpx is what the project installs.
-        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
         from starlette.testclient import TestClient
 
     clients = []
