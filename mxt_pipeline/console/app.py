@@ -138,6 +138,15 @@ def _fmt_dec(dec: float) -> str:
     return f"{sign}{dd:02d}°{mm:02d}'{ss:04.1f}\""
 
 
+def _fmt_number(v: Any) -> str:
+    """A metric: integers as they are, floats with 4 significant digits, anything else as text."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    if isinstance(v, int):
+        return str(v)
+    return f"{v:.4g}"
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(_HERE / "templates"),
@@ -148,6 +157,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters.update(duration=_fmt_duration, size=_fmt_size, ra=_fmt_ra, dec=_fmt_dec,
                        url=lambda p: quote(p, safe="/"))  # fmt: skip
+    env.globals["num"] = _fmt_number
     env.globals["status_class"] = lambda s: STATUS_CLASS.get(str(s), "bad" if s else "muted")
     return env
 
