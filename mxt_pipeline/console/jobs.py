@@ -62,6 +62,9 @@ def run_reprocess_job(collection_dir: str, caldb: str | None) -> dict[str, Any]:
         outcome = reprocess(collection_dir, caldb=caldb)
     except MXTError as exc:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "elapsed_s": time.time() - t0}
+    except Exception as exc:  # a bug, or a manifest the reprocessing cannot read: shown, not raised
+        log.exception("reprocessing %s failed", collection_dir)
+        return {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}", "elapsed_s": time.time() - t0}
     st = outcome.status
     return {
         "ok": True,

@@ -71,7 +71,7 @@ def make_collection(out_dir: Path, *, obs_id: str, counter: int = 1, status: str
     target = {"obs_id": obs_id, "object": f"field {obs_id}", "mode": mode, "trigger_time": None}
     man = {"collection": name, "counter": counter, "pipeline": pipeline, "pipeline_version": "0.1.0", "status": status,
            "caldb_version": caldb_version, "created": started, "target": target, "files": files, "run_key": "k" * 64,
-           "request": {"inputs": {}, "parameters": {}}}  # fmt: skip
+           "request": {"inputs": {"dataset": str(out_dir / "no-such-dataset")}, "parameters": {}}}  # fmt: skip
     (d / "manifest.json").write_text(json.dumps(man))
     (out_dir / "processing_status.json").write_text(json.dumps({"status": status, "collection": name, "obs_id": obs_id,
                                                                  "pipeline": pipeline, "started": started}))  # fmt: skip
