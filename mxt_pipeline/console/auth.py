@@ -125,8 +125,15 @@ class SessionStore:
         sid = secrets.token_urlsafe(32)
         s = Session(sid, secrets.token_urlsafe(32), now, now)
         with self._lock:
+            # Forget the sessions idle for too long (browsers that never came back).
+            for key in [k for k, v in self._sessions.items() if now - v.last_seen > self.idle_s]:
+                del self._sessions[key]
             self._sessions[self._digest(sid)] = s
         return s
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._sessions)
 
     def get(self, sid: str | None) -> Session | None:
         if not sid:

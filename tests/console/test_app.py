@@ -227,3 +227,33 @@ def test_runs_page_lists_every_generated_run(tmp_path, make_client):
     login(c)
     html = c.get("/").text
     assert html.count('class="obs"') == 60
+
+
+def test_harness_page_shows_the_last_report_and_sandboxes_its_html(root, make_client, tmp_path):
+    reports = tmp_path / "reports"
+    (reports / "benchmarks").mkdir(parents=True)
+    (reports / "regression.md").write_text("# Regression report\n\n| check | result |\n| golden | PASS <b>x</b> |\n")
+    (reports / "regression.html").write_text("<html><script>alert(1)</script>report</html>")
+    (reports / "coverage-history.csv").write_text("commit,date,package,line_pct\na,2026-01-01T00:00:00Z,mxt_pipeline,90\n")
+    c = make_client(root, reports=reports)
+    login(c)
+    html = c.get("/harness").text
+    assert "# Regression report" in html and "PASS &lt;b&gt;x&lt;/b&gt;" in html and 'href="/harness/regression.html"' in html
+    r = c.get("/harness/regression.html")
+    assert r.status_code == 200 and r.headers["content-security-policy"].startswith("sandbox")
+
+
+def test_sessions_expire_when_idle():
+    import time
+
+    from mxt_pipeline.console.auth import SessionStore
+
+    store = SessionStore(idle_s=0.05)
+    s = store.create()
+    assert store.get(s.sid) is s and store.get("forged") is None
+    time.sleep(0.1)
+    assert store.get(s.sid) is None
+    old = store.create()
+    time.sleep(0.1)
+    store.create()
+    assert len(store) == 1 and store.get(old.sid) is None  # idle sessions are forgotten
