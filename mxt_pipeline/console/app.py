@@ -122,20 +122,20 @@ def _fmt_size(n: int | None) -> str:
 
 
 def _fmt_ra(ra: float) -> str:
-    h = ra / 15.0
-    hh = int(h)
-    mm = int((h - hh) * 60)
-    ss = ((h - hh) * 60 - mm) * 60
-    return f"{hh:02d}h{mm:02d}m{ss:05.2f}s"
+    """Right ascension (deg) as ``HHhMMmSS.SSs``, rounded to 0.01 s (never ``60.00s``)."""
+    cs = round((ra % 360.0) / 15.0 * 360000.0) % (24 * 360000)  # hundredths of a second of time
+    hh, rest = divmod(cs, 360000)
+    mm, cs = divmod(rest, 6000)
+    return f"{hh:02d}h{mm:02d}m{cs // 100:02d}.{cs % 100:02d}s"
 
 
 def _fmt_dec(dec: float) -> str:
-    sign = "-" if dec < 0 else "+"
-    d = abs(dec)
-    dd = int(d)
-    mm = int((d - dd) * 60)
-    ss = ((d - dd) * 60 - mm) * 60
-    return f"{sign}{dd:02d}°{mm:02d}'{ss:04.1f}\""
+    """Declination (deg) as ``+DD°MM'SS.S"``, rounded to 0.1 arcsec (never ``60.0"``)."""
+    ds = round(abs(dec) * 36000.0)  # tenths of an arcsecond
+    sign = "-" if dec < 0 and ds > 0 else "+"  # no "-00°00'00.0": what rounds to zero is zero
+    dd, rest = divmod(ds, 36000)
+    mm, ds = divmod(rest, 600)
+    return f"{sign}{dd:02d}°{mm:02d}'{ds // 10:02d}.{ds % 10}\""
 
 
 def _fmt_number(v: Any) -> str:
