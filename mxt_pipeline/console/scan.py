@@ -118,7 +118,6 @@ class RunSummary:
     sources: list[SourceRow] = field(default_factory=list)
     reason: str | None = None
     stopped_at: str | None = None
-    reprocessed_from: str | None = None
 
     @property
     def published(self) -> bool:
@@ -210,7 +209,6 @@ def summarise_collection(path: Path, rel: str, output_rel: str) -> RunSummary | 
         sources=sources,
         reason=_reason_text((report or {}).get("reason")),
         stopped_at=None,
-        reprocessed_from=(man.get("request") or {}).get("reprocessed_from"),
     )
 
 
