@@ -18,7 +18,7 @@ __all__ = ["EXTRAS", "require"]
 
 #: pip extra -> the modules it provides.
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "service": ("starlette", "uvicorn"),
+    "service": ("starlette", "uvicorn", "jinja2"),
     "validation": ("iminuit",),
     "fast": ("numba",),
 }

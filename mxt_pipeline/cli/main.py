@@ -18,7 +18,9 @@ from mxt_pipeline._version import __version__
 from mxt_pipeline.cli.runner import run_group
 from mxt_pipeline.errors import MXTError
 
-#: subcommand name -> module under mxt_pipeline.cli holding a click ``command``.
+#: subcommand name -> module holding a click ``command``: a name under mxt_pipeline.cli,
+#: or a dotted module path for an application above the command line (the console,
+#: which sits on top of the pipelines and the harness).
 SUBCOMMANDS: dict[str, str] = {
     "validate": "validate",
     "caldb": "caldb",
@@ -29,23 +31,24 @@ SUBCOMMANDS: dict[str, str] = {
     "run": "run",
     "campaign": "campaign",
     "compare": "compare",
+    "console": "mxt_pipeline.console.command",
 }
+
+
+def _module_name(mod: str) -> str:
+    return mod if "." in mod else f"mxt_pipeline.cli.{mod}"
 
 
 class _LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        names = [
-            name
-            for name, mod in SUBCOMMANDS.items()
-            if importlib.util.find_spec(f"mxt_pipeline.cli.{mod}") is not None
-        ]
+        names = [name for name, mod in SUBCOMMANDS.items() if importlib.util.find_spec(_module_name(mod)) is not None]
         return sorted(names)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         mod = SUBCOMMANDS.get(name)
-        if mod is None or importlib.util.find_spec(f"mxt_pipeline.cli.{mod}") is None:
+        if mod is None or importlib.util.find_spec(_module_name(mod)) is None:
             return None
-        return importlib.import_module(f"mxt_pipeline.cli.{mod}").command
+        return importlib.import_module(_module_name(mod)).command
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
