@@ -6,7 +6,8 @@ database queries of the calibration chain) goes through :class:`RetryingClient`:
 * the token is sent as ``Authorization: Bearer ...`` by an :class:`httpx.Auth` object,
   so it is in no URL, no log line, no ``repr`` and no exception message (messages the
   server sends back are scrubbed of it too);
-* connection errors, timeouts, HTTP 408, 429 and 5xx are retried with exponential
+* connection errors, timeouts, HTTP 408, 425, 429 and 5xx (but 501, 505, 507 and 508,
+  which a retry cannot fix) are retried with exponential
   backoff and jitter (:class:`RetryPolicy`), honouring ``Retry-After`` (capped);
   after ``max_tries`` attempts :class:`~mxt_pipeline.errors.MXTServiceUnavailable`;
 * other answers are final: 400 -> :class:`~mxt_pipeline.errors.MXTServiceError`,
@@ -44,7 +45,7 @@ from mxt_pipeline.errors import (
 from mxt_pipeline.services.files import cached_file, partial_file, safe_filename, target_in
 from mxt_pipeline.services.tokens import Secret
 
-__all__ = ["RetryPolicy", "RetryingClient", "BearerAuth", "CHECKSUM_HEADER", "RETRY_STATUSES"]
+__all__ = ["RetryPolicy", "RetryingClient", "BearerAuth", "CHECKSUM_HEADER", "RETRY_STATUSES", "FINAL_5XX"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 CHECKSUM_HEADER = "X-Checksum-SHA256"
 #: Statuses retried besides every 5xx: request timeout, too early, too many requests.
 RETRY_STATUSES = frozenset({408, 425, 429})
+#: 5xx answers that another try cannot fix: not implemented, HTTP version, insufficient
+#: storage (the service's disk is full: retrying only adds load), loop detected.
+FINAL_5XX = frozenset({501, 505, 507, 508})
 
 
 @dataclass(frozen=True)
@@ -249,7 +253,7 @@ class RetryingClient:
             if status >= 300:
                 raise MXTServiceError(f"{what}: unexpected redirect HTTP {status}", status=status)
             return
-        if status >= 500 or status in RETRY_STATUSES:
+        if (status >= 500 and status not in FINAL_5XX) or status in RETRY_STATUSES:
             raise _Retry(
                 f"HTTP {status}", status, parse_retry_after(resp.headers.get("Retry-After"))
             )
