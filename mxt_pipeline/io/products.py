@@ -22,6 +22,7 @@ from mxt_pipeline.datamodel import (
     RawHits,
     SAAIntervals,
 )
+from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.io.fits import read_product, write_product
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "write_events",
     "read_events",
     "sky_column_keywords",
+    "check_events_in_gti",
+    "check_attitude_rows",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -85,7 +88,46 @@ def read_raw_hits(path: PathLike) -> RawHits:
     meta = {k: hdr[k] for k in ("OBS_ID", "PASS_ID", "STATION", "OBJECT") if k in hdr}
     meta["FRAMETIM"] = float(prod.header("EVENTS").get("FRAMETIM", C.FRAME_TIME_S))
     meta["FILE"] = str(path)
-    return RawHits(prod.table("EVENTS"), gti=GTI.from_table(prod.table("GTI")), meta=meta)
+    hits = RawHits(prod.table("EVENTS"), gti=GTI.from_table(prod.table("GTI")), meta=meta)
+    check_events_in_gti(hits.table["TIME"], hits.gti, path)
+    return hits
+
+
+def check_events_in_gti(times: np.ndarray, gti: GTI, path: PathLike, hdu: str = "EVENTS") -> None:
+    """Refuse an event list none of whose events lies in its own good time.
+
+    Such a file is self-contradictory (its times and its GTI disagree: a wrong time
+    origin, a GTI of another pass); processed, it would give an empty event list with
+    the full GTI as exposure and exit SUCCESS, a silently wrong result.  A file
+    without any event, or without any good time, is legal.
+
+    Raises
+    ------
+    MXTInputError
+        Naming the file, the HDU and both time ranges.
+    """
+    times = np.asarray(times, dtype=np.float64)
+    if times.size == 0 or len(gti) == 0:
+        return
+    start, stop = np.asarray(gti.start, dtype=np.float64), np.asarray(gti.stop, dtype=np.float64)
+    order = np.argsort(start)
+    start, stop = start[order], stop[order]
+    k = np.searchsorted(start, times, side="right") - 1
+    inside = (k >= 0) & (times <= stop[np.clip(k, 0, None)])
+    if not inside.any():
+        raise MXTInputError(
+            f"none of the {times.size} events (TIME {times.min():.3f}..{times.max():.3f}) lies in the file's own "
+            f"GTI ({start[0]:.3f}..{stop.max():.3f}): times and GTI disagree",
+            file=path, hdu=hdu, column="TIME",
+        )  # fmt: skip
+
+
+def check_attitude_rows(att: Attitude, path: PathLike) -> None:
+    """Refuse an attitude file without any sample: no pointing can be derived from it."""
+    if len(att.table) == 0:
+        raise MXTInputError(
+            "the attitude table has no row: no pointing can be derived", file=path, hdu="ATTITUDE"
+        )
 
 
 # ---- auxiliary ------------------------------------------------------------------------------
@@ -103,7 +145,9 @@ def write_attitude(path: PathLike, att: Attitude) -> Path:
 def read_attitude(path: PathLike) -> Attitude:
     """Read an attitude file (validated)."""
     prod = read_product(path, "MXT_ATT")
-    return Attitude(prod.table("ATTITUDE"), meta={"OBS_ID": prod.primary_header.get("OBS_ID"), "FILE": str(path)})
+    att = Attitude(prod.table("ATTITUDE"), meta={"OBS_ID": prod.primary_header.get("OBS_ID"), "FILE": str(path)})
+    check_attitude_rows(att, path)
+    return att
 
 
 def write_saa(path: PathLike, saa: SAAIntervals, week: int) -> Path:

@@ -35,6 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mxt_pipeline._version import __version__
 from mxt_pipeline.pipelines.brick import Brick, BrickResult, ErrorInfo
 from mxt_pipeline.pipelines.calibration import CaldbFile, caldb_version, provider_from
@@ -97,13 +99,18 @@ def observation_date(request: RunRequest) -> datetime | None:
 
     tstart = request.inputs.manifest.get("tstart")
     if tstart is None:
+        from mxt_pipeline.errors import MXTFormatError
         from mxt_pipeline.io import read_header
 
         starts = []
         for p in request.inputs.l1:
             hdr = read_header(p)
             if "TSTART" in hdr:
-                starts.append(float(hdr["TSTART"]))
+                value = hdr["TSTART"]
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+                    raise MXTFormatError(f"value {value!r} is not a finite number of seconds", file=p, hdu=0,
+                                         keyword="TSTART")  # fmt: skip
+                starts.append(float(value))
         tstart = min(starts) if starts else None
     return None if tstart is None else met_to_datetime(float(tstart))
 
