@@ -14,7 +14,11 @@
    each completed brick;
 7. when the run ends SUCCESS, PARTIAL or NO_DATA, the report and the manifest are
    written and the collection published by an atomic rename; otherwise the staging
-   area stays for a resume and the report goes beside it;
+   area stays for a resume and the report goes beside it.  What differs between two
+   identical runs (start and end times, durations, the timestamped log) is not
+   published: it goes to ``run_records/<collection>/`` (``timings.json``,
+   ``run.log``), so that the collections are byte-identical under
+   ``SOURCE_DATE_EPOCH``;
 8. the final status is written; its exit code is the process exit code.
 
 A termination signal (SIGTERM, SIGINT) stops the run between two array operations with
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 import time
@@ -49,8 +54,8 @@ from mxt_pipeline.pipelines.collection import (
 )
 from mxt_pipeline.pipelines.context import RunContext
 from mxt_pipeline.pipelines.pipeline import Pipeline, PipelineResult
-from mxt_pipeline.pipelines.ports import FileRecord, file_record
-from mxt_pipeline.pipelines.report import build_report, write_report
+from mxt_pipeline.pipelines.ports import FileRecord, file_record, write_json
+from mxt_pipeline.pipelines.report import build_report, split_clock, write_report
 from mxt_pipeline.pipelines.runtime import RunRequest
 from mxt_pipeline.pipelines.status import (
     STATUS_FILE,
@@ -63,14 +68,20 @@ from mxt_pipeline.pipelines.status import (
     write_status,
 )
 
-__all__ = ["RunOutcome", "execute", "run_dataset", "observation_date", "FAST_DIR", "LOG_FILE"]
+__all__ = ["RunOutcome", "execute", "run_dataset", "observation_date", "FAST_DIR", "LOG_FILE", "RECORDS_DIR",
+           "TIMINGS_FILE"]
 
 log = logging.getLogger(__name__)
 
 #: Folder (in the output folder) of the fast products of XBAND-CP.
 FAST_DIR = "fast"
-#: Log of the run, in the collection.
+#: Log of the run (timestamped: kept in the run's record, beside the collection).
 LOG_FILE = "run.log"
+#: Folder of the output folder holding, per collection, what is not published: the
+#: timings (``timings.json``) and the log (``run.log``).
+RECORDS_DIR = "run_records"
+#: Wall-clock readings of a run: start and end, total, per brick and per phase.
+TIMINGS_FILE = "timings.json"
 
 
 @dataclass
@@ -307,11 +318,20 @@ def execute(
                                           finished=_now(), collection=name, stopped_at=status.stopped_at,
                                           reason=status.reason, **report_args)  # fmt: skip
                     outcome.report = report
-                    write_report(area.path, redact(report, secrets))
-                    write_status(area.path, status, redact=secrets)
+                    # Wall-clock readings (times, durations, the timestamped log) go to the
+                    # run's record beside the collection, not into it: two identical runs
+                    # publish byte-identical collections (under SOURCE_DATE_EPOCH).
+                    published, clock = split_clock(report)
+                    record_dir = out / RECORDS_DIR / name
+                    write_json(record_dir / TIMINGS_FILE, redact(clock, secrets))
+                    run_log = area.path / LOG_FILE
+                    if run_log.exists():
+                        os.replace(run_log, record_dir / LOG_FILE)
+                    write_report(area.path, redact(published, secrets))
+                    write_json(area.path / STATUS_FILE, redact(_published_status(status), secrets))
                     header = {
                         "pipeline": request.pipeline, "pipeline_version": __version__, "caldb_version": cver,
-                        "run_key": key, "status": str(final), "created": _now(),
+                        "run_key": key, "status": str(final), "created": _stamp(),
                         "target": request.target.to_dict(), "request": request.describe(),
                         "inputs": [r.to_dict() for r in inputs], "caldb": caldb_dicts,
                         "bricks": [{"name": b.name, "status": str(b.status)} for b in result.bricks],
@@ -356,6 +376,21 @@ def execute(
     finally:
         if area is not None:
             area.release()
+
+
+def _stamp() -> str:
+    """The time written into a collection: ``SOURCE_DATE_EPOCH`` when set, else now."""
+    from mxt_pipeline.io.fits import product_date
+
+    return product_date() + "Z"
+
+
+def _published_status(status: StatusRecord) -> dict[str, Any]:
+    """The status as published in a collection: without its wall-clock readings."""
+    d = status.to_dict()
+    d["started"] = d["updated"] = _stamp()
+    d["bricks"] = [{k: v for k, v in b.items() if k != "elapsed_s"} for b in d["bricks"]]
+    return d
 
 
 def _unusable_output(out: Path, status: StatusRecord, exc: OSError, secrets: list[str]) -> RunOutcome:
