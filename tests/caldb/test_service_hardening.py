@@ -236,3 +236,18 @@ def test_search_sees_uploads_at_once_and_keeps_the_reason(fresh_service, tmp_pat
         assert len(other.search(q)[0]) == 1
         assert put(fresh_service, "MXT", "mxt_cti_v02.fits", fits_bytes(tmp_path, "CTI")).status_code == 201
         assert sorted(r["cif"]["CAL_FILE"] for r in other.search(q)[0]) == ["mxt_cti_v02.fits"]
+
+
+# ------------------------------------------------------------------ the index grammar
+
+
+@pytest.mark.parametrize(("cal_dir", "cal_file"), [("../../../../x", "f.fits"), ("/etc", "f.fits"),
+                                                   ("data/svom/mxt/../../..", "f.fits"), ("data", "../f.fits"),
+                                                   ("data", "a/b.fits"), ("data", "..")])  # fmt: skip
+def test_index_rows_cannot_point_outside_the_root(cal_dir, cal_file):
+    from mxt_pipeline.caldb.cif import CifRow
+
+    with pytest.raises(MXTInputError, match="CAL_DIR|CAL_FILE"):
+        CifRow(telescop="SVOM", instrume="MXT", detnam="NONE", filter="NONE", cal_dev="ONLINE", cal_dir=cal_dir,
+               cal_file=cal_file, cal_clas="BCF", cal_dtyp="DATA", cal_cnam="CTI", cal_cbd=(), cal_xno=1,
+               cal_vsd="2024-01-01", cal_vst="00:00:00", cal_qual=0, cal_date="2024-01-01", cal_desc="")  # fmt: skip
