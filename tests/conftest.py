@@ -17,6 +17,13 @@ settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile("dev", max_examples=300, deadline=None)
+# 'fuzz' (tox -e fuzz): 1500 examples per property, so the corrupted-file fuzzer of
+# tests/fuzz drives >= 1e4 cases through the readers and `mxt validate`, and 75 per
+# command through calibrate, detect and lightcurve.
+settings.register_profile(
+    "fuzz", max_examples=1500, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)  # fmt: skip
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

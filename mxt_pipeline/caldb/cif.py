@@ -177,6 +177,12 @@ class CifRow:
             raise MXTInputError("CAL_CNAM (code name) is empty")
         if not self.cal_file:
             raise MXTInputError("CAL_FILE is empty")
+        # CAL_DIR and CAL_FILE become a path under the CALDB root: nothing that could
+        # leave it (an absolute path, a '..' part, a directory in the file name).
+        if self.cal_dir.startswith("/") or ".." in self.cal_dir.split("/"):
+            raise MXTInputError(f"CAL_DIR {self.cal_dir!r} must be a relative path without '..'")
+        if "/" in self.cal_file or self.cal_file in (".", ".."):
+            raise MXTInputError(f"CAL_FILE {self.cal_file!r} must be a bare file name")
         xno, qual = int(self.cal_xno), int(self.cal_qual)
         if not -1 <= xno <= 999:
             raise MXTInputError(f"CAL_XNO {xno} outside -1..999")

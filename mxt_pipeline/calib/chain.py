@@ -108,9 +108,18 @@ class CalibrationReport:
     steps: dict[str, bool] = field(default_factory=dict)
     timing_s: dict[str, float] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, include_timing: bool = False) -> dict[str, Any]:
+        """The report as a JSON-ready dict.
+
+        ``timing_s`` (wall-clock seconds per step) is left out unless asked for: the
+        report is a published product, and two identical runs must write it byte for
+        byte the same.  The chain logs the timings instead (the run's log is kept
+        beside the collection, not in it).
+        """
         d = asdict(self)
         d["pattern_counts"] = {str(k): v for k, v in self.pattern_counts.items()}
+        if not include_timing:
+            d.pop("timing_s", None)
         return d
 
 
@@ -398,6 +407,7 @@ def calibrate(
     st = np.asarray(table["STATUS"])
     report.status_counts = {name: int(np.count_nonzero(st & bit)) for name, bit in STATUS_BITS.items()}
     report.timing_s = clock
+    log.info("calibration step times: %s", ", ".join(f"{k} {v:.3f} s" for k, v in clock.items()))
 
     meta = {
         "RA_NOM": ra_nom,

@@ -524,12 +524,18 @@ def read_header(path: str | os.PathLike[str], hdu: str | int = 0) -> fits.Header
         hdul.close()
 
 
-def _check_column_type(cspec: ColumnSpec, arr: np.ndarray, file: Path, hdu: str) -> None:
+def _check_column_type(cspec: ColumnSpec, arr: np.ndarray, file: Path, hdu: str, *, shape: bool = True) -> None:
+    """Refuse a column whose stored type would change its values.
+
+    A narrower float than the format's is refused: a 32-bit float keeps 24 bits of
+    mantissa, so mission times (~1e8 s) stored as ``E`` lose 8-16 s of resolution
+    without any error.  ``shape=False`` checks the type only (empty tables).
+    """
     kind = arr.dtype.kind
     ok = (
         (cspec.is_string and kind in "SU")
         or (cspec.is_integer and kind in "iu" and arr.dtype.itemsize <= max(cspec.dtype.itemsize, 8))
-        or (cspec.is_float and kind in "fiu")
+        or (cspec.is_float and (kind in "iu" or (kind == "f" and arr.dtype.itemsize >= cspec.dtype.itemsize)))
         or (cspec.dtype.kind == "b" and kind == "b")
     )
     if not ok:
@@ -539,7 +545,7 @@ def _check_column_type(cspec: ColumnSpec, arr: np.ndarray, file: Path, hdu: str)
             hdu=hdu,
             column=cspec.name,
         )
-    if not cspec.is_string:
+    if shape and not cspec.is_string:
         want = (len(arr),) if cspec.repeat == 1 else (len(arr), cspec.repeat)
         if arr.shape != want:
             raise MXTFormatError(
@@ -619,6 +625,9 @@ def read_product(
                     continue
                 arr = _native(np.asarray(data[cspec.name]))
                 if nrows == 0:
+                    # An empty column still declares its type (TFORM): check it, then
+                    # give the table the spec's dtype and shape.
+                    _check_column_type(cspec, arr, path, hspec.extname, shape=False)
                     shape = (0,) if cspec.repeat == 1 else (0, cspec.repeat)
                     arr = np.zeros(shape, dtype=cspec.dtype if not cspec.is_string else "U1")
                 _check_column_type(cspec, arr, path, hspec.extname)

@@ -6,7 +6,9 @@ One pair of functions per product type; each is a few lines over
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from mxt_pipeline.datamodel import (
     RawHits,
     SAAIntervals,
 )
+from mxt_pipeline.errors import MXTError, MXTInputError
 from mxt_pipeline.io.fits import read_product, write_product
 
 __all__ = [
@@ -36,9 +39,32 @@ __all__ = [
     "write_events",
     "read_events",
     "sky_column_keywords",
+    "check_events_in_gti",
+    "check_attitude_rows",
+    "located",
 ]
 
 PathLike = str | os.PathLike[str]
+
+
+@contextlib.contextmanager
+def located(path: PathLike) -> Iterator[None]:
+    """Name ``path`` in an MXTError raised without a file (by the in-memory models).
+
+    The datamodel classes check their content (sorted times, unit quaternions, ...)
+    without knowing where it came from; a reader adds the file so that the message
+    says which file to fix.
+    """
+    try:
+        yield
+    except MXTError as exc:
+        if exc.file is not None:
+            raise
+        try:
+            new = type(exc)(exc.message, file=path, hdu=exc.hdu, column=exc.column, keyword=exc.keyword)
+        except TypeError:  # a subclass with another signature
+            new = MXTInputError(exc.message, file=path, hdu=exc.hdu, column=exc.column, keyword=exc.keyword)
+        raise new from exc
 
 
 def _time_range(*arrays: np.ndarray, gti: GTI | None = None) -> tuple[float | None, float | None]:
@@ -80,12 +106,52 @@ def write_raw_hits(path: PathLike, hits: RawHits) -> Path:
 
 def read_raw_hits(path: PathLike) -> RawHits:
     """Read an L1 raw event file (validated)."""
-    prod = read_product(path, "MXT_L1_RAW")
-    hdr = prod.primary_header
-    meta = {k: hdr[k] for k in ("OBS_ID", "PASS_ID", "STATION", "OBJECT") if k in hdr}
-    meta["FRAMETIM"] = float(prod.header("EVENTS").get("FRAMETIM", C.FRAME_TIME_S))
-    meta["FILE"] = str(path)
-    return RawHits(prod.table("EVENTS"), gti=GTI.from_table(prod.table("GTI")), meta=meta)
+    with located(path):
+        prod = read_product(path, "MXT_L1_RAW")
+        hdr = prod.primary_header
+        meta = {k: hdr[k] for k in ("OBS_ID", "PASS_ID", "STATION", "OBJECT") if k in hdr}
+        meta["FRAMETIM"] = float(prod.header("EVENTS").get("FRAMETIM", C.FRAME_TIME_S))
+        meta["FILE"] = str(path)
+        hits = RawHits(prod.table("EVENTS"), gti=GTI.from_table(prod.table("GTI")), meta=meta)
+        check_events_in_gti(hits.table["TIME"], hits.gti, path)
+        return hits
+
+
+def check_events_in_gti(times: np.ndarray, gti: GTI, path: PathLike, hdu: str = "EVENTS") -> None:
+    """Refuse an event list none of whose events lies in its own good time.
+
+    Such a file is self-contradictory (its times and its GTI disagree: a wrong time
+    origin, a GTI of another pass); processed, it would give an empty event list with
+    the full GTI as exposure and exit SUCCESS, a silently wrong result.  A file
+    without any event, or without any good time, is legal.
+
+    Raises
+    ------
+    MXTInputError
+        Naming the file, the HDU and both time ranges.
+    """
+    times = np.asarray(times, dtype=np.float64)
+    if times.size == 0 or len(gti) == 0:
+        return
+    start, stop = np.asarray(gti.start, dtype=np.float64), np.asarray(gti.stop, dtype=np.float64)
+    order = np.argsort(start)
+    start, stop = start[order], stop[order]
+    k = np.searchsorted(start, times, side="right") - 1
+    inside = (k >= 0) & (times <= stop[np.clip(k, 0, None)])
+    if not inside.any():
+        raise MXTInputError(
+            f"none of the {times.size} events (TIME {times.min():.3f}..{times.max():.3f}) lies in the file's own "
+            f"GTI ({start[0]:.3f}..{stop.max():.3f}): times and GTI disagree",
+            file=path, hdu=hdu, column="TIME",
+        )  # fmt: skip
+
+
+def check_attitude_rows(att: Attitude, path: PathLike) -> None:
+    """Refuse an attitude file without any sample: no pointing can be derived from it."""
+    if len(att.table) == 0:
+        raise MXTInputError(
+            "the attitude table has no row: no pointing can be derived", file=path, hdu="ATTITUDE"
+        )
 
 
 # ---- auxiliary ------------------------------------------------------------------------------
@@ -102,8 +168,11 @@ def write_attitude(path: PathLike, att: Attitude) -> Path:
 
 def read_attitude(path: PathLike) -> Attitude:
     """Read an attitude file (validated)."""
-    prod = read_product(path, "MXT_ATT")
-    return Attitude(prod.table("ATTITUDE"), meta={"OBS_ID": prod.primary_header.get("OBS_ID"), "FILE": str(path)})
+    with located(path):
+        prod = read_product(path, "MXT_ATT")
+        att = Attitude(prod.table("ATTITUDE"), meta={"OBS_ID": prod.primary_header.get("OBS_ID"), "FILE": str(path)})
+        check_attitude_rows(att, path)
+        return att
 
 
 def write_saa(path: PathLike, saa: SAAIntervals, week: int) -> Path:
@@ -117,8 +186,9 @@ def write_saa(path: PathLike, saa: SAAIntervals, week: int) -> Path:
 
 def read_saa(path: PathLike) -> SAAIntervals:
     """Read one weekly SAA file (validated)."""
-    prod = read_product(path, "MXT_SAA")
-    return SAAIntervals(prod.table("SAA"), meta={"WEEK": prod.primary_header.get("WEEK"), "FILE": str(path)})
+    with located(path):
+        prod = read_product(path, "MXT_SAA")
+        return SAAIntervals(prod.table("SAA"), meta={"WEEK": prod.primary_header.get("WEEK"), "FILE": str(path)})
 
 
 def write_angles(path: PathLike, ang: AngleTable) -> Path:
@@ -132,8 +202,9 @@ def write_angles(path: PathLike, ang: AngleTable) -> Path:
 
 def read_angles(path: PathLike) -> AngleTable:
     """Read an ANG file (validated)."""
-    prod = read_product(path, "MXT_ANG")
-    return AngleTable(prod.table("ANG"), meta={"OBS_ID": prod.primary_header.get("OBS_ID"), "FILE": str(path)})
+    with located(path):
+        prod = read_product(path, "MXT_ANG")
+        return AngleTable(prod.table("ANG"), meta={"OBS_ID": prod.primary_header.get("OBS_ID"), "FILE": str(path)})
 
 
 # ---- L2 events ------------------------------------------------------------------------------
@@ -181,15 +252,16 @@ def write_events(path: PathLike, events: EventList) -> Path:
 
 def read_events(path: PathLike) -> EventList:
     """Read an L2 event file (validated)."""
-    prod = read_product(path, "MXT_L2_EVT")
-    hdr = prod.primary_header
-    evh = prod.header("EVENTS")
-    meta = {k: hdr[k] for k in ("OBS_ID", "RA_NOM", "DEC_NOM", "OBJECT") if k in hdr}
-    meta.update({k: evh[k] for k in ("FRAMETIM", "ONTIME", "LIVETIME", "EXPOSURE") if k in evh})
-    meta["FILE"] = str(path)
-    return EventList(
-        prod.table("EVENTS"),
-        gti=GTI.from_table(prod.table("GTI")),
-        gaps=GapList.from_table(prod.table("GAPS")),
-        meta=meta,
-    )
+    with located(path):
+        prod = read_product(path, "MXT_L2_EVT")
+        hdr = prod.primary_header
+        evh = prod.header("EVENTS")
+        meta = {k: hdr[k] for k in ("OBS_ID", "RA_NOM", "DEC_NOM", "OBJECT") if k in hdr}
+        meta.update({k: evh[k] for k in ("FRAMETIM", "ONTIME", "LIVETIME", "EXPOSURE") if k in evh})
+        meta["FILE"] = str(path)
+        return EventList(
+            prod.table("EVENTS"),
+            gti=GTI.from_table(prod.table("GTI")),
+            gaps=GapList.from_table(prod.table("GAPS")),
+            meta=meta,
+        )

@@ -123,7 +123,8 @@ def table_to_frame(table: Table) -> pd.DataFrame:
         if arr.ndim == 1:
             data[name] = arr
         else:
-            flat = arr.reshape(len(arr), -1)
+            # An explicit width: reshape(0, -1) is ambiguous for an empty table.
+            flat = arr.reshape(len(arr), int(np.prod(arr.shape[1:], dtype=np.int64)))
             for k in range(flat.shape[1]):
                 data[f"{name}_{k}"] = flat[:, k]
     return pd.DataFrame(data)
@@ -224,6 +225,11 @@ def check_header(
             for key in ("TSTART", "TSTOP", "DATE-OBS", "DATE-END"):
                 if key not in header:
                     bad(key, "required with TSTART/TSTOP")
+            for key in ("TSTART", "TSTOP"):
+                # Times must be finite numbers: a string here would be read as no time
+                # range at all, and the CALDB date and the run key derive from it.
+                if key in header and not (_type_ok(header[key], float) and np.isfinite(float(header[key]))):
+                    bad(key, f"value {header[key]!r} is not a finite number of seconds")
             if _type_ok(header.get("TSTART"), float) and _type_ok(header.get("TSTOP"), float):
                 if header["TSTOP"] < header["TSTART"]:
                     bad("TSTOP", "TSTOP < TSTART")

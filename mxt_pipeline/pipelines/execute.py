@@ -14,7 +14,11 @@
    each completed brick;
 7. when the run ends SUCCESS, PARTIAL or NO_DATA, the report and the manifest are
    written and the collection published by an atomic rename; otherwise the staging
-   area stays for a resume and the report goes beside it;
+   area stays for a resume and the report goes beside it.  What differs between two
+   identical runs (start and end times, durations, the timestamped log) is not
+   published: it goes to ``run_records/<collection>/`` (``timings.json``,
+   ``run.log``), so that the collections are byte-identical under
+   ``SOURCE_DATE_EPOCH``;
 8. the final status is written; its exit code is the process exit code.
 
 A termination signal (SIGTERM, SIGINT) stops the run between two array operations with
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 import time
@@ -34,6 +39,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from mxt_pipeline._version import __version__
 from mxt_pipeline.pipelines.brick import Brick, BrickResult, ErrorInfo
@@ -47,8 +54,8 @@ from mxt_pipeline.pipelines.collection import (
 )
 from mxt_pipeline.pipelines.context import RunContext
 from mxt_pipeline.pipelines.pipeline import Pipeline, PipelineResult
-from mxt_pipeline.pipelines.ports import FileRecord, file_record
-from mxt_pipeline.pipelines.run_report import build_report, write_report
+from mxt_pipeline.pipelines.ports import FileRecord, file_record, write_json
+from mxt_pipeline.pipelines.run_report import build_report, split_clock, write_report
 from mxt_pipeline.pipelines.runtime import RunRequest
 from mxt_pipeline.pipelines.status import (
     STATUS_FILE,
@@ -61,14 +68,20 @@ from mxt_pipeline.pipelines.status import (
     write_status,
 )
 
-__all__ = ["RunOutcome", "execute", "run_dataset", "observation_date", "FAST_DIR", "LOG_FILE"]
+__all__ = ["RunOutcome", "execute", "run_dataset", "observation_date", "FAST_DIR", "LOG_FILE", "RECORDS_DIR",
+           "TIMINGS_FILE"]
 
 log = logging.getLogger(__name__)
 
 #: Folder (in the output folder) of the fast products of XBAND-CP.
 FAST_DIR = "fast"
-#: Log of the run, in the collection.
+#: Log of the run (timestamped: kept in the run's record, beside the collection).
 LOG_FILE = "run.log"
+#: Folder of the output folder holding, per collection, what is not published: the
+#: timings (``timings.json``) and the log (``run.log``).
+RECORDS_DIR = "run_records"
+#: Wall-clock readings of a run: start and end, total, per brick and per phase.
+TIMINGS_FILE = "timings.json"
 
 
 @dataclass
@@ -97,13 +110,18 @@ def observation_date(request: RunRequest) -> datetime | None:
 
     tstart = request.inputs.manifest.get("tstart")
     if tstart is None:
+        from mxt_pipeline.errors import MXTFormatError
         from mxt_pipeline.io import read_header
 
         starts = []
         for p in request.inputs.l1:
             hdr = read_header(p)
             if "TSTART" in hdr:
-                starts.append(float(hdr["TSTART"]))
+                value = hdr["TSTART"]
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+                    raise MXTFormatError(f"value {value!r} is not a finite number of seconds", file=p, hdu=0,
+                                         keyword="TSTART")  # fmt: skip
+                starts.append(float(value))
         tstart = min(starts) if starts else None
     return None if tstart is None else met_to_datetime(float(tstart))
 
@@ -186,12 +204,17 @@ def execute(
         Never raises for a failure of the run: the status says what happened.
     """
     out = Path(request.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     secrets = [request.token.reveal()] if request.token is not None else []
     status = StatusRecord(ProcessingStatus.RUNNING, pipeline=request.pipeline, obs_id=request.target.obs_id,
                           stopped_at={"phase": "runtime"})  # fmt: skip
     status.versions = {"pipeline": __version__}
-    write_status(out, status, redact=secrets)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_status(out, status, redact=secrets)
+    except OSError as exc:
+        # The output folder itself is unusable (a file, under /proc, no permission):
+        # a bad request, with no status file possible; the exit code says it.
+        return _unusable_output(out, status, exc, secrets)
     t0 = time.perf_counter()
     outcome = RunOutcome(status)
     area: StagingArea | None = None
@@ -295,11 +318,20 @@ def execute(
                                           finished=_now(), collection=name, stopped_at=status.stopped_at,
                                           reason=status.reason, **report_args)  # fmt: skip
                     outcome.report = report
-                    write_report(area.path, redact(report, secrets))
-                    write_status(area.path, status, redact=secrets)
+                    # Wall-clock readings (times, durations, the timestamped log) go to the
+                    # run's record beside the collection, not into it: two identical runs
+                    # publish byte-identical collections (under SOURCE_DATE_EPOCH).
+                    published, clock = split_clock(report)
+                    record_dir = out / RECORDS_DIR / name
+                    write_json(record_dir / TIMINGS_FILE, redact(clock, secrets))
+                    run_log = area.path / LOG_FILE
+                    if run_log.exists():
+                        os.replace(run_log, record_dir / LOG_FILE)
+                    write_report(area.path, redact(published, secrets))
+                    write_json(area.path / STATUS_FILE, redact(_published_status(status), secrets))
                     header = {
                         "pipeline": request.pipeline, "pipeline_version": __version__, "caldb_version": cver,
-                        "run_key": key, "status": str(final), "created": _now(),
+                        "run_key": key, "status": str(final), "created": _stamp(),
                         "target": request.target.to_dict(), "request": request.describe(),
                         "inputs": [r.to_dict() for r in inputs], "caldb": caldb_dicts,
                         "bricks": [{"name": b.name, "status": str(b.status)} for b in result.bricks],
@@ -328,7 +360,12 @@ def execute(
             status.stopped_at = {**status.stopped_at, "phase": "interrupted" if isinstance(exc, (Interrupted, KeyboardInterrupt)) else phase}
         info = ErrorInfo.from_exception(exc, phase)
         status.reason = info.to_dict()
-        write_status(out, status, redact=secrets)
+        try:
+            write_status(out, status, redact=secrets)
+        except OSError as err:
+            # Even the status cannot be written (the disk is full): the atomic write
+            # left the previous status file whole; the exit code still tells.
+            log.error("could not write %s (%s); the previous status file is kept", STATUS_FILE, err.strerror or err)
         if not isinstance(exc, (Exception, Interrupted, KeyboardInterrupt)):
             raise  # SystemExit and the like: status written, let them through
         if status.status is ProcessingStatus.INTERNAL_ERROR:
@@ -339,6 +376,39 @@ def execute(
     finally:
         if area is not None:
             area.release()
+
+
+def _stamp() -> str:
+    """The time written into a collection: ``SOURCE_DATE_EPOCH`` when set, else now."""
+    from mxt_pipeline.io.fits import product_date
+
+    return product_date() + "Z"
+
+
+def _published_status(status: StatusRecord) -> dict[str, Any]:
+    """The status as published in a collection: without its wall-clock readings."""
+    d = status.to_dict()
+    d["started"] = d["updated"] = _stamp()
+    d["bricks"] = [{k: v for k, v in b.items() if k != "elapsed_s"} for b in d["bricks"]]
+    return d
+
+
+def _unusable_output(out: Path, status: StatusRecord, exc: OSError, secrets: list[str]) -> RunOutcome:
+    """Outcome of a run whose output folder cannot be created or written."""
+    from mxt_pipeline.errors import MXTInputError
+    from mxt_pipeline.pipelines.status import output_failure
+
+    if output_failure(exc) is not None:
+        status.status = ProcessingStatus.OUTPUT_ERROR
+        err: BaseException = exc
+    else:
+        status.status = ProcessingStatus.BAD_INPUT
+        err = MXTInputError(f"the output folder cannot be used: {exc.strerror or exc}", file=out, keyword="output_dir")
+    status.stopped_at = {"phase": "runtime"}
+    status.reason = redact(ErrorInfo.from_exception(err, "runtime").to_dict(), secrets)
+    status.reason.pop("traceback", None)
+    log.error("run refused (%s): %s", status.status, err)
+    return RunOutcome(status)
 
 
 def _context(request: RunRequest, pipeline: Pipeline, staging: Path, provider, caldb_files, obs_date,
@@ -408,7 +478,10 @@ def run_dataset(dataset_dir: str | Path, pipeline: str, output_dir: str | Path, 
     except MXTError as exc:
         status = StatusRecord(status_for_exception(exc, "inputs"), pipeline=pipeline, stopped_at={"phase": "inputs"},
                               reason=ErrorInfo.from_exception(exc, "inputs").to_dict())  # fmt: skip
-        Path(output_dir).mkdir(parents=True, exist_ok=True)
-        write_status(output_dir, status)
+        try:
+            Path(output_dir).mkdir(parents=True, exist_ok=True)
+            write_status(output_dir, status)
+        except OSError as err:
+            log.error("could not write the status in %s: %s", output_dir, err.strerror or err)
         return RunOutcome(status)
     return execute(request)

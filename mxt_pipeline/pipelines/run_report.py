@@ -20,7 +20,17 @@ from mxt_pipeline.io.fits import atomic_write_bytes
 from mxt_pipeline.pipelines.brick import BrickResult
 from mxt_pipeline.pipelines.ports import FileRecord, write_json
 
-__all__ = ["build_report", "write_report", "report_markdown", "report_html", "environment", "REPORT_FILES"]
+__all__ = [
+    "build_report",
+    "write_report",
+    "report_markdown",
+    "report_html",
+    "environment",
+    "split_clock",
+    "REPORT_FILES",
+    "CLOCK_FIELDS",
+    "BRICK_CLOCK_FIELDS",
+]
 
 #: File names of the report in a collection.
 REPORT_FILES = ("run_report.json", "run_report.md", "run_report.html")
@@ -89,8 +99,42 @@ def build_report(
     }
 
 
+#: Report fields that hold wall-clock readings: different at every run, so kept out
+#: of the published collection (which two identical runs must reproduce byte for
+#: byte) and written to the run's timings file instead.
+CLOCK_FIELDS = ("started", "finished", "timing")
+BRICK_CLOCK_FIELDS = ("started", "elapsed_s", "phase_s")
+
+
+def split_clock(report: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a report into its reproducible part and its wall-clock readings.
+
+    Returns
+    -------
+    (dict, dict)
+        The report without :data:`CLOCK_FIELDS` (and each brick without
+        :data:`BRICK_CLOCK_FIELDS`), for the collection; and the timings:
+        ``collection``, ``run_key``, the clock fields, and ``bricks`` mapping each
+        brick name to its clock fields.
+    """
+    published = {k: v for k, v in report.items() if k not in CLOCK_FIELDS}
+    published["bricks"] = [{k: v for k, v in b.items() if k not in BRICK_CLOCK_FIELDS} for b in report["bricks"]]
+    timings: dict[str, Any] = {"collection": report.get("collection"), "run_key": report.get("run_key")}
+    timings.update({k: report[k] for k in CLOCK_FIELDS if k in report})
+    timings["bricks"] = {b["name"]: {k: b[k] for k in BRICK_CLOCK_FIELDS if k in b} for b in report["bricks"]}
+    return published, timings
+
+
 def _short(sha: str) -> str:
     return sha[:12]
+
+
+def _seconds(brick: Mapping[str, Any]) -> str:
+    return f"{brick['elapsed_s']:.3f}" if "elapsed_s" in brick else "-"
+
+
+def _share(frac: Mapping[str, float], brick: Mapping[str, Any]) -> str:
+    return f"{100 * frac[brick['name']]:.1f}%" if brick["name"] in frac else "-"
 
 
 def report_markdown(report: Mapping[str, Any]) -> str:
@@ -102,9 +146,11 @@ def report_markdown(report: Mapping[str, Any]) -> str:
         f"- collection: `{report.get('collection') or '-'}`",
         f"- versions: pipeline {report['versions'].get('pipeline', '?')}, CALDB {report['versions'].get('caldb', '?')}",
         f"- mode: {t.get('mode', '?')}" + (f", burst {t['burst_id']}" if t.get("burst_id") else ""),
-        f"- started {report['started']}, finished {report['finished']}, "
-        f"total {report['timing'].get('total_s', 0.0):.2f} s",
     ]
+    timing = report.get("timing") or {}
+    if "started" in report:  # absent from a published report: the times are in the timings file
+        lines.append(f"- started {report['started']}, finished {report.get('finished')}, "
+                     f"total {timing.get('total_s', 0.0):.2f} s")  # fmt: skip
     if report.get("stopped_at"):
         s = report["stopped_at"]
         lines.append(f"- stopped at brick `{s.get('brick', '-')}`, phase {s.get('phase', '-')}")
@@ -114,13 +160,13 @@ def report_markdown(report: Mapping[str, Any]) -> str:
     if report.get("missing_inputs"):
         lines.append("- missing inputs: " + ", ".join(f"`{Path(m).name}`" for m in report["missing_inputs"]))
     lines += ["", "## Bricks", "", "| brick | status | time (s) | share | outputs | warnings |", "|---|---|---:|---:|---|---|"]
-    frac = report["timing"]["per_brick_fraction"]
+    frac = timing.get("per_brick_fraction", {})
     for b in report["bricks"]:
         outs = ", ".join(f"`{o['path']}`" for o in b["outputs"][:4]) + (" ..." if len(b["outputs"]) > 4 else "")
         warn = "; ".join(b["warnings"])[:160]
         resumed = " (resumed)" if b.get("resumed") else ""
         lines.append(
-            f"| {b['name']} | {b['status']}{resumed} | {b['elapsed_s']:.3f} | {100 * frac.get(b['name'], 0):.1f}% "
+            f"| {b['name']} | {b['status']}{resumed} | {_seconds(b)} | {_share(frac, b)} "
             f"| {outs or '-'} | {warn or '-'} |"
         )
     if report["caldb"]:
@@ -141,13 +187,14 @@ def report_html(report: Mapping[str, Any]) -> str:
     e = html.escape
     t = report["target"]
     colour = {"SUCCESS": "#2e7d32", "PARTIAL": "#ef6c00", "NO_DATA": "#546e7a"}.get(report["status"], "#c62828")
-    total = max(float(report["timing"].get("total_s", 0.0)), 1e-9)
+    timing = report.get("timing") or {}
+    total = max(float(timing.get("total_s", 0.0)), 1e-9)
     rows = []
     for b in report["bricks"]:
-        width = 100.0 * b["elapsed_s"] / total
+        width = 100.0 * b.get("elapsed_s", 0.0) / total
         rows.append(
             f"<tr><td>{e(b['name'])}</td><td>{e(b['status'])}{' (resumed)' if b.get('resumed') else ''}</td>"
-            f"<td style='text-align:right'>{b['elapsed_s']:.3f}</td>"
+            f"<td style='text-align:right'>{_seconds(b)}</td>"
             f"<td><div style='background:#90a4ae;height:0.8em;width:{width:.1f}%'></div></td>"
             f"<td>{e('; '.join(b['warnings'])[:200])}</td></tr>"
         )
@@ -176,7 +223,7 @@ td,th{{border:1px solid #ccc;padding:0.2em 0.6em}} th{{background:#eceff1}}</sty
 <h1>{e(report['pipeline'])} run of {e(str(t.get('obs_id', '?')))}:
 <span style="color:{colour}">{e(report['status'])}</span></h1>
 <p>Collection <code>{e(str(report.get('collection') or '-'))}</code>; pipeline {e(report['versions'].get('pipeline', '?'))},
-CALDB {e(report['versions'].get('caldb', '?'))}; total {report['timing'].get('total_s', 0.0):.2f} s.</p>
+CALDB {e(report['versions'].get('caldb', '?'))}{f"; total {timing['total_s']:.2f} s" if "total_s" in timing else ""}.</p>
 {reason}
 <h2>Bricks</h2><table><tr><th>brick</th><th>status</th><th>time (s)</th><th>share</th><th>warnings</th></tr>
 {''.join(rows)}</table>

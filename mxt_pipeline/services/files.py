@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from mxt_pipeline.errors import MXTServiceError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "safe_filename",
@@ -24,6 +28,7 @@ __all__ = [
     "sha256_file",
     "cached_file",
     "partial_file",
+    "remove_stale_parts",
     "MAX_NAME_LENGTH",
 ]
 
@@ -110,3 +115,30 @@ def partial_file(target: Path) -> Iterator[tuple[Path, object]]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def remove_stale_parts(folder: str | os.PathLike[str], max_age_s: float, now: float | None = None) -> list[Path]:
+    """Remove the hidden partial files (``.*.part``) of ``folder`` older than ``max_age_s``.
+
+    :func:`partial_file` removes its file on any error, but not when the process is
+    killed; such files are never renamed into place and would stay for ever.  Only
+    files older than every live download could be (the caller passes more than its
+    overall download deadline) are removed, so a concurrent download is not broken.
+    Returns the removed paths.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        candidates = list(Path(folder).glob(".*.part"))
+    except OSError:
+        return removed
+    for p in candidates:
+        try:
+            if p.is_symlink() or not p.is_file() or now - p.stat().st_mtime <= max_age_s:
+                continue
+            p.unlink()
+        except OSError:
+            continue
+        removed.append(p)
+        log.info("removed %s, left by an interrupted download", p.name)
+    return removed

@@ -6,7 +6,8 @@ database queries of the calibration chain) goes through :class:`RetryingClient`:
 * the token is sent as ``Authorization: Bearer ...`` by an :class:`httpx.Auth` object,
   so it is in no URL, no log line, no ``repr`` and no exception message (messages the
   server sends back are scrubbed of it too);
-* connection errors, timeouts, HTTP 408, 429 and 5xx are retried with exponential
+* connection errors, timeouts, HTTP 408, 425, 429 and 5xx (but 501, 505, 507 and 508,
+  which a retry cannot fix) are retried with exponential
   backoff and jitter (:class:`RetryPolicy`), honouring ``Retry-After`` (capped);
   after ``max_tries`` attempts :class:`~mxt_pipeline.errors.MXTServiceUnavailable`;
 * other answers are final: 400 -> :class:`~mxt_pipeline.errors.MXTServiceError`,
@@ -41,10 +42,16 @@ from mxt_pipeline.errors import (
     MXTServiceError,
     MXTServiceUnavailable,
 )
-from mxt_pipeline.services.files import cached_file, partial_file, safe_filename, target_in
+from mxt_pipeline.services.files import (
+    cached_file,
+    partial_file,
+    remove_stale_parts,
+    safe_filename,
+    target_in,
+)
 from mxt_pipeline.services.tokens import Secret
 
-__all__ = ["RetryPolicy", "RetryingClient", "BearerAuth", "CHECKSUM_HEADER", "RETRY_STATUSES"]
+__all__ = ["RetryPolicy", "RetryingClient", "BearerAuth", "CHECKSUM_HEADER", "RETRY_STATUSES", "FINAL_5XX"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +59,13 @@ log = logging.getLogger(__name__)
 CHECKSUM_HEADER = "X-Checksum-SHA256"
 #: Statuses retried besides every 5xx: request timeout, too early, too many requests.
 RETRY_STATUSES = frozenset({408, 425, 429})
+#: Default overall time limit of one download, retries included (seconds).
+DOWNLOAD_DEADLINE = 600.0
+#: Hidden partial files older than this are left by a killed client and removed.
+STALE_PART_AGE = 2 * DOWNLOAD_DEADLINE
+#: 5xx answers that another try cannot fix: not implemented, HTTP version, insufficient
+#: storage (the service's disk is full: retrying only adds load), loop detected.
+FINAL_5XX = frozenset({501, 505, 507, 508})
 
 
 @dataclass(frozen=True)
@@ -162,6 +176,10 @@ class RetryingClient:
         Source of the jitter.
     transport : httpx.BaseTransport, optional
         For tests (``httpx.MockTransport``).
+    download_deadline : float
+        Seconds one :meth:`download` may take in all, retries and waits included
+        (``timeout`` bounds each read only: a server trickling bytes would otherwise
+        hold a run for ever).
     """
 
     def __init__(
@@ -176,7 +194,11 @@ class RetryingClient:
         rng: random.Random | None = None,
         transport: httpx.BaseTransport | None = None,
         user_agent: str | None = None,
+        download_deadline: float = DOWNLOAD_DEADLINE,
     ) -> None:
+        if not download_deadline > 0:
+            raise ValueError("download_deadline must be positive")
+        self.download_deadline = float(download_deadline)
         base = policy or RetryPolicy()
         self.policy = RetryPolicy(
             max_tries=max_tries, backoff_base=base.backoff_base, backoff_factor=base.backoff_factor,
@@ -249,13 +271,13 @@ class RetryingClient:
             if status >= 300:
                 raise MXTServiceError(f"{what}: unexpected redirect HTTP {status}", status=status)
             return
-        if status >= 500 or status in RETRY_STATUSES:
+        if (status >= 500 and status not in FINAL_5XX) or status in RETRY_STATUSES:
             raise _Retry(
                 f"HTTP {status}", status, parse_retry_after(resp.headers.get("Retry-After"))
             )
         raise self._final_error(resp, what)
 
-    def _with_retries(self, what: str, attempt: Callable[[], Any]) -> Any:
+    def _with_retries(self, what: str, attempt: Callable[[], Any], deadline: float | None = None) -> Any:
         last: _Retry | None = None
         for n in range(1, self.policy.max_tries + 1):
             try:
@@ -269,6 +291,12 @@ class RetryingClient:
             if n == self.policy.max_tries:
                 break
             wait = self.policy.delay(n, self._rng, last.retry_after)
+            if deadline is not None and time.monotonic() + wait > deadline:
+                raise MXTServiceUnavailable(
+                    f"{what}: overall deadline of {self.download_deadline:g} s reached after {n} tries, "
+                    f"last: {last.reason}",
+                    status=last.status,
+                )
             log.info("%s: %s; retry %d/%d in %.2f s", what, last.reason, n, self.policy.max_tries - 1, wait)
             self._sleep(wait)
         assert last is not None
@@ -340,10 +368,22 @@ class RetryingClient:
         Raises
         ------
         MXTServiceError
-            Unsafe or missing file name; checksum mismatch on every try.
+            Unsafe or missing file name; checksum mismatch on every try; a final
+            HTTP error (400 and other 4xx: MXTServiceError, 401/403:
+            :class:`~mxt_pipeline.errors.MXTAuthError`, 404:
+            :class:`~mxt_pipeline.errors.MXTCaldbNotFound`).
+        MXTServiceUnavailable
+            Retries exhausted, or the overall ``download_deadline`` reached.
+
+        Notes
+        -----
+        Hidden partial files (``.NAME.*.part``) older than twice the deadline, left
+        in the folder by a client that was killed, are removed first.
         """
         folder = Path(download_path)
         folder.mkdir(parents=True, exist_ok=True)
+        remove_stale_parts(folder, max(STALE_PART_AGE, 2 * self.download_deadline))
+        deadline = time.monotonic() + self.download_deadline
         expected = expected_sha256.lower() if expected_sha256 else None
         if filename is not None:
             target = target_in(folder, filename)
@@ -354,6 +394,8 @@ class RetryingClient:
 
         def attempt() -> Path:
             with self._client.stream("GET", path, params=params) as resp:
+                if resp.status_code >= 300:
+                    resp.read()  # the error detail is in the body; a streamed body is not read yet
                 self._classify(resp, what)
                 name = filename or _filename_from_disposition(resp.headers.get("Content-Disposition"))
                 if name is None:
@@ -365,6 +407,10 @@ class RetryingClient:
                 digest = hashlib.sha256()
                 with partial_file(dest) as (_tmp, fh):
                     for chunk in resp.iter_bytes():
+                        if time.monotonic() > deadline:
+                            raise MXTServiceUnavailable(
+                                f"{what}: overall deadline of {self.download_deadline:g} s reached while receiving"
+                            )
                         digest.update(chunk)
                         fh.write(chunk)  # type: ignore[attr-defined]
                     got = digest.hexdigest()
@@ -375,4 +421,4 @@ class RetryingClient:
                             raise _Retry(f"checksum mismatch ({label} {want[:12]}..., got {got[:12]}...)")
                 return dest
 
-        return self._with_retries(what, attempt)
+        return self._with_retries(what, attempt, deadline)

@@ -85,7 +85,7 @@ def cif_rows(draw) -> CifRow:
         instrume=draw(st.sampled_from(["MXT", "ECL", "VT"])),
         cal_cnam=draw(st.from_regex(r"[A-Z][A-Z0-9_]{0,19}", fullmatch=True)),
         cal_dir="data/svom/mxt/" + draw(st.from_regex(r"[a-z]{1,20}", fullmatch=True)),
-        cal_file=draw(ascii_text) + ".fits",
+        cal_file=draw(ascii_text).replace("/", "_") + ".fits",  # a bare file name
         cal_vsd=d.isoformat(),
         cal_vst=f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}",
         detnam=draw(st.sampled_from(["NONE", "CCD1", "CCD2"])),

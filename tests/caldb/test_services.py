@@ -44,7 +44,9 @@ def test_token_precedence(tmp_path, monkeypatch):
     assert resolve_token(Secret("wrapped")) == "wrapped"
     monkeypatch.delenv("MXT_TOKEN")
     assert resolve_token() is None
-    assert resolve_token("  ", {"token": "  "}) is None
+    assert resolve_token("  ", {}) is None  # no token given anywhere
+    with pytest.raises(MXTInputError, match="'token' of runtime data is blank"):
+        resolve_token("  ", {"token": "  "})  # given, but blank: refused by name
 
 
 def test_runtime_data_errors_do_not_leak(tmp_path):

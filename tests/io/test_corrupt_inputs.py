@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.io import fits
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mxt_pipeline.datamodel import (
@@ -75,7 +75,7 @@ def test_valid_files_read(products, reader):
 
 
 @pytest.mark.parametrize("reader", READERS, ids=lambda r: r.__name__)
-@settings(max_examples=25)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(frac=st.floats(0.0, 0.999))
 def test_truncated_files_are_refused(products, tmp_path_factory, reader, frac):
     data = products[reader].read_bytes()
@@ -87,7 +87,7 @@ def test_truncated_files_are_refused(products, tmp_path_factory, reader, frac):
 
 
 @pytest.mark.parametrize("reader", READERS, ids=lambda r: r.__name__)
-@settings(max_examples=25)
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_corrupted_bytes_are_refused(products, tmp_path_factory, reader, data):
     raw = bytearray(products[reader].read_bytes())

@@ -42,13 +42,18 @@ def test_success_publishes_a_verified_collection(tmp_path, toy, toy_obs, toy_cal
     man = json.loads((outcome.collection / "manifest.json").read_text())
     listed = {f["path"] for f in man["files"]}
     assert {"samples_00000042.npy", "histogram_00000042.json", "density_00000042.json", "summary_00000042.txt",
-            "run_report.json", "run_report.md", "run_report.html", "processing_status.json", "run.log"} == listed
+            "run_report.json", "run_report.md", "run_report.html", "processing_status.json"} == listed
     assert man["caldb"][0]["code"] == "GAIN" and man["status"] == "SUCCESS"
     assert len(man["inputs"]) == 4  # three passes and the attitude file
     # The report: per-brick time breakdown, inputs/outputs with checksums, CALDB files.
     rep = json.loads((outcome.collection / "run_report.json").read_text())
-    assert set(rep["timing"]["per_brick_s"]) == {"merge", "histogram", "density", "summary"}
-    assert sum(rep["timing"]["per_brick_s"].values()) <= rep["timing"]["total_s"]
+    # Times and the timestamped log are kept beside the collection, not published in it.
+    record = out / "run_records" / name
+    clock = json.loads((record / "timings.json").read_text())
+    assert set(clock["timing"]["per_brick_s"]) == {"merge", "histogram", "density", "summary"}
+    assert sum(clock["timing"]["per_brick_s"].values()) <= clock["timing"]["total_s"]
+    assert set(clock["bricks"]) == {"merge", "histogram", "density", "summary"}
+    assert "run " in (record / "run.log").read_text()
     hist = next(b for b in rep["bricks"] if b["name"] == "histogram")
     assert hist["caldb"][0]["file"] == "gain.json" and len(hist["outputs"][0]["sha256"]) == 64
     assert "| histogram | SUCCESS |" in (outcome.collection / "run_report.md").read_text()

@@ -17,7 +17,12 @@ Endpoints (all under ``/api/v1``; every one but ``health`` needs
 ``PUT|POST /upload/{node}/{filename}``
     raw request body (``application/octet-stream``), optional ``X-Checksum-SHA256``;
     201 created, 200 unchanged (same bytes already stored), 400 bad name / content /
-    checksum, 401 token, 409 conflict, 413 too large.
+    checksum, 401 token, 409 conflict, 413 too large (an upload-class YAML file:
+    1 MiB), 507 no room left on the service.
+
+A request with a credential in its query string (``?token=...``) is refused (400)
+and the access log never shows query values.  Stored files are served only when
+their real path lies inside the root.
 
 Errors are JSON ``{"detail": "..."}``.  Multipart forms are not accepted: Starlette
 needs the optional ``python-multipart`` package for them, and a raw body carries the
@@ -30,6 +35,7 @@ import functools
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -44,16 +50,21 @@ from mxt_pipeline.caldb.service.auth import TokenSet, bearer_token
 from mxt_pipeline.caldb.service.nodes import get_node
 from mxt_pipeline.caldb.service.store import (
     CaldbStore,
+    InsufficientStorage,
     UploadConflict,
     UploadTooLarge,
     check_upload_filename,
+    is_disk_full,
 )
+from mxt_pipeline.caldb.service.upload import MAX_YAML_BYTES, is_upload_name
 from mxt_pipeline.errors import MXTCaldbNotFound, MXTError, MXTFormatError, MXTInputError
 from mxt_pipeline.services.http import CHECKSUM_HEADER
 
-__all__ = ["create_app", "API_PREFIX"]
+__all__ = ["create_app", "API_PREFIX", "SECRET_PARAMS", "AccessLog"]
 
 log = logging.getLogger(__name__)
+#: The access log (one line per request, without query values).
+access_log = logging.getLogger("mxt_pipeline.caldb.service.access")
 
 API_PREFIX = "/api/v1"
 
@@ -64,21 +75,82 @@ def _error(status: int, detail: str, **headers: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers or None)
 
 
-def _map_error(exc: Exception) -> JSONResponse:
-    """HTTP answer for an exception raised while handling a request."""
+#: Query parameters that look like credentials: a request carrying one is refused
+#: (a URL ends up in logs, proxies and browser histories; tokens travel in headers).
+SECRET_PARAMS = frozenset({"token", "access_token", "bearer", "auth", "authorization", "api_key", "apikey"})
+
+
+def _map_error(exc: Exception, root: Path | None = None) -> JSONResponse:
+    """HTTP answer for an exception raised while handling a request.
+
+    Client mistakes are 4xx (400 bad input, 404 unknown, 409 conflict, 413 too
+    large), a full disk is 507 (the client must not retry it); 500 is left to bugs.
+    The service's own paths are removed from every message.
+    """
+
+    def scrub(text: str) -> str:
+        return text if root is None else text.replace(str(root), "<caldb>")
+
     if isinstance(exc, UploadTooLarge):
-        return _error(413, exc.message)
+        return _error(413, scrub(exc.message))
     if isinstance(exc, (MXTInputError, MXTFormatError)):
-        return _error(400, str(exc) if isinstance(exc, MXTFormatError) else exc.message)
+        return _error(400, scrub(str(exc)))
     if isinstance(exc, MXTCaldbNotFound):
-        return _error(404, exc.message)
+        return _error(404, scrub(exc.message))
     if isinstance(exc, UploadConflict):
-        return _error(409, exc.message)
+        return _error(409, scrub(exc.message))
+    if isinstance(exc, InsufficientStorage) or is_disk_full(exc):
+        log.error("no room left to store an upload: %s", exc)
+        return _error(507, "insufficient storage on the CALDB service; try again once space is freed")
+    if isinstance(exc, RecursionError):
+        return _error(400, "request too deeply nested")
     if isinstance(exc, MXTError):
         log.error("request failed: %s", exc)
-        return _error(500, str(exc))
+        return _error(500, scrub(str(exc)))
     log.exception("internal error")
     return _error(500, "internal error")
+
+
+class AccessLog:
+    """ASGI middleware: refuses credentials in query strings, logs each request.
+
+    The log line holds the method, the path, the names (not the values) of the query
+    parameters, the status and the time taken; it replaces uvicorn's access log,
+    which writes whole query strings.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from urllib.parse import parse_qsl
+
+        t0 = time.perf_counter()
+        query = scope.get("query_string", b"").decode("latin-1")
+        names = [k for k, _ in parse_qsl(query, keep_blank_values=True)]
+        status = {"code": 0}
+
+        async def send_logged(message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            if any(n.lower() in SECRET_PARAMS for n in names):
+                await _error(400, "credentials are not accepted in the URL; send 'Authorization: Bearer <token>'")(
+                    scope, receive, send_logged
+                )
+            else:
+                await self.app(scope, receive, send_logged)
+        finally:
+            shown = "&".join(sorted(set(names)))
+            access_log.info(
+                "%s %s%s %d %.1f ms", scope.get("method", "?"), scope.get("path", "?"),
+                f"?[{shown}]" if shown else "", status["code"], 1e3 * (time.perf_counter() - t0),
+            )  # fmt: skip
 
 
 def create_app(
@@ -114,7 +186,7 @@ def create_app(
             try:
                 return await handler(request)
             except Exception as exc:  # every failure becomes a JSON answer
-                return _map_error(exc)
+                return _map_error(exc, store.root)
 
         return wrapper
 
@@ -169,7 +241,7 @@ def create_app(
     @protected
     async def index_file(request: Request) -> Response:
         node = get_node(request.path_params["node"])
-        path = store.root / node.index_relpath
+        path = store.inside_root(node.index_relpath)
         if not path.is_file():
             raise MXTCaldbNotFound(f"no index yet for node {node.instrument}")
         return FileResponse(path, filename="caldb.indx", media_type="application/fits")
@@ -178,9 +250,12 @@ def create_app(
     async def upload(request: Request) -> Response:
         node = get_node(request.path_params["node"]).instrument
         filename = check_upload_filename(request.path_params["filename"])
+        # YAML costs far more memory to parse than FITS to scan: its own, lower limit,
+        # applied from the announced length and while receiving.
+        limit = min(store.max_upload_bytes, MAX_YAML_BYTES) if is_upload_name(filename) else store.max_upload_bytes
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > store.max_upload_bytes:
-            raise UploadTooLarge(f"{filename}: larger than {store.max_upload_bytes} bytes")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise UploadTooLarge(f"{filename}: larger than {limit} bytes")
         declared = request.headers.get(CHECKSUM_HEADER)
         with store.staging_file() as (tmp, fh):
             digest = hashlib.sha256()
@@ -188,8 +263,8 @@ def create_app(
             try:
                 async for chunk in request.stream():
                     size += len(chunk)
-                    if size > store.max_upload_bytes:
-                        raise UploadTooLarge(f"{filename}: larger than {store.max_upload_bytes} bytes")
+                    if size > limit:
+                        raise UploadTooLarge(f"{filename}: larger than {limit} bytes")
                     digest.update(chunk)
                     fh.write(chunk)
             except ClientDisconnect:
@@ -212,4 +287,5 @@ def create_app(
     ]
     app = Starlette(routes=routes)
     app.state.store = store
+    app.add_middleware(AccessLog)
     return app

@@ -31,8 +31,9 @@ def _config(app, host: str, port: int, log_level: str) -> uvicorn.Config:
         port=port,
         log_level=log_level,
         server_header=False,
-        # Query strings are logged by the access log; tokens travel only in headers.
-        access_log=True,
+        # uvicorn's access log writes whole query strings; the application's own
+        # access log (AccessLog) writes the parameter names only.
+        access_log=False,
         lifespan="off",
     )
 

@@ -23,15 +23,17 @@ does not know is deleted.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
+import re
 import sqlite3
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,15 +51,27 @@ from mxt_pipeline.caldb.index import (
 from mxt_pipeline.caldb.select import CaldbQuery, select
 from mxt_pipeline.caldb.service.nodes import NODES, StorageNode, get_node
 from mxt_pipeline.caldb.service.upload import (
+    MAX_YAML_BYTES,
     UPLOAD_CLASS,
     UPLOAD_TYPE,
     is_upload_name,
     parse_upload_name,
     parse_upload_yaml,
 )
-from mxt_pipeline.errors import MXTCaldbError, MXTCaldbNotFound, MXTInputError
+from mxt_pipeline.errors import MXTCaldbError, MXTCaldbNotFound, MXTError, MXTInputError
 
-__all__ = ["CaldbStore", "UploadConflict", "UploadTooLarge", "STATE_DIR", "DEFAULT_MAX_UPLOAD"]
+__all__ = [
+    "CaldbStore",
+    "UploadConflict",
+    "UploadTooLarge",
+    "InsufficientStorage",
+    "STATE_DIR",
+    "DEFAULT_MAX_UPLOAD",
+    "MAX_YAML_BYTES",
+    "check_upload_filename",
+    "check_code_name",
+    "is_disk_full",
+]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +81,18 @@ STATE_DIR = ".caldb_service"
 DEFAULT_MAX_UPLOAD = 256 * 1024 * 1024
 #: Longest file name (CIF CAL_FILE is 40A).
 MAX_NAME = 40
+#: Largest accepted file id (SQLite integers are signed 64-bit).
+MAX_FILE_ID = 2**63 - 1
+#: File names the tree accepts: letters, digits, ``. _ + -``, not starting with a dot
+#: (the CALDB file-name convention; nothing that a shell or a path would interpret).
+_FILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+#: CIF code names (CAL_CNAM, 20A): upper-case letters, digits and underscores,
+#: starting with a letter.  They become a folder of the tree, so nothing else passes.
+_CODE_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,19}$")
+#: CIF classes that have a folder of their own.
+_CLASSES = ("BCF", "CPF")
+#: errno values that mean "no room to write" (the service answers 507).
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -111,8 +137,21 @@ class UploadTooLarge(MXTInputError):
     """The upload exceeds the size limit (HTTP 413)."""
 
 
+class InsufficientStorage(MXTCaldbError):
+    """The service has no room left to store an upload (HTTP 507, not worth a retry)."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for an OSError meaning the disk (or a quota, or a file-size limit) is full."""
+    return isinstance(exc, OSError) and exc.errno in _DISK_FULL
+
+
 def check_upload_filename(name: str) -> str:
-    """Refuse names that are not plain, short, printable file names (MXTInputError)."""
+    """Refuse names that are not plain, short CALDB file names (MXTInputError).
+
+    Accepted: letters, digits, ``.``, ``_``, ``+`` and ``-``, not starting with a dot,
+    at most 40 characters (the CIF CAL_FILE column).
+    """
     if not isinstance(name, str) or not name:
         raise MXTInputError("empty file name")
     if "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
@@ -121,7 +160,20 @@ def check_upload_filename(name: str) -> str:
         raise MXTInputError(f"file name {name!r} must be printable ASCII without blanks")
     if len(name) > MAX_NAME:
         raise MXTInputError(f"file name {name!r} is {len(name)} characters; the index allows {MAX_NAME}")
+    if not _FILE_NAME_RE.match(name):
+        raise MXTInputError(f"file name {name!r} may hold only letters, digits and '._+-'")
     return name
+
+
+def check_code_name(code: str, *, keyword: str = "CCNM0001", file: str | None = None) -> str:
+    """Refuse a CIF code name that breaks the CALDB grammar (it becomes a folder name)."""
+    if not isinstance(code, str) or not _CODE_NAME_RE.match(code):
+        raise MXTInputError(
+            f"code name {code!r} must be upper-case letters, digits and underscores, "
+            "starting with a letter, at most 20 characters",
+            file=file, keyword=keyword,
+        )  # fmt: skip
+    return code
 
 
 def _now() -> str:
@@ -137,6 +189,12 @@ def _identity(path: Path) -> tuple[int, int, int] | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+def _is_gzip(path: Path) -> bool:
+    """True when the file starts with the gzip magic bytes."""
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
 def _sha256(path: Path) -> tuple[str, int]:
     h = hashlib.sha256()
     size = 0
@@ -145,6 +203,16 @@ def _sha256(path: Path) -> tuple[str, int]:
             h.update(block)
             size += len(block)
     return h.hexdigest(), size
+
+
+@dataclass(frozen=True)
+class _NodeView:
+    """A node's rows at one database generation, with their records and code-name index."""
+
+    generation: str
+    rows: list[CifRow]
+    records: dict[tuple[str, int], sqlite3.Row]
+    by_code: dict[str, list[int]]
 
 
 class CaldbStore:
@@ -182,6 +250,8 @@ class CaldbStore:
         self.max_upload_bytes = int(max_upload_bytes)
         self.telescop = telescop.upper()
         self._write_lock = threading.Lock()
+        self._cache_lock = threading.Lock()
+        self._views: dict[str, _NodeView] = {}
         with self._connect() as conn:
             conn.executescript(_SCHEMA)
         self._recover()
@@ -335,15 +405,52 @@ class CaldbStore:
             reason (names instrument, code name, date and expression).
         """
         node = get_node(query.instrume)
-        with self._connect() as conn:
-            records = self._node_records(conn, node.instrument)
-        rows = [self._row_from_db(rec) for rec in records]
-        by_key = {(r.relpath, r.cal_xno): rec for r, rec in zip(rows, records)}
+        view = self._view(node.instrument)
+        code = (query.codename or "-").strip().upper()
+        if code in ("-", "NONE"):
+            subset = view.rows
+        else:
+            # Only the rows that can match this code name (rows coded NONE match any).
+            picks = sorted(view.by_code.get(code, []) + view.by_code.get("NONE", []))
+            subset = [view.rows[i] for i in picks]
         try:
-            found = select(rows, query)
+            found = select(subset, query)
         except MXTCaldbNotFound as exc:
-            return [], exc.message
-        return [self._record(r, by_key[(r.relpath, r.cal_xno)]) for r in found], None
+            if subset is view.rows:
+                return [], exc.message
+            try:  # the reason names the known code names: ask the whole node
+                found = select(view.rows, query)
+            except MXTCaldbNotFound as full:
+                return [], full.message
+        return [self._record(r, view.records[(r.relpath, r.cal_xno)]) for r in found], None
+
+    def _generation(self, conn: sqlite3.Connection) -> str:
+        rec = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return "0" if rec is None else str(rec[0])
+
+    def _view(self, instrume: str) -> _NodeView:
+        """The node's rows, kept in memory and rebuilt only after a change.
+
+        Every ingest bumps the ``generation`` of the database in its transaction, so a
+        search costs one indexed lookup plus the selection among the rows of its code
+        name, whatever the size of the catalogue (and another process's upload is
+        seen at once).
+        """
+        with self._connect() as conn:
+            gen = self._generation(conn)
+            with self._cache_lock:
+                cached = self._views.get(instrume)
+                if cached is not None and cached.generation == gen:
+                    return cached
+            records = self._node_records(conn, instrume)
+        rows = [self._row_from_db(rec) for rec in records]
+        by_code: dict[str, list[int]] = {}
+        for i, r in enumerate(rows):
+            by_code.setdefault(r.cal_cnam.strip().upper(), []).append(i)
+        view = _NodeView(gen, rows, {(r.relpath, r.cal_xno): rec for r, rec in zip(rows, records)}, by_code)
+        with self._cache_lock:
+            self._views[instrume] = view
+        return view
 
     @staticmethod
     def _record(row: CifRow, rec: sqlite3.Row) -> dict[str, Any]:
@@ -360,15 +467,47 @@ class CaldbStore:
             "download": f"/api/v1/files/{rec['fid']}",
         }
 
+    def inside_root(self, rel: str | os.PathLike[str]) -> Path:
+        """``root/rel``, checked to stay inside the root once every symlink is resolved.
+
+        A path whose real location is outside the root (``..`` parts, a symlink
+        pointing out) is refused with :class:`~mxt_pipeline.errors.MXTInputError`:
+        the service never reads or writes through a link that leaves its tree.
+        """
+        path = self.root / rel
+        real_root = os.path.realpath(self.root)
+        real = os.path.realpath(path)
+        if os.path.commonpath([real_root, real]) != real_root:
+            raise MXTInputError(f"{rel} resolves outside the CALDB root; refused")
+        return path
+
     def file_info(self, file_id: int) -> dict[str, Any]:
-        """Path, name, checksum and size of a stored file (MXTCaldbNotFound when unknown)."""
+        """Path, name, checksum and size of a stored file (MXTCaldbNotFound when unknown).
+
+        An id outside SQLite's 64-bit range, a file missing on disk (a broken symlink
+        included) and a file whose real path leaves the root are all "not found":
+        nothing outside the tree is ever served.
+        """
+        try:
+            fid = int(file_id)
+        except (TypeError, ValueError):
+            raise MXTCaldbNotFound(f"no stored file with id {file_id!r}") from None
+        if not 0 < fid <= MAX_FILE_ID:
+            raise MXTCaldbNotFound(f"no stored file with id {fid}")
         with self._connect() as conn:
-            rec = conn.execute("SELECT * FROM files WHERE id = ?", (int(file_id),)).fetchone()
+            rec = conn.execute("SELECT * FROM files WHERE id = ?", (fid,)).fetchone()
         if rec is None:
-            raise MXTCaldbNotFound(f"no stored file with id {file_id}")
-        path = self.root / rec["cal_dir"] / rec["cal_file"]
-        if not path.is_file():
-            raise MXTCaldbError(f"stored file {rec['cal_dir']}/{rec['cal_file']} is missing on disk")
+            raise MXTCaldbNotFound(f"no stored file with id {fid}")
+        rel = f"{rec['cal_dir']}/{rec['cal_file']}"
+        path = self.root / rel
+        if not path.is_file():  # absent, a broken symlink, a folder
+            log.error("stored file %s is missing on disk", rel)
+            raise MXTCaldbNotFound(f"stored file {rel} is missing on disk")
+        try:
+            path = self.inside_root(rel)
+        except MXTInputError:
+            log.error("stored file %s resolves outside the root: not served", rel)
+            raise MXTCaldbNotFound(f"stored file {rel} is not available") from None
         return {"path": path, "cal_file": rec["cal_file"], "sha256": rec["sha256"], "size": rec["size"]}
 
     def node_summary(self) -> list[dict[str, Any]]:
@@ -413,6 +552,38 @@ class CaldbStore:
             os.fsync(fh.fileno())
             return self.ingest_staged(node, filename, tmp, h.hexdigest(), size)
 
+    @contextlib.contextmanager
+    def _plain_fits(self, staged: Path, filename: str, gzipped: bool) -> Iterator[Path]:
+        """The staged file, or for gzip a decompressed copy in staging (size-capped).
+
+        HEASARC CALDB trees hold ``.fits.gz`` files; they are stored as sent, and read
+        through a plain copy.  The copy is refused past ``max_upload_bytes`` so that a
+        small compressed upload cannot fill the disk.
+        """
+        if not gzipped:
+            yield staged
+            return
+        import gzip
+        import zlib
+
+        with self.staging_file() as (tmp, fh):
+            written = 0
+            try:
+                with gzip.open(staged, "rb") as src:
+                    while block := src.read(1 << 20):
+                        written += len(block)
+                        if written > self.max_upload_bytes:
+                            raise UploadTooLarge(
+                                f"{filename}: decompresses to more than {self.max_upload_bytes} bytes"
+                            )
+                        fh.write(block)
+            except (OSError, EOFError, zlib.error) as exc:
+                if is_disk_full(exc):
+                    raise
+                raise MXTInputError(f"{filename}: corrupt gzip content ({type(exc).__name__})") from None
+            fh.flush()
+            yield tmp
+
     def _rows_for(self, node: StorageNode, filename: str, staged: Path) -> tuple[list[CifRow], dict[str, Any]]:
         """Rows and file metadata of a staged upload (MXTInputError/MXTFormatError when bad)."""
         cal_date = today()
@@ -422,22 +593,47 @@ class CaldbStore:
                 raise MXTInputError(
                     f"upload file name {filename!r} is for {parsed.instrument}, sent to the {node.instrument} node"
                 )
+            if staged.stat().st_size > MAX_YAML_BYTES:
+                raise UploadTooLarge(f"{filename}: an upload-class YAML file holds at most {MAX_YAML_BYTES} bytes")
             parse_upload_yaml(staged.read_bytes(), filename)
             row = upload_dataset_row(filename, telescop=self.telescop, cal_date=cal_date)
             return [row], {"product_class": UPLOAD_CLASS, "type": UPLOAD_TYPE, "version": parsed.version}
-        if not is_fits_file(staged):
+        # is_fits_file recognises gzip by the file's name; the staged copy has none.
+        gzipped = _is_gzip(staged)
+        if gzipped and not filename.lower().endswith(".gz"):
+            raise MXTInputError(f"{filename}: gzip-compressed content needs a name ending in '.gz'")
+        if not (gzipped or is_fits_file(staged)):
             raise MXTInputError(
                 f"{filename}: neither a FITS file nor an upload-class YAML (.yaml) file"
             )
-        rows = fits_dataset_rows(
-            staged, cal_dir="pending", cal_file=filename, telescop=self.telescop,
-            instrume=node.instrument, cal_date=cal_date,
-        )  # fmt: skip
+        try:
+            with self._plain_fits(staged, filename, gzipped) as plain:
+                rows = fits_dataset_rows(
+                    plain, cal_dir="pending", cal_file=filename, telescop=self.telescop,
+                    instrume=node.instrument, cal_date=cal_date,
+                )  # fmt: skip
+        except MXTError as exc:
+            # Name the upload, not the staging file: the server's paths are not for clients.
+            raise MXTInputError(str(exc).replace(str(staged), filename)) from None
+        except (OSError, EOFError, ValueError) as exc:
+            if is_disk_full(exc):
+                raise
+            raise MXTInputError(f"{filename}: unreadable FITS content ({type(exc).__name__})") from None
         if not rows:
             raise MXTInputError(f"{filename}: no calibrated HDU (no CCNM0001 keyword)")
         classes = {r.cal_clas for r in rows}
         if len(classes) > 1:
             raise MXTInputError(f"{filename}: HDUs of several classes {sorted(classes)}")
+        if rows[0].cal_clas not in _CLASSES:
+            raise MXTInputError(
+                f"CCLS0001 is {rows[0].cal_clas!r}; uploads are one of {', '.join(_CLASSES)}",
+                file=filename, keyword="CCLS0001",
+            )  # fmt: skip
+        for r in rows:
+            # The code name becomes a folder of the tree: it must follow the grammar.
+            check_code_name(r.cal_cnam, file=filename)
+        if len({r.cal_cnam for r in rows}) > 1:
+            raise MXTInputError(f"{filename}: HDUs of several code names {sorted({r.cal_cnam for r in rows})}")
         cal_dir = f"{node.data_dir}/{rows[0].cal_clas.lower()}/{rows[0].cal_cnam.lower()}"
         rows = [replace(r, cal_dir=cal_dir) for r in rows]
         clas = rows[0].cal_clas.lower()
@@ -489,7 +685,9 @@ class CaldbStore:
         rows, info = self._rows_for(nd, filename, staged)
         info.update(sha256=sha256, size=size, ingested_at=_now())
         rel = rows[0].relpath
-        final = self.root / rel
+        # Every part was checked against the grammar; the resolved path is checked too
+        # (a symlinked folder inside the tree must not lead the write outside it).
+        final = self.inside_root(rel)
         with self._write_lock, self._connect() as conn:
             existing = conn.execute(
                 "SELECT id, sha256 FROM files WHERE cal_dir = ? AND cal_file = ?", (rows[0].cal_dir, filename)
@@ -507,6 +705,10 @@ class CaldbStore:
             index_before = _identity(index_path(self.root, self.telescop, nd.instrument))
             conn.execute("BEGIN IMMEDIATE")
             try:
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('generation', '1') ON CONFLICT(key) DO UPDATE"
+                    " SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
+                )
                 superseded = self._supersede(conn, rows, info)
                 file_id = self._insert_file(conn, rows, info)
                 for parent in reversed(final.parents):

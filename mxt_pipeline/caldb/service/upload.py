@@ -46,6 +46,9 @@ __all__ = [
     "parse_upload_yaml",
     "upload_cal_dir",
     "is_upload_name",
+    "MAX_YAML_BYTES",
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_NODES",
 ]
 
 #: The naming rule, as shown in error messages.
@@ -55,6 +58,13 @@ UPLOAD_CLASS = "upload"
 UPLOAD_TYPE = "onboard"
 #: Longest file name (the CIF CAL_FILE column is 40A).
 MAX_UPLOAD_NAME = 40
+#: Limits of an upload-class YAML document: size (bytes), nesting depth, number of
+#: nodes (scalars, mappings, sequences).  On-board configuration files are a few kB
+#: and a few levels deep; the limits keep one upload from costing the service more
+#: than a few tens of MB of memory or a second of parsing.
+MAX_YAML_BYTES = 1024 * 1024
+MAX_YAML_DEPTH = 32
+MAX_YAML_NODES = 100_000
 
 _STEM_RE = re.compile(r"^(?P<inst>[^_]+)_(?P<code>.+)_(?P<stamp>[^_]+)_(?P<ver>[^_]+)$")
 _CODE_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$")
@@ -140,17 +150,40 @@ def parse_upload_yaml(data: bytes, name: str) -> Mapping[str, Any]:
     Raises
     ------
     MXTInputError
-        Not UTF-8, not YAML (with the line and column of the error), several
-        documents, or a top level that is not a non-empty mapping.
+        Larger than :data:`MAX_YAML_BYTES`, nested deeper than
+        :data:`MAX_YAML_DEPTH`, more than :data:`MAX_YAML_NODES` nodes, aliases, not
+        UTF-8, not YAML (with the line and column of the error), several documents,
+        or a top level that is not a non-empty mapping.
     """
     import yaml
 
+    if len(data) > MAX_YAML_BYTES:
+        raise MXTInputError(f"{name}: {len(data)} bytes, an upload-class YAML file holds at most {MAX_YAML_BYTES}")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MXTInputError(f"{name}: not UTF-8 text (byte {exc.start})") from None
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        content = yaml.safe_load(text)
+        # A streaming pass over the parser events first: it holds one event at a time,
+        # so nesting depth, node count and aliases are refused before any object is
+        # built (deep nesting would exhaust the recursion of the constructor, aliases
+        # can multiply a small document into a huge one).
+        depth = nodes = 0
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, yaml.AliasEvent):
+                raise MXTInputError(f"{name}: YAML aliases (*name) are not accepted in upload files")
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    raise MXTInputError(f"{name}: YAML nested deeper than {MAX_YAML_DEPTH} levels")
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+            if isinstance(event, (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                nodes += 1
+                if nodes > MAX_YAML_NODES:
+                    raise MXTInputError(f"{name}: more than {MAX_YAML_NODES} YAML nodes")
+        content = yaml.load(text, Loader=loader)  # CSafeLoader or SafeLoader: no object tags
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
