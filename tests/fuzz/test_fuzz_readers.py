@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from mxt_pipeline.lightcurve.product import read_light_curve
+from mxt_pipeline.io.lightcurve_product import read_light_curve
 
 from mxt_pipeline.cli.main import main
 from mxt_pipeline.errors import MXTError
