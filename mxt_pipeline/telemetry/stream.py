@@ -21,8 +21,8 @@ delivery in arrival order and
    their delivery, after a packet that follows them in the stream);
 4. counts *missing* packets from the counter gaps, the start at 0 and the totals the
    housekeeping announces; each run of missing science packets becomes a lost time
-   interval, from the end of the last complete frame before it to the start of the
-   first complete frame after it, and is removed from the dump's GTI (so that the
+   interval, from half a frame after the last complete frame before it to half a
+   frame before the first complete frame after it, and is removed from the dump's GTI (so that the
    calibration sees a TELEMETRY gap).
 
 Nothing is dropped silently: ``read = kept + duplicated + corrupted`` and
@@ -256,11 +256,15 @@ def _lost_intervals(sci: list[_Item], n_expected: int, gti: GTI, frametime: floa
     t0 = float(gti.tstart) if len(gti) else 0.0
     t1 = float(gti.tstop) if len(gti) else 0.0
 
-    def end_of(it: _Item) -> float:  # the time after which nothing of it is missing
-        return it.key + frametime if it.content.complete_end else it.key
+    # Half a frame from a received frame time: a bound that lies between two frame times
+    # even when sums of frame times round differently (frames sit on a grid of FRAMETIM).
+    half = 0.5 * frametime
+
+    def end_of(it: _Item) -> float:  # nothing at or before its frame is missing after it
+        return it.key + half if it.content.complete_end else it.key - half
 
     def start_of(it: _Item) -> float:
-        return it.key if it.content.complete_start else it.key + frametime
+        return it.key - half if it.content.complete_start else it.key + half
 
     prev: _Item | None = None
     for it in sci:
@@ -269,12 +273,14 @@ def _lost_intervals(sci: list[_Item], n_expected: int, gti: GTI, frametime: floa
             missing += gap
             lost.append((end_of(prev) if prev is not None else t0, start_of(it)))
         elif prev is not None and not (prev.content.complete_end or it.content.chunk == prev.content.chunk + 1):
-            lost.append((prev.key, it.key + frametime))  # inconsistent chunks: distrust the frame
+            lost.append((prev.key - half, it.key + half))  # inconsistent chunks: distrust the frame
         prev = it
     tail = n_expected - (prev.unwrapped + 1 if prev is not None else 0)
     if tail > 0:
         missing += tail
         lost.append((end_of(prev) if prev is not None else t0, t1))
+    # Clip to the coverage: the lost time is what the pass should have delivered.
+    lost = [(max(a, t0), min(b, t1)) for a, b in lost]
     return [(a, b) for a, b in lost if b > a], missing
 
 
