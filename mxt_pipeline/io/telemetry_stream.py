@@ -9,13 +9,21 @@ it is: decoding counts it as corrupted.  Files are written atomically.
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from mxt_pipeline.datamodel import Attitude, RawHits
 from mxt_pipeline.errors import MXTFormatError, MXTInputError
+from mxt_pipeline.io.dataset_manifest import MANIFEST_NAME, read_manifest
 from mxt_pipeline.io.fits import atomic_write_bytes
+from mxt_pipeline.io.products import write_attitude, write_raw_hits
+from mxt_pipeline.telemetry.downlink import DownlinkDefects, downlink
 from mxt_pipeline.telemetry.packets import (
     APID_ATTITUDE,
     APID_HOUSEKEEPING,
@@ -23,9 +31,15 @@ from mxt_pipeline.telemetry.packets import (
     MAX_ATT_PER_PACKET,
     MAX_HITS_PER_PACKET,
 )
+from mxt_pipeline.telemetry.stream import DecodedTelemetry, decode_deliveries, encode_dumps
 
 __all__ = ["PACKET_FILE_GLOB", "packet_file_name", "write_packet_file", "read_packet_file", "find_packet_files",
-           "render_doc"]  # fmt: skip
+           "write_telemetry", "preprocess_passes", "REPORT_NAME", "render_doc"]  # fmt: skip
+
+#: Name of the defect report that preprocessing writes in the output dataset.
+REPORT_NAME = "preprocess_report.json"
+#: Fixed key of the downlink random stream (independent of the simulator's streams).
+_DOWNLINK_KEY = 0x7E1E
 
 _LEN = struct.Struct(">I")
 #: Pattern of the packet files inside a pass folder.
@@ -79,6 +93,88 @@ def find_packet_files(pass_dir: str | os.PathLike[str]) -> list[Path]:
     if not files:
         raise MXTInputError(f"no packet file ({PACKET_FILE_GLOB}) in the pass folder", file=d)
     return files
+
+
+def write_telemetry(passes: Sequence[RawHits], attitude: Attitude, root: str | os.PathLike[str], *,
+                    defects: DownlinkDefects | None = None, seed: int = 0) -> dict[str, Any]:  # fmt: skip
+    """Write the packets of each pass under ``root/telemetry/pass_NN/`` through a (defective) downlink.
+
+    ``root/telemetry/telemetry.json`` lists the pass folders, the defect rates and what
+    was injected (the truth a test compares the decoder's report with).  Returns it.
+    """
+    defects = defects or DownlinkDefects()
+    if not passes:
+        raise MXTInputError("no pass to telemeter", keyword="passes")
+    obs_id = str(passes[0].meta.get("OBS_ID", ""))
+    dumps = encode_dumps(passes, attitude)
+    deliveries, truth = downlink(dumps, defects, np.random.default_rng([seed, _DOWNLINK_KEY]))
+    tm = Path(root) / "telemetry"
+    folders = []
+    for pass_id, packets in sorted(deliveries.items()):
+        rel = f"pass_{pass_id:02d}"
+        write_packet_file(tm / rel / packet_file_name(obs_id, pass_id), packets)
+        folders.append(rel)
+    doc = {"obs_id": obs_id, "passes": folders, "seed": seed, "defects": defects.to_dict(),
+           "injected": {k: v for k, v in truth.to_dict().items() if k != "lost_packets"},
+           "packets_generated": sum(len(v) for v in dumps.values())}  # fmt: skip
+    atomic_write_bytes(tm / "telemetry.json", (json.dumps(doc, indent=2) + "\n").encode())
+    return doc
+
+
+def preprocess_passes(pass_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
+                      aux: str | os.PathLike[str] | None = None) -> DecodedTelemetry:  # fmt: skip
+    """Decode the packet files of the pass folders into an L1 dataset folder ``out``.
+
+    Writes ``l1/mxt_l1_raw_<OBS_ID>_pNN.fits`` (one per dump), ``aux/mxt_att_<OBS_ID>.fits``,
+    ``preprocess_report.json`` and ``dataset.json``.  With ``aux`` (a dataset folder with
+    its own ``dataset.json``), the observation keys of its manifest (pointing, span,
+    trigger) are kept and its angle file and ``saa/`` folder copied; files are written
+    atomically.
+
+    Raises
+    ------
+    MXTInputError
+        A pass folder or its packet file is missing, or ``out`` is one of the inputs.
+    MXTFormatError
+        Nothing could be decoded (see :func:`~mxt_pipeline.telemetry.stream.decode_deliveries`).
+    """
+    if not pass_dirs:
+        raise MXTInputError("no pass folder given", keyword="PASS_DIR")
+    deliveries = []
+    for d in pass_dirs:
+        for f in find_packet_files(d):
+            deliveries.append(read_packet_file(f))
+    decoded = decode_deliveries(deliveries)
+    root = Path(out)
+    base: dict[str, Any] = {}
+    if aux is not None:
+        base = read_manifest(aux)
+    obs_id = decoded.passes[0].meta["OBS_ID"]
+    if base and base.get("obs_id") != obs_id:
+        raise MXTInputError(f"the telemetry is of {obs_id}, the auxiliary dataset of {base.get('obs_id')}",
+                            file=Path(aux) / MANIFEST_NAME, keyword="obs_id")  # fmt: skip
+    files: dict[str, Any] = {"l1": [], "att": f"aux/mxt_att_{obs_id}.fits", "ang": None, "saa": []}
+    for p in decoded.passes:
+        rel = f"l1/mxt_l1_raw_{obs_id}_p{int(p.meta['PASS_ID']):02d}.fits"
+        write_raw_hits(root / rel, p)
+        files["l1"].append(rel)
+    write_attitude(root / files["att"], decoded.attitude)
+    if base:
+        src = Path(aux)
+        if base["files"].get("ang"):
+            files["ang"] = base["files"]["ang"]
+            atomic_write_bytes(root / files["ang"], (src / files["ang"]).read_bytes())
+        for rel in base["files"].get("saa", []):
+            atomic_write_bytes(root / rel, (src / rel).read_bytes())
+            files["saa"].append(rel)
+    manifest = {k: v for k, v in base.items() if k != "files"} or {"obs_id": obs_id}
+    if "object" not in manifest and decoded.passes[0].meta.get("OBJECT"):
+        manifest["object"] = decoded.passes[0].meta["OBJECT"]
+    manifest["files"] = files
+    report = {"inputs": [str(Path(d).name) for d in pass_dirs], **decoded.report.to_dict()}
+    atomic_write_bytes(root / REPORT_NAME, (json.dumps(report, indent=2) + "\n").encode())
+    atomic_write_bytes(root / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
+    return decoded
 
 
 def render_doc() -> str:
