@@ -23,8 +23,8 @@ def command(pass_dirs: tuple[str, ...], out: str, aux: str | None) -> None:
     from mxt_pipeline.io.telemetry_stream import REPORT_NAME, preprocess_passes
 
     o = Path(out).resolve()
-    if any(o == Path(d).resolve() or o in Path(d).resolve().parents for d in pass_dirs):
-        raise MXTInputError("the output folder must not be, or contain, a pass folder", file=out)
+    if any(o == Path(d).resolve() or Path(d).resolve() in o.parents for d in pass_dirs):
+        raise MXTInputError("the output folder must not be, or lie inside, a pass folder", file=out)
     r = preprocess_passes(list(pass_dirs), out, aux=aux).report
     click.echo(f"{out}: {r.n_dumps} pass(es), {r.n_hits} hits, {r.n_attitude_samples} attitude samples from "
                f"{r.packets_read} packets read: {r.kept} kept, {r.duplicated} duplicated, {r.corrupted} corrupted, "
