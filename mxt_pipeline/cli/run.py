@@ -10,8 +10,8 @@ Two ways to launch a run, one code path (:func:`mxt_pipeline.pipelines.execute.e
 
 ``mxt run DATASET --from-telemetry ...`` first decodes the dataset's telemetry
 (``DATASET/telemetry/pass_NN/``, written by ``mxt simulate --telemetry``) into the L1
-dataset ``OUT/preprocessed/`` with ``mxt preprocess``'s code, then runs the pipeline on
-it (the preprocessing is a step before the pipeline, not yet one of its bricks).
+dataset ``OUT/preprocessed/`` with the ``preprocess`` brick run alone (as ``mxt preprocess``), then runs the pipeline on
+it (the brick runs before the pipeline, not yet as its first brick).
 
 ``mxt run --reprocess OUT/<collection>`` reruns a published collection's inputs with
 the current pipeline and CALDB into a new collection beside it.
@@ -87,8 +87,8 @@ def _output_dir_of(runtime_data: Path) -> Path | None:
 
 def _preprocess_telemetry(dataset: Path, out_dir: Path) -> Path:
     """Decode ``dataset/telemetry/`` into ``out_dir/preprocessed`` (an L1 dataset); returns it."""
+    from mxt_pipeline.cli.preprocess import preprocess_to_dataset
     from mxt_pipeline.errors import MXTInputError
-    from mxt_pipeline.io.telemetry_stream import preprocess_passes
 
     tm = dataset / "telemetry" / "telemetry.json"
     if not tm.is_file():
@@ -98,10 +98,10 @@ def _preprocess_telemetry(dataset: Path, out_dir: Path) -> Path:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise MXTInputError(f"unreadable telemetry index: {exc}", file=tm, keyword="passes") from None
     target = out_dir / "preprocessed"
-    r = preprocess_passes([dataset / "telemetry" / p for p in passes], target, aux=dataset).report
-    click.echo(f"preprocess: {r.packets_read} packets read, {r.kept} kept, {r.duplicated} duplicated, "
-               f"{r.corrupted} corrupted, {r.missing} missing, {r.reordered} reordered; "
-               f"{r.lost_time_s:.1f} s lost -> {target}", err=True)  # fmt: skip
+    r = preprocess_to_dataset([dataset / "telemetry" / p for p in passes], target, dataset)
+    click.echo(f"preprocess: {r['packets_read']} packets read, {r['kept']} kept, {r['duplicated']} duplicated, "
+               f"{r['corrupted']} corrupted, {r['missing']} missing, {r['reordered']} reordered; "
+               f"{r['lost_time_s']:.1f} s lost -> {target}", err=True)  # fmt: skip
     return target
 
 

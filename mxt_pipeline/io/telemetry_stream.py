@@ -34,7 +34,7 @@ from mxt_pipeline.telemetry.packets import (
 from mxt_pipeline.telemetry.stream import DecodedTelemetry, decode_deliveries, encode_dumps
 
 __all__ = ["PACKET_FILE_GLOB", "packet_file_name", "write_packet_file", "read_packet_file", "find_packet_files",
-           "write_telemetry", "preprocess_passes", "REPORT_NAME", "render_doc"]  # fmt: skip
+           "write_telemetry", "preprocess_passes", "write_preprocessed_manifest", "REPORT_NAME", "render_doc"]  # fmt: skip
 
 #: Name of the defect report that preprocessing writes in the output dataset.
 REPORT_NAME = "preprocess_report.json"
@@ -146,19 +146,39 @@ def preprocess_passes(pass_dirs: Sequence[str | os.PathLike[str]], out: str | os
             deliveries.append(read_packet_file(f))
     decoded = decode_deliveries(deliveries)
     root = Path(out)
-    base: dict[str, Any] = {}
-    if aux is not None:
-        base = read_manifest(aux)
     obs_id = decoded.passes[0].meta["OBS_ID"]
-    if base and base.get("obs_id") != obs_id:
-        raise MXTInputError(f"the telemetry is of {obs_id}, the auxiliary dataset of {base.get('obs_id')}",
-                            file=Path(aux) / MANIFEST_NAME, keyword="obs_id")  # fmt: skip
-    files: dict[str, Any] = {"l1": [], "att": f"aux/mxt_att_{obs_id}.fits", "ang": None, "saa": []}
+    l1 = []
     for p in decoded.passes:
         rel = f"l1/mxt_l1_raw_{obs_id}_p{int(p.meta['PASS_ID']):02d}.fits"
         write_raw_hits(root / rel, p)
-        files["l1"].append(rel)
-    write_attitude(root / files["att"], decoded.attitude)
+        l1.append(rel)
+    att = f"aux/mxt_att_{obs_id}.fits"
+    write_attitude(root / att, decoded.attitude)
+    report = {"inputs": [str(Path(d).name) for d in pass_dirs], **decoded.report.to_dict()}
+    atomic_write_bytes(root / REPORT_NAME, (json.dumps(report, indent=2) + "\n").encode())
+    write_preprocessed_manifest(root, obs_id=obs_id, object_name=decoded.passes[0].meta.get("OBJECT"), l1=l1, att=att,
+                                aux=aux)  # fmt: skip
+    return decoded
+
+
+def write_preprocessed_manifest(out: str | os.PathLike[str], *, obs_id: str, object_name: str | None,
+                                l1: Sequence[str], att: str, aux: str | os.PathLike[str] | None = None) -> Path:  # fmt: skip
+    """Write ``dataset.json`` of a preprocessed dataset (and copy the angle and SAA files of ``aux``).
+
+    With ``aux`` (a dataset folder), its manifest keys (pointing, span, trigger) are kept
+    and its angle file and SAA files copied (atomically).
+
+    Raises
+    ------
+    MXTInputError
+        ``aux`` is of another observation.
+    """
+    root = Path(out)
+    base: dict[str, Any] = read_manifest(aux) if aux is not None else {}
+    if base and base.get("obs_id") != obs_id:
+        raise MXTInputError(f"the telemetry is of {obs_id}, the auxiliary dataset of {base.get('obs_id')}",
+                            file=Path(aux) / MANIFEST_NAME, keyword="obs_id")  # fmt: skip
+    files: dict[str, Any] = {"l1": list(l1), "att": att, "ang": None, "saa": []}
     if base:
         src = Path(aux)
         if base["files"].get("ang"):
@@ -168,13 +188,10 @@ def preprocess_passes(pass_dirs: Sequence[str | os.PathLike[str]], out: str | os
             atomic_write_bytes(root / rel, (src / rel).read_bytes())
             files["saa"].append(rel)
     manifest = {k: v for k, v in base.items() if k != "files"} or {"obs_id": obs_id}
-    if "object" not in manifest and decoded.passes[0].meta.get("OBJECT"):
-        manifest["object"] = decoded.passes[0].meta["OBJECT"]
+    if "object" not in manifest and object_name:
+        manifest["object"] = object_name
     manifest["files"] = files
-    report = {"inputs": [str(Path(d).name) for d in pass_dirs], **decoded.report.to_dict()}
-    atomic_write_bytes(root / REPORT_NAME, (json.dumps(report, indent=2) + "\n").encode())
-    atomic_write_bytes(root / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
-    return decoded
+    return atomic_write_bytes(root / MANIFEST_NAME, (json.dumps(manifest, indent=2) + "\n").encode())
 
 
 def render_doc() -> str:

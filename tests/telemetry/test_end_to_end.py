@@ -12,12 +12,12 @@ import shutil
 import numpy as np
 import pytest
 
+from mxt_pipeline.cli.preprocess import preprocess_to_dataset
 from mxt_pipeline.io import read_product
 from mxt_pipeline.io.dataset_manifest import read_manifest
 from mxt_pipeline.io.products import read_attitude, read_raw_hits
 from mxt_pipeline.io.telemetry_stream import (
     REPORT_NAME,
-    preprocess_passes,
     read_packet_file,
     write_telemetry,
 )
@@ -37,8 +37,9 @@ def _telemetered(root, out, defects, seed=1):
     m = read_manifest(root)
     passes = [read_raw_hits(root / f) for f in m["files"]["l1"]]
     doc = write_telemetry(passes, read_attitude(root / m["files"]["att"]), root, defects=defects, seed=seed)
-    decoded = preprocess_passes([root / "telemetry" / p for p in doc["passes"]], out, aux=root)
-    return doc, decoded
+    # The preprocess brick run alone, as by `mxt preprocess` and `mxt run --from-telemetry`.
+    report = preprocess_to_dataset([root / "telemetry" / p for p in doc["passes"]], out, root)
+    return doc, report
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,7 @@ def test_without_defect_the_products_equal_the_l1_path_byte_for_byte(runs):
     assert any(n.startswith("mxt_l2_evt") for n in products) and any(n.startswith("mxt_lc") for n in products)
     for name in products:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
-    assert clean.report.missing == clean.report.corrupted == clean.report.duplicated == 0
+    assert clean["missing"] == clean["corrupted"] == clean["duplicated"] == 0
 
 
 def test_with_defects_the_report_adds_up_and_the_loss_is_a_telemetry_gap(runs):
