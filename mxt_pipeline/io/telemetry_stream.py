@@ -269,7 +269,7 @@ Every packet, big-endian, bit 0 = most significant:
 | `expected` | packets the dumps hold: sequence counters, and the NSCI/NATT of the housekeeping |
 | `missing` | expected packets with no valid copy (lost, or only received corrupted) |
 | `reordered` | kept packets that arrived after a packet that follows them in their stream |
-| `by_apid` | the same counts per content (science, attitude, housekeeping) |
+| `by_apid` | per content (science, attitude, housekeeping): valid packets `read`, `kept`, `duplicated`, `missing`, `reordered` (a corrupted packet has no trustworthy APID: it counts in the total only) |
 | `lost_intervals` | per dump, `[start, stop)` of the time of missing science packets: removed from the pass GTI, so calibration records it as a gap with ORIGIN=TELEMETRY |
 | `dumps_without_housekeeping` | dumps whose two housekeeping packets were lost: GTI from the first to the last frame, STATION=UNKNOWN |
 """

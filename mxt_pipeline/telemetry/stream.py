@@ -296,7 +296,8 @@ def decode_deliveries(deliveries: Sequence[Sequence[bytes]]) -> DecodedTelemetry
     rep = TelemetryReport(n_deliveries=len(deliveries))
     seen: set[bytes] = set()
     streams: dict[tuple[int, int], list[_Item]] = {}
-    counts = {name: dict.fromkeys(("read", "kept", "duplicated", "corrupted", "missing", "reordered"), 0)
+    # Per content: a corrupted packet has no trustworthy APID, so it is counted only in the total.
+    counts = {name: dict.fromkeys(("read", "kept", "duplicated", "missing", "reordered"), 0)
               for name in _APID_NAMES.values()}  # fmt: skip
     for d, packets in enumerate(deliveries):
         for pos, raw in enumerate(packets):
