@@ -48,6 +48,7 @@ from mxt_pipeline.telemetry.packets import (
     APID_HOUSEKEEPING,
     APID_SCIENCE,
     ATT_DTYPE,
+    HIT_DTYPE,
     MAX_ATT_PER_PACKET,
     MAX_HITS_PER_PACKET,
     SEQ_MODULO,
@@ -390,7 +391,8 @@ def _hits_table(sci: list[_Item]) -> Table:
     if not sci:
         return Table({"TIME": np.empty(0), "FRAME": np.empty(0, np.int32), "RAWY": np.empty(0, np.int16),
                       "RAWZ": np.empty(0, np.int16), "PHA": np.empty(0, np.int16)})  # fmt: skip
-    hits = np.concatenate([it.content.hits for it in sci])
+    # One join of the hit bytes and one view: faster than concatenating structured arrays.
+    hits = np.frombuffer(b"".join([it.content.hits.tobytes() for it in sci]), dtype=HIT_DTYPE)
     sizes = np.array([it.content.hits.size for it in sci])
     return Table({
         "TIME": np.repeat(np.array([it.content.time for it in sci], dtype=np.float64), sizes),
