@@ -31,6 +31,7 @@ SUBCOMMANDS: dict[str, str] = {
     "run": "run",
     "campaign": "campaign",
     "compare": "compare",
+    "preprocess": "preprocess",
     "console": "mxt_pipeline.console.command",
 }
 

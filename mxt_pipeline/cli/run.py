@@ -8,6 +8,11 @@ Two ways to launch a run, one code path (:func:`mxt_pipeline.pipelines.execute.e
 * ``mxt run --runtime-data runtime_data.json`` (the scheduler): everything, token
   included, from the file (schema in docs/pipelines.md).
 
+``mxt run DATASET --from-telemetry ...`` first decodes the dataset's telemetry
+(``DATASET/telemetry/pass_NN/``, written by ``mxt simulate --telemetry``) into the L1
+dataset ``OUT/preprocessed/`` with the ``preprocess`` brick run alone (as ``mxt preprocess``), then runs the pipeline on
+it (the brick runs before the pipeline, not yet as its first brick).
+
 ``mxt run --reprocess OUT/<collection>`` reruns a published collection's inputs with
 the current pipeline and CALDB into a new collection beside it.
 
@@ -80,6 +85,26 @@ def _output_dir_of(runtime_data: Path) -> Path | None:
     return p if p.is_absolute() else runtime_data.resolve().parent / p
 
 
+def _preprocess_telemetry(dataset: Path, out_dir: Path) -> Path:
+    """Decode ``dataset/telemetry/`` into ``out_dir/preprocessed`` (an L1 dataset); returns it."""
+    from mxt_pipeline.cli.preprocess import preprocess_to_dataset
+    from mxt_pipeline.errors import MXTInputError
+
+    tm = dataset / "telemetry" / "telemetry.json"
+    if not tm.is_file():
+        raise MXTInputError("no telemetry in the dataset (mxt simulate --telemetry writes it)", file=tm)
+    try:
+        passes = json.loads(tm.read_text(encoding="utf-8"))["passes"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise MXTInputError(f"unreadable telemetry index: {exc}", file=tm, keyword="passes") from None
+    target = out_dir / "preprocessed"
+    r = preprocess_to_dataset([dataset / "telemetry" / p for p in passes], target, dataset)
+    click.echo(f"preprocess: {r['packets_read']} packets read, {r['kept']} kept, {r['duplicated']} duplicated, "
+               f"{r['corrupted']} corrupted, {r['missing']} missing, {r['reordered']} reordered; "
+               f"{r['lost_time_s']:.1f} s lost -> {target}", err=True)  # fmt: skip
+    return target
+
+
 @click.command("run")
 @click.argument("dataset", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--pipeline", "pipeline_name", type=click.Choice(["xband-gp", "xband-cp"]), help="Pipeline to run on DATASET.")
@@ -99,9 +124,12 @@ def _output_dir_of(runtime_data: Path) -> Path | None:
 @click.option("--force", is_flag=True, help="Process even if already done with the same inputs and versions.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @click.option("--describe", is_flag=True, help="Print the pipeline's bricks (JSON) and exit.")
+@click.option("--from-telemetry", is_flag=True,
+              help="Decode DATASET/telemetry/ (CCSDS packets) into OUT/preprocessed/ first, and run on that.")
 @click.pass_context
 def command(ctx, dataset, pipeline_name, out_dir, runtime_data, reprocess_dir, caldb, caldb_url, sdb_url, max_tries,
-            burst_ra, burst_dec, burst_error, burst_id, params, force, progress, describe) -> None:  # fmt: skip
+            burst_ra, burst_dec, burst_error, burst_id, params, force, progress, describe,
+            from_telemetry) -> None:  # fmt: skip
     """Run a pipeline: ``mxt run DATASET --pipeline xband-gp|xband-cp --out DIR`` or
     ``mxt run --runtime-data runtime_data.json``."""
     from mxt_pipeline.pipelines.execute import execute
@@ -162,6 +190,11 @@ def command(ctx, dataset, pipeline_name, out_dir, runtime_data, reprocess_dir, c
             raise click.UsageError("give both --burst-ra and --burst-dec")
         if burst_ra is not None:
             burst = BurstPosition(burst_ra, burst_dec, burst_error)
+        if from_telemetry:
+            try:
+                dataset = _preprocess_telemetry(dataset, out_dir)
+            except MXTError as exc:
+                ctx.exit(_early_failure(out_dir, pipeline_name, "", exc, "inputs"))
         try:
             request = request_from_dataset(
                 dataset, pipeline_name, out_dir, burst_position=burst, burst_id=burst_id, token=resolve_token(),

@@ -7,6 +7,10 @@
     mxt simulate montecarlo --n N --seed N --out DIR      (DIR/run_00000, DIR/run_00001, ...)
     mxt simulate scenario FILE.yaml --seed N --out DIR
 
+``grb``, ``gp`` and ``scenario`` take ``--telemetry`` (also write the CCSDS packets of
+each pass, with downlink defects ``--tm-loss``, ``--tm-overlap``, ``--tm-reorder``,
+``--tm-corrupt``; decode them with ``mxt preprocess``).
+
 Every command takes ``--caldb DIR`` (default: ``$CALDB``, else the bundled CALDB),
 ``--write-scenario FILE`` (save the scenario it ran as YAML) and shows a progress bar
 on a terminal (``--no-progress`` to hide it).
@@ -22,6 +26,45 @@ _CALDB = click.option("--caldb", type=click.Path(exists=True, file_okay=False), 
                       help="CALDB root (default: $CALDB, else the bundled one).")  # fmt: skip
 _WRITE = click.option("--write-scenario", type=click.Path(dir_okay=False), default=None,
                       help="Also write the scenario as YAML to this file.")  # fmt: skip
+
+
+def _telemetry_options(f):
+    """``--telemetry`` and the downlink defect options (docs/formats.md, "Telemetry packets")."""
+    opts = [
+        click.option("--telemetry/--no-telemetry", default=False,
+                     help="Also write the CCSDS packets of each pass under OUT/telemetry/pass_NN/."),
+        click.option("--tm-loss", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+                     help="Chance that a packet is lost."),
+        click.option("--tm-overlap", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Packets of the previous dump re-sent at the start of each pass (duplicates)."),
+        click.option("--tm-reorder", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+                     help="Chance that a packet is delivered up to 16 places late."),
+        click.option("--tm-corrupt", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+                     help="Chance that a delivered byte is corrupted."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _write_telemetry(ds, out: str, seed: int, telemetry: bool, tm_loss: float, tm_overlap: int, tm_reorder: float,
+                     tm_corrupt: float) -> None:  # fmt: skip
+    if not telemetry:
+        if tm_loss or tm_overlap or tm_reorder or tm_corrupt:
+            raise click.UsageError("the --tm-* options need --telemetry")
+        return
+    from mxt_pipeline.io.telemetry_stream import write_telemetry
+    from mxt_pipeline.telemetry.downlink import DownlinkDefects
+
+    defects = DownlinkDefects(loss_rate=tm_loss, overlap_packets=tm_overlap, reorder_rate=tm_reorder,
+                              corrupt_rate=tm_corrupt)  # fmt: skip
+    doc = write_telemetry(ds.passes, ds.attitude, out, defects=defects, seed=seed)
+    inj = doc["injected"]
+    click.echo(f"{out}/telemetry: {len(doc['passes'])} pass(es), {doc['packets_generated']} packets; injected "
+               f"{inj['lost']} lost, {inj['duplicated']} duplicated, {inj['moved']} moved, "
+               f"{inj['corrupted']} corrupted")  # fmt: skip
+
+
 _PROGRESS = click.option("--progress/--no-progress", default=None,
                          help="Progress bar (default: on when the output is a terminal).")  # fmt: skip
 
@@ -80,7 +123,9 @@ def command() -> None:
 @_CALDB
 @_WRITE
 @_PROGRESS
-def grb(template, data_dir, delay, duration, counts_to_flux, seed, out, caldb, write_scenario, progress):  # fmt: skip
+@_telemetry_options
+def grb(template, data_dir, delay, duration, counts_to_flux, seed, out, caldb, write_scenario, progress,
+        **tm):  # fmt: skip
     """A GRB afterglow from a real Swift-XRT light curve (or the analytic canonical one)."""
     from mxt_pipeline.simulate.cases import grb_scenario
 
@@ -89,6 +134,7 @@ def grb(template, data_dir, delay, duration, counts_to_flux, seed, out, caldb, w
                       counts_to_flux=counts_to_flux)  # fmt: skip
     ds = _run(sc, seed, out, caldb, write_scenario, progress)
     click.echo(_summary(ds, out))
+    _write_telemetry(ds, out, seed, **tm)
 
 
 @command.command("gp")
@@ -100,13 +146,15 @@ def grb(template, data_dir, delay, duration, counts_to_flux, seed, out, caldb, w
 @_CALDB
 @_WRITE
 @_PROGRESS
-def gp(n_sources, duration, seed, out, caldb, write_scenario, progress):
+@_telemetry_options
+def gp(n_sources, duration, seed, out, caldb, write_scenario, progress, **tm):
     """1 to 3 sources in or out of the field, with variability and various spectra."""
     from mxt_pipeline.simulate.cases import gp_scenario
 
     sc = gp_scenario(seed, n_sources=n_sources, duration=duration)
     ds = _run(sc, seed, out, caldb, write_scenario, progress)
     click.echo(_summary(ds, out))
+    _write_telemetry(ds, out, seed, **tm)
 
 
 @command.command("montecarlo")
@@ -147,10 +195,12 @@ def montecarlo(n_runs, data_dir, seed, out, caldb, progress):
 @_OUT
 @_CALDB
 @_PROGRESS
-def scenario(file, data_dir, seed, out, caldb, progress):
+@_telemetry_options
+def scenario(file, data_dir, seed, out, caldb, progress, **tm):
     """Run a scenario file (YAML; format in docs/simulation.md)."""
     from mxt_pipeline.io.simulated_dataset import load_scenario
 
     sc = load_scenario(file, data_dir=data_dir)
     ds = _run(sc, seed, out, caldb, None, progress)
     click.echo(_summary(ds, out))
+    _write_telemetry(ds, out, seed, **tm)

@@ -95,6 +95,9 @@ def render_formats() -> str:
         sections.append(truth.render_doc())
     except (ImportError, AttributeError):
         pass
+    from mxt_pipeline.io import telemetry_stream
+
+    sections.append(telemetry_stream.render_doc())
     return "\n".join(sections).rstrip() + "\n"
 
 

@@ -1,0 +1,95 @@
+"""Packet files, ``mxt simulate --telemetry`` and ``mxt preprocess`` from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mxt_pipeline.cli.main import main
+from mxt_pipeline.errors import MXTFormatError, MXTInputError
+from mxt_pipeline.io.telemetry_stream import (
+    REPORT_NAME,
+    find_packet_files,
+    preprocess_passes,
+    read_packet_file,
+    write_packet_file,
+)
+
+
+def test_packet_file_round_trip_and_short_last_record(tmp_path):
+    packets = [b"abc", b"", b"\x00" * 70000]
+    f = write_packet_file(tmp_path / "p.dat", packets)
+    assert read_packet_file(f) == packets
+    data = f.read_bytes()
+    (tmp_path / "cut.dat").write_bytes(data[:-10])
+    assert read_packet_file(tmp_path / "cut.dat")[-1] == b"\x00" * 69990  # kept short: decoding counts it
+    (tmp_path / "cut2.dat").write_bytes(data[:2])
+    with pytest.raises(MXTFormatError, match="byte 0") as e:
+        read_packet_file(tmp_path / "cut2.dat")
+    assert "cut2.dat" in str(e.value)
+
+
+def test_missing_files_are_named(tmp_path):
+    with pytest.raises(MXTInputError, match="packet file not found"):
+        read_packet_file(tmp_path / "none.dat")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MXTInputError, match="no packet file"):
+        find_packet_files(tmp_path / "empty")
+    with pytest.raises(MXTInputError, match="no pass folder"):
+        preprocess_passes([], tmp_path / "out")
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim") / "ds"
+    rc = main(["simulate", "grb", "--template", "analytic", "--duration", "300", "--seed", "2", "--out", str(out),
+               "--no-progress", "--telemetry", "--tm-loss", "0.01", "--tm-overlap", "5", "--tm-reorder", "0.01",
+               "--tm-corrupt", "1e-5"])  # fmt: skip
+    assert rc == 0
+    return out
+
+
+def test_simulate_writes_one_packet_folder_per_pass(simulated):
+    doc = json.loads((simulated / "telemetry" / "telemetry.json").read_text())
+    l1 = json.loads((simulated / "dataset.json").read_text())["files"]["l1"]
+    assert len(doc["passes"]) == len(l1)
+    assert doc["defects"]["loss_rate"] == 0.01 and doc["defects"]["overlap_packets"] == 5
+    for p in doc["passes"]:
+        assert len(find_packet_files(simulated / "telemetry" / p)) == 1
+
+
+def test_preprocess_command_writes_a_dataset_and_a_report_that_adds_up(simulated, tmp_path, capsys):
+    doc = json.loads((simulated / "telemetry" / "telemetry.json").read_text())
+    dirs = [str(simulated / "telemetry" / p) for p in doc["passes"]]
+    assert main(["preprocess", *dirs, "--aux", str(simulated), "--out", str(tmp_path / "pre")]) == 0
+    assert "packets read" in capsys.readouterr().out
+    r = json.loads((tmp_path / "pre" / REPORT_NAME).read_text())
+    assert r["packets_read"] == r["kept"] + r["duplicated"] + r["corrupted"]
+    assert r["expected"] == r["kept"] + r["missing"] == doc["packets_generated"]
+    assert r["corrupted"] == doc["injected"]["corrupted"]
+    assert r["duplicated"] <= doc["injected"]["duplicated"]
+    m = json.loads((tmp_path / "pre" / "dataset.json").read_text())
+    assert m["obs_id"] == json.loads((simulated / "dataset.json").read_text())["obs_id"]
+    assert all((tmp_path / "pre" / f).is_file() for f in [*m["files"]["l1"], m["files"]["att"], m["files"]["ang"]])
+
+
+def test_preprocess_refuses_to_write_into_a_pass_folder(simulated, capsys):
+    d = simulated / "telemetry" / "pass_01"
+    assert main(["preprocess", str(d), "--out", str(d / "x")]) == 2
+    assert "pass folder" in capsys.readouterr().err
+
+
+def test_tm_options_need_telemetry(tmp_path, capsys):
+    rc = main(["simulate", "gp", "--duration", "50", "--out", str(tmp_path / "x"), "--no-progress", "--tm-loss", "0.1"])
+    assert rc == 2
+    assert "--telemetry" in capsys.readouterr().err
+
+
+def test_run_from_telemetry_without_telemetry_is_bad_input(tmp_path, capsys):
+    from tests.pipelines.xband_data import make_dataset
+
+    make_dataset(tmp_path / "obs", n_source=50, n_background=50)
+    rc = main(["run", str(tmp_path / "obs"), "--from-telemetry", "--pipeline", "xband-gp", "--out", str(tmp_path / "o")])
+    assert rc == 10
+    assert "no telemetry" in capsys.readouterr().err
