@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from mxt_pipeline.io.lightcurve_product import read_light_curve
 
 from mxt_pipeline.cli.main import main
 from mxt_pipeline.errors import MXTError
 from mxt_pipeline.io import read_product, validate_file
+from mxt_pipeline.io.lightcurve_product import read_light_curve
 from mxt_pipeline.io.products import (
     read_angles,
     read_attitude,
