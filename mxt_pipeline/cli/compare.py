@@ -121,7 +121,7 @@ def render_text(result) -> str:
 @click.option("--srclist", type=click.Path(exists=True, dir_okay=False), help="MXT-SOP-SKY source list.")
 @click.option("--lc", "lc_paths", multiple=True, type=click.Path(exists=True, dir_okay=False), help="MXT_LC light curve (repeatable).")
 @click.option("--events", type=click.Path(exists=True, dir_okay=False), help="L2 event list (calibration lines).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default RUN_DIR/compare).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default: beside the collection, compare_<collection>/; else RUN_DIR/compare).")
 @click.option("--match-radius", type=float, default=120.0, show_default=True, help="Matching radius (arcsec).")
 @click.option("--no-plots", is_flag=True, help="Do not draw the plots.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 when a verdict is FAIL.")

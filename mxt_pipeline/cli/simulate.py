@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import click
 
-_SEED = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Root random seed.")
-_OUT = click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Dataset directory to write.")
+from mxt_pipeline.cli.vocabulary import CALDB_HELP, PROGRESS_HELP, SEED_HELP
+
+_SEED = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help=SEED_HELP)
+_OUT = click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Dataset folder to write.")
 _CALDB = click.option("--caldb", type=click.Path(exists=True, file_okay=False), default=None,
-                      help="CALDB root (default: $CALDB, else the bundled one).")  # fmt: skip
+                      help=CALDB_HELP)  # fmt: skip
 _WRITE = click.option("--write-scenario", type=click.Path(dir_okay=False), default=None,
                       help="Also write the scenario as YAML to this file.")  # fmt: skip
 _OVERWRITE = click.option("--overwrite", is_flag=True,
                           help="Replace the dataset already in --out (default: refuse to mix two datasets).")  # fmt: skip
 _PROGRESS = click.option("--progress/--no-progress", default=None,
-                         help="Progress bar (default: on when the output is a terminal).")  # fmt: skip
+                         help=PROGRESS_HELP)  # fmt: skip
 
 
 #: What ``write_dataset`` writes in a dataset folder (files and folders).
