@@ -157,3 +157,28 @@ def test_missing_test_tools_are_named_with_the_install_command(tmp_path, config,
     assert run_mod.missing_test_tools() == ["pytest-benchmark"]
     res = run_mod.run_tests_with_coverage(RunOptions(config=config, reports_dir=tmp_path), tmp_path / "c.json")
     assert res.status == Status.FAIL and "pytest-benchmark not installed" in res.message and ".[test]" in res.message
+
+
+def test_a_default_run_leaves_the_tracked_reports_unchanged(tmp_path, config):
+    """``python -m harness run`` (what tox runs) writes no tracked file: the histories,
+    trend plots and benchmark baselines stay byte for byte as committed."""
+    import shutil
+
+    from harness.config import repo_root
+
+    src = repo_root() / "reports"
+    tracked = ["coverage-history.csv", "coverage-trend.png", "timing-trend.png", "benchmarks/history.csv",
+               "benchmarks/baseline.json", "benchmarks/latest.json"]  # fmt: skip
+    rep = tmp_path / "reports"
+    for name in tracked:
+        if (src / name).exists():
+            (rep / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / name, rep / name)
+    before = {n: (rep / n).read_bytes() for n in tracked if (rep / n).exists()}
+    assert before
+    opts = RunOptions(config=config, reports_dir=rep, golden_root=tmp_path / "g",
+                      coverage_json=_coverage_json(tmp_path / "c.json"),
+                      skip={"golden", "replay", "pipeline", "checks", "localization", "ensemble", "timing"})  # fmt: skip
+    run_regression(opts)
+    assert {n: (rep / n).read_bytes() for n in before} == before
+    assert (rep / "regression.html").exists() and (rep / "tmp" / "pending" / "coverage.json").exists()
