@@ -186,17 +186,12 @@ def execute(
         Never raises for a failure of the run: the status says what happened.
     """
     out = Path(request.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
     secrets = [request.token.reveal()] if request.token is not None else []
     status = StatusRecord(ProcessingStatus.RUNNING, pipeline=request.pipeline, obs_id=request.target.obs_id,
                           stopped_at={"phase": "runtime"})  # fmt: skip
     status.versions = {"pipeline": __version__}
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        write_status(out, status, redact=secrets)
-    except OSError as exc:
-        # The output folder itself is unusable (a file, under /proc, no permission):
-        # a bad request, with no status file possible; the exit code says it.
-        return _unusable_output(out, status, exc, secrets)
+    write_status(out, status, redact=secrets)
     t0 = time.perf_counter()
     outcome = RunOutcome(status)
     area: StagingArea | None = None
@@ -333,12 +328,7 @@ def execute(
             status.stopped_at = {**status.stopped_at, "phase": "interrupted" if isinstance(exc, (Interrupted, KeyboardInterrupt)) else phase}
         info = ErrorInfo.from_exception(exc, phase)
         status.reason = info.to_dict()
-        try:
-            write_status(out, status, redact=secrets)
-        except OSError as err:
-            # Even the status cannot be written (the disk is full): the atomic write
-            # left the previous status file whole; the exit code still tells.
-            log.error("could not write %s (%s); the previous status file is kept", STATUS_FILE, err.strerror or err)
+        write_status(out, status, redact=secrets)
         if not isinstance(exc, (Exception, Interrupted, KeyboardInterrupt)):
             raise  # SystemExit and the like: status written, let them through
         if status.status is ProcessingStatus.INTERNAL_ERROR:
@@ -349,24 +339,6 @@ def execute(
     finally:
         if area is not None:
             area.release()
-
-
-def _unusable_output(out: Path, status: StatusRecord, exc: OSError, secrets: list[str]) -> RunOutcome:
-    """Outcome of a run whose output folder cannot be created or written."""
-    from mxt_pipeline.errors import MXTInputError
-    from mxt_pipeline.pipelines.status import output_failure
-
-    if output_failure(exc) is not None:
-        status.status = ProcessingStatus.OUTPUT_ERROR
-        err: BaseException = exc
-    else:
-        status.status = ProcessingStatus.BAD_INPUT
-        err = MXTInputError(f"the output folder cannot be used: {exc.strerror or exc}", file=out, keyword="output_dir")
-    status.stopped_at = {"phase": "runtime"}
-    status.reason = redact(ErrorInfo.from_exception(err, "runtime").to_dict(), secrets)
-    status.reason.pop("traceback", None)
-    log.error("run refused (%s): %s", status.status, err)
-    return RunOutcome(status)
 
 
 def _context(request: RunRequest, pipeline: Pipeline, staging: Path, provider, caldb_files, obs_date,
@@ -436,10 +408,7 @@ def run_dataset(dataset_dir: str | Path, pipeline: str, output_dir: str | Path, 
     except MXTError as exc:
         status = StatusRecord(status_for_exception(exc, "inputs"), pipeline=pipeline, stopped_at={"phase": "inputs"},
                               reason=ErrorInfo.from_exception(exc, "inputs").to_dict())  # fmt: skip
-        try:
-            Path(output_dir).mkdir(parents=True, exist_ok=True)
-            write_status(output_dir, status)
-        except OSError as err:
-            log.error("could not write the status in %s: %s", output_dir, err.strerror or err)
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        write_status(output_dir, status)
         return RunOutcome(status)
     return execute(request)

@@ -410,9 +410,7 @@ def load_runtime_data(path: str | os.PathLike[str]) -> RunRequest:
         target=target,
         inputs=inputs,
         output_dir=_resolve(base, data["output_dir"]),
-        # Present means meant: a blank or malformed token is refused by name here,
-        # not sent as a header that fails like an unreachable service.
-        token=None if token is None else Secret(token, source=f"key 'token' of {path.name}"),
+        token=Secret(token) if token else None,
         caldb_url=services.get("caldb_url"),
         sdb_url=services.get("sdb_url"),
         max_tries=int(services.get("max_tries", 5)),

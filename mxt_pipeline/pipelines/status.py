@@ -23,9 +23,6 @@ CALDB_ERROR            11    the CALDB answered, but has no usable file (no matc
 CALDB_UNAVAILABLE      12    the CALDB service could not be reached after every retry
 SERVICE_UNAVAILABLE    13    another FSC service (science database) could not be reached
 AUTH_FAILED            14    a service refused the token (HTTP 401/403)
-OUTPUT_ERROR           15    the products could not be written: disk full, quota,
-                             file-size limit (``ulimit -f``), read-only or failing
-                             disk; the inputs are fine, rerun once space is freed
 BUSY                   75    another run is processing the same inputs right now
 INTERRUPTED            80    stopped by a signal (SIGTERM, SIGINT); rerun resumes
 INTERNAL_ERROR         70    a bug: an unexpected exception (traceback in the report)
@@ -40,7 +37,6 @@ scheduler can tell "the pipeline said so" from "the pipeline did not start".
 from __future__ import annotations
 
 import enum
-import errno
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -72,8 +68,6 @@ __all__ = [
     "read_status",
     "Interrupted",
     "redact",
-    "output_failure",
-    "OUTPUT_ERRNOS",
 ]
 
 #: Name of the status file in the output folder (and in each collection).
@@ -91,7 +85,6 @@ class ProcessingStatus(enum.StrEnum):
     CALDB_UNAVAILABLE = "CALDB_UNAVAILABLE"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     AUTH_FAILED = "AUTH_FAILED"
-    OUTPUT_ERROR = "OUTPUT_ERROR"
     BUSY = "BUSY"
     INTERRUPTED = "INTERRUPTED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
@@ -117,7 +110,6 @@ EXIT_CODES: dict[ProcessingStatus, int] = {
     ProcessingStatus.CALDB_UNAVAILABLE: 12,
     ProcessingStatus.SERVICE_UNAVAILABLE: 13,
     ProcessingStatus.AUTH_FAILED: 14,
-    ProcessingStatus.OUTPUT_ERROR: 15,
     ProcessingStatus.INTERNAL_ERROR: 70,
     ProcessingStatus.BUSY: 75,
     ProcessingStatus.INTERRUPTED: 80,
@@ -135,21 +127,6 @@ class Interrupted(BaseException):
     def __init__(self, signum: int) -> None:
         self.signum = signum
         super().__init__(f"interrupted by signal {signum}")
-
-
-#: errno values of a write that failed for want of room or of a working disk.
-OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO})
-
-
-def output_failure(exc: BaseException | None) -> OSError | None:
-    """The OSError meaning "no room / no disk to write" behind ``exc`` (its causes included)."""
-    seen = 0
-    while exc is not None and seen < 16:
-        if isinstance(exc, OSError) and exc.errno in OUTPUT_ERRNOS:
-            return exc
-        exc = exc.__cause__ or exc.__context__
-        seen += 1
-    return None
 
 
 def status_for_exception(exc: BaseException, phase: str | None = None) -> ProcessingStatus:
@@ -175,8 +152,6 @@ def status_for_exception(exc: BaseException, phase: str | None = None) -> Proces
     in_caldb = phase in ("caldb", "preflight")
     if isinstance(exc, (Interrupted, KeyboardInterrupt)):
         return ProcessingStatus.INTERRUPTED
-    if output_failure(exc) is not None:
-        return ProcessingStatus.OUTPUT_ERROR
     if isinstance(exc, MXTAuthError):
         return ProcessingStatus.AUTH_FAILED
     if isinstance(exc, MXTServiceUnavailable):
@@ -201,10 +176,6 @@ def status_of_bricks(results: Sequence[BrickResult]) -> ProcessingStatus:
     failed, skipped or degraded brick makes the run PARTIAL; otherwise a NO_DATA
     brick makes it NO_DATA; otherwise SUCCESS.
     """
-    for r in results:
-        # A full disk in any brick, critical or not: publishing would fail as well.
-        if r.status is BrickStatus.FAILED and output_failure(r.exception) is not None:
-            return ProcessingStatus.OUTPUT_ERROR
     for r in results:
         if r.status is BrickStatus.FAILED and r.critical:
             phase = r.error.phase if r.error else None

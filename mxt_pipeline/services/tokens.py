@@ -17,38 +17,12 @@ from typing import Any
 
 from mxt_pipeline.errors import MXTInputError
 
-__all__ = ["TOKEN_ENV", "RUNTIME_DATA_KEY", "Secret", "resolve_token", "check_token"]
+__all__ = ["TOKEN_ENV", "RUNTIME_DATA_KEY", "Secret", "resolve_token"]
 
 #: Environment variable holding the token for interactive use.
 TOKEN_ENV = "MXT_TOKEN"
 #: Top-level key of ``runtime_data.json`` holding the token.
 RUNTIME_DATA_KEY = "token"
-
-
-def check_token(value: object, source: str = "the token") -> str:
-    """Return the token with surrounding blanks removed, or refuse it by name.
-
-    A file edited by hand often ends with a newline; that is stripped.  A token that
-    is blank, or holds blanks or control characters inside, cannot be sent in an HTTP
-    header: it is refused here, naming where it came from (``source``), rather than
-    failing later as a connection error that looks like a service outage.
-
-    Raises
-    ------
-    MXTInputError
-        Not a string, blank, or with inner blanks or control characters.  The
-        message never contains the value.
-    """
-    if not isinstance(value, str):
-        raise MXTInputError(f"{source} must be a string (got {type(value).__name__})", keyword=RUNTIME_DATA_KEY)
-    token = value.strip()
-    if not token:
-        raise MXTInputError(f"{source} is blank", keyword=RUNTIME_DATA_KEY)
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in token):
-        raise MXTInputError(f"{source} holds blanks or control characters", keyword=RUNTIME_DATA_KEY)
-    if not token.isascii():
-        raise MXTInputError(f"{source} holds non-ASCII characters", keyword=RUNTIME_DATA_KEY)
-    return token
 
 
 class Secret:
@@ -60,8 +34,10 @@ class Secret:
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: str, *, source: str = "the token") -> None:
-        self._value = check_token(value, source)
+    def __init__(self, value: str) -> None:
+        if not isinstance(value, str) or not value:
+            raise MXTInputError("a token must be a non-empty string")
+        self._value = value
 
     def reveal(self) -> str:
         """The secret value."""
@@ -107,7 +83,11 @@ def _from_runtime_data(runtime_data: Any) -> str | None:
     value = data.get(RUNTIME_DATA_KEY)
     if value is None:
         return None
-    return check_token(value, f"key {RUNTIME_DATA_KEY!r} of {source}")
+    if not isinstance(value, str):
+        raise MXTInputError(
+            f"key {RUNTIME_DATA_KEY!r} of {source} must be a string (got {type(value).__name__})"
+        )
+    return value.strip() or None
 
 
 def resolve_token(
@@ -124,17 +104,15 @@ def resolve_token(
     ------
     MXTInputError
         When ``runtime_data`` is given but cannot be read, or its token is not a
-        string, is blank or holds blanks or control characters (surrounding blanks
-        and newlines are stripped).  The message never contains the token or the
-        file's text.
+        string.  The message never contains the token or the file's text.
     """
     if isinstance(token, Secret):
         return token.reveal()
     if token is not None and token.strip():
-        return check_token(token)
+        return token.strip()
     if runtime_data is not None:
         found = _from_runtime_data(runtime_data)
         if found:
             return found
-    env = os.environ.get(TOKEN_ENV, "")
-    return check_token(env, f"${TOKEN_ENV}") if env.strip() else None
+    env = os.environ.get(TOKEN_ENV, "").strip()
+    return env or None
