@@ -179,7 +179,7 @@ class Session:
             raise AssertionError(f"{cmd.where}: `{text}` exited {proc.returncode}\n{tail}")
 
     def _start_service(self, cmd: Command, text: str) -> None:
-        proc = subprocess.Popen(["bash", "-c", f"exec {text}"], cwd=self.cwd, env=self.env, stdout=subprocess.PIPE,
+        proc = subprocess.Popen(["bash", "-c", text], cwd=self.cwd, env=self.env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
         self._services.append((cmd, proc))
         port = re.search(r"--port[ =](\d+)", text)

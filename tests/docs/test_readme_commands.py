@@ -156,7 +156,7 @@ def test_a_service_that_stops_fails(tmp_path):
     with pytest.raises(AssertionError, match="stopped"):
         session.run(Command("sh -c 'exit 3' &", "README.md", 9, 2))
     session.end_block()
-    session.run(Command("sleep 30 &", "README.md", 10, 3))
+    session.run(Command("X=1 sleep 30 &", "README.md", 10, 3))  # an environment assignment, as in the README
     assert session._services and session._services[0][1].poll() is None
     session.end_block()
     assert not session._services
