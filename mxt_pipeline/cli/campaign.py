@@ -77,8 +77,25 @@ def report_cmd(campaign_dir: str) -> None:
     summary = ensemble_summary(sources, runs, elapsed)
     atomic_write_bytes(folder / SUMMARY_FILE, json.dumps(summary, indent=2).encode())
     click.echo(f"report: {html_path}")
+    for line in summary_lines(summary):
+        click.echo("  " + line)
+
+
+def summary_lines(summary: dict) -> list[str]:
+    """The summary as people read it: 3-4 significant digits, units, the interval's level."""
+    level = summary.get("r90_coverage_interval_level")
+    out = []
     for key, value in summary.items():
-        click.echo(f"  {key}: {value}")
+        if key == "r90_coverage_interval_level":
+            continue
+        if key == "r90_coverage_interval" and value is not None:
+            text = f"{value[0]:.3f} - {value[1]:.3f}" + (f" ({100 * level:.1f}% Clopper-Pearson)" if level else "")
+        elif isinstance(value, float):
+            text = f"{value:.1f}" if key.endswith(("_arcsec", "_s")) else f"{value:.3g}"
+        else:
+            text = "n/a" if value is None else str(value)
+        out.append(f"{key}: {text}")
+    return out
 
 
 def _crlb_function(spec: CampaignSpec, records):

@@ -123,3 +123,15 @@ def test_one_vocabulary_for_the_caldb_option():
              if "--caldb" in opt.opts and path not in steps}  # fmt: skip
     assert len(helps) >= 6, helps
     assert {h for h in helps.values()} == {CALDB_HELP}, helps
+
+
+def test_campaign_summary_is_rounded_and_states_the_confidence_level():
+    from mxt_pipeline.cli.campaign import summary_lines
+
+    lines = summary_lines({"n_runs": 2, "detection_efficiency": 0.6666666666666666,
+                           "median_offset_arcsec": 30.581092834472656, "r90_coverage": 1.0,
+                           "r90_coverage_interval": (0.39812058474788764, 1.0), "r90_coverage_interval_level": 0.683,
+                           "median_time_per_run_s": 4.317546696999983, "false_per_field": None})  # fmt: skip
+    assert lines == ["n_runs: 2", "detection_efficiency: 0.667", "median_offset_arcsec: 30.6", "r90_coverage: 1",
+                     "r90_coverage_interval: 0.398 - 1.000 (68.3% Clopper-Pearson)", "median_time_per_run_s: 4.3",
+                     "false_per_field: n/a"]  # fmt: skip
