@@ -322,6 +322,7 @@ CALDB {e(report['versions'].get('caldb', '?'))}; total {report['timing'].get('to
 def write_report(folder: str | os.PathLike[str], report: Mapping[str, Any]) -> list[Path]:
     """Write the three forms of the report into ``folder`` (atomically each)."""
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     sci = science_summary(folder, report)
     out = [write_json(folder / REPORT_FILES[0], report)]
     out.append(atomic_write_bytes(folder / REPORT_FILES[1], report_markdown(report, sci).encode("utf-8")))
