@@ -124,3 +124,19 @@ def test_compare_refuses_an_out_folder_inside_a_collection(readme_layout):
                                    "--out", str(mine / "compare")])  # fmt: skip
     assert res.exit_code != 0
     assert "published collection" in str(res.exception) and not (mine / "compare").exists()
+
+
+def test_comparison_plot_labels_are_readable(run_dir, monkeypatch):
+    """The light-curve plot's x axis gives a date, not ``time - 300000000.0``; the
+    position plot states the confidence of its circles."""
+    from mxt_pipeline.campaign import plots
+
+    figs = []
+    real = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (figs.append(fig), real(fig, path))[1])
+    res = CliRunner().invoke(cli, ["compare", str(run_dir)])
+    assert res.exit_code == 0, res.output
+    labels = [ax.get_xlabel() for f in figs for ax in f.axes]
+    titles = [ax.get_title() for f in figs for ax in f.axes]
+    assert any("TT (s)" in lab for lab in labels) and not any("time - " in lab for lab in labels), labels
+    assert any("90% error circles" in t for t in titles), titles
