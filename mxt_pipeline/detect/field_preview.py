@@ -133,7 +133,7 @@ def field_image_figure(
         cx, cy = to_img(s.x, s.y)
         r = max(s.r90_arcsec / (pixel_arcsec * bin_pixels), 3.0)
         ax.add_patch(Circle((cx, cy), r, fill=False, color="cyan", lw=1.2))
-        ax.text(cx + r, cy + r, s.label, color="cyan", fontsize=9)
+        ax.text(cx - 0.8 * r, cy - 0.8 * r, s.label, color="cyan", fontsize=11, fontweight="bold", ha="right", va="top")
     if trigger is not None:
         tx, ty = to_img(*trigger)
         ax.plot([tx], [ty], marker="x", color="lime", ms=10, mew=1.5, ls="none", label="trigger position")
