@@ -64,13 +64,14 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
                  "the checkout under test is already importable (PYTHONPATH)"),
     Substitution(r"^pip install .*$", None, "the checkout under test is already importable (PYTHONPATH)"),
     Substitution(r"(mxt campaign run .*)--n 200\b", r"\1--n 2", "2 runs instead of 200"),
-    Substitution(r"^python -m harness run$", "python -m harness run --skip coverage,timing,ensemble",
-                 "the coverage step runs the whole test suite (this test included); timing and the "
-                 "ensemble campaign take minutes"),
-    Substitution(r"(validation) --n 200 --min-detected 400$", r"\1 --n 2 --min-detected 2 --max-runs 4 --calibrate 2 "
-                 "--reference 1", "a few runs per case; the acceptance criteria cannot hold on 2 runs (exit 1)",
-                 ok_codes=(0, 1)),  # fmt: skip
-    Substitution(r"--calibrate-levels 1000\b", "--calibrate-levels 2", "2 detected runs per level"),
+    Substitution(r"^python -m harness run$",
+                 "python -m harness run --skip replay,pipeline,checks,localization,ensemble,timing,coverage",
+                 "the golden checks only: the replay and its checks take minutes and the coverage step runs the "
+                 "whole test suite (this test included); tox -e regression runs them all"),  # fmt: skip
+    Substitution(r"(validation) --n 200 --min-detected 400$", r"\1 --n 1 --min-detected 1 --max-runs 2 --calibrate 1 "
+                 "--reference 1", "one or two runs per case; the acceptance criteria cannot hold on so few "
+                 "(exit 1)", ok_codes=(0, 1)),  # fmt: skip
+    Substitution(r"--calibrate-levels 1000\b", "--calibrate-levels 1", "1 detected run per level"),
 )
 
 
