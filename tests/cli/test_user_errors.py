@@ -135,3 +135,16 @@ def test_campaign_summary_is_rounded_and_states_the_confidence_level():
     assert lines == ["n_runs: 2", "detection_efficiency: 0.667", "median_offset_arcsec: 30.6", "r90_coverage: 1",
                      "r90_coverage_interval: 0.398 - 1.000 (68.3% Clopper-Pearson)", "median_time_per_run_s: 4.3",
                      "false_per_field: n/a"]  # fmt: skip
+
+
+def test_run_without_token_for_a_caldb_service_speaks_of_the_variable(tmp_path, monkeypatch):
+    """``mxt run --caldb-url`` without a token: the status names MXT_TOKEN, not Python arguments."""
+    from mxt_pipeline.caldb import CaDBIO
+    from mxt_pipeline.errors import MXTAuthError
+
+    monkeypatch.delenv("MXT_TOKEN", raising=False)
+    with pytest.raises(MXTAuthError) as exc:
+        CaDBIO(url="http://127.0.0.1:9", max_tries=1)
+    msg = str(exc.value)
+    assert "MXT_TOKEN" in msg and "runtime_data.json" in msg and "http://127.0.0.1:9" in msg
+    assert "token=" not in msg and "use_tokens" not in msg
