@@ -9,8 +9,13 @@ Commands::
     golden diff NAME         what blessing the candidate would change
     bless NAME --reason "."  show the diff, ask, promote the candidate, record why
     diff TEST REFERENCE      the FITS/JSON-aware diff of two files (exit 1 if they differ)
-    coverage --json PATH     append to the coverage history and check it
+    record                   append the last run's coverage and timing figures to the
+                             tracked histories and redraw the trend plots (CI, on main)
+    coverage --json PATH     check a coverage report against the floor and the history
     timing [--update-baseline]   the brick benchmarks against their baselines
+
+``run``, ``coverage`` and ``timing`` never modify tracked files (``--record`` asks
+them to); their figures wait in ``reports/tmp/pending/`` for ``record``.
 """
 
 from __future__ import annotations
@@ -45,10 +50,11 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 @click.option("--work", "work_dir", type=click.Path(file_okay=False), default=None, help="Keep replay outputs in this folder.")
 @click.option("--require-golden/--allow-missing-golden", default=None, help="Override golden.required of the configuration.")
 @click.option("--update-timing-baseline", is_flag=True, help="Replace the timing baselines with this run's figures.")
-@click.option("--no-record", is_flag=True, help="Do not append to the coverage and timing histories.")
+@click.option("--record/--no-record", default=False, show_default=True,
+              help="Also append to the tracked coverage and timing histories (what 'record' does afterwards).")
 @click.option("-v", "--verbose", is_flag=True, help="Say which step runs.")
 @click.pass_context
-def run_cmd(ctx, skip, coverage_json, reports_dir, golden_root, work_dir, require_golden, update_timing_baseline, no_record, verbose) -> None:
+def run_cmd(ctx, skip, coverage_json, reports_dir, golden_root, work_dir, require_golden, update_timing_baseline, record, verbose) -> None:
     """Run the regression harness and write reports/regression.{html,md,json}."""
     from harness.run import SECTIONS, RunOptions, run_regression, summary_text
 
@@ -57,7 +63,7 @@ def run_cmd(ctx, skip, coverage_json, reports_dir, golden_root, work_dir, requir
     if unknown:
         raise click.BadParameter(f"unknown step(s) {sorted(unknown)}; known: {', '.join(SECTIONS)}", param_hint="--skip")
     opts = RunOptions(config=ctx.obj["config"], skip=skipped, require_golden=require_golden,
-                      record=not no_record, update_timing_baseline=update_timing_baseline, verbose=verbose)  # fmt: skip
+                      record=record, update_timing_baseline=update_timing_baseline, verbose=verbose)  # fmt: skip
     if reports_dir:
         opts.reports_dir = Path(reports_dir)
     if golden_root:
@@ -206,17 +212,37 @@ def diff_cmd(ctx, test, reference) -> None:
     ctx.exit(0 if d.identical else 1)
 
 
+@cli.command("record")
+@click.option("--reports", "reports_dir", type=click.Path(file_okay=False), default=None, help="Reports folder (default reports/).")
+@click.pass_context
+def record_cmd(ctx, reports_dir) -> None:
+    """Append the last run's coverage and timing figures to the tracked histories.
+
+    The one step that writes ``reports/coverage-history.csv``,
+    ``reports/benchmarks/{history.csv,baseline.json,latest.json}`` and the two trend
+    plots; CI runs it on main after ``tox``.  Exit 1 when no run left figures.
+    """
+    from harness.run import RunOptions, record_coverage, record_timing
+
+    opts = RunOptions(config=ctx.obj["config"])
+    reports = Path(reports_dir) if reports_dir else opts.reports_dir
+    done = {"coverage": record_coverage(reports), "timing": record_timing(reports)}
+    for what, plot in done.items():
+        click.echo(f"{what}: " + (f"recorded, {plot}" if plot else "nothing pending (run 'python -m harness run' first)"))
+    ctx.exit(0 if any(done.values()) else 1)
+
+
 @cli.command("coverage")
 @click.option("--json", "json_path", type=click.Path(exists=True, dir_okay=False), required=True, help="coverage.py JSON report.")
 @click.option("--reports", "reports_dir", type=click.Path(file_okay=False), default=None)
-@click.option("--no-record", is_flag=True)
+@click.option("--record/--no-record", default=False, show_default=True, help="Also append to the tracked history.")
 @click.pass_context
-def coverage_cmd(ctx, json_path, reports_dir, no_record) -> None:
-    """Check a coverage report against the floor and the history; append it."""
+def coverage_cmd(ctx, json_path, reports_dir, record) -> None:
+    """Check a coverage report against the floor and the history (append it with --record)."""
     from harness.golden import git_commit
     from harness.run import RunOptions, coverage_step
 
-    opts = RunOptions(config=ctx.obj["config"], coverage_json=Path(json_path), record=not no_record)
+    opts = RunOptions(config=ctx.obj["config"], coverage_json=Path(json_path), record=record)
     if reports_dir:
         opts.reports_dir = Path(reports_dir)
     checks, _ = coverage_step(opts, opts.reports_dir, git_commit())

@@ -64,7 +64,10 @@ class RunOptions:
     require_golden : bool, optional
         Overrides ``golden.required``.
     record : bool
-        Append to the coverage and timing histories (tests of the harness turn it off).
+        Append to the coverage and timing histories and update the tracked trend plots
+        and timing baselines.  Off by default: a run (``tox``, a developer) leaves the
+        tracked files alone and stashes its figures in ``reports/tmp/pending/``;
+        ``python -m harness record`` (CI on main) appends them.
     update_timing_baseline : bool
         Replace the timing baselines with this run's figures (explicit, reviewed update).
     test_paths : tuple of str
@@ -78,7 +81,7 @@ class RunOptions:
     coverage_json: Path | None = None
     skip: set[str] = field(default_factory=set)
     require_golden: bool | None = None
-    record: bool = True
+    record: bool = False
     update_timing_baseline: bool = False
     test_paths: tuple[str, ...] = ("tests", "harness/tests")
     verbose: bool = False
@@ -242,7 +245,10 @@ def timing_step(names: list[str], opts: RunOptions, work: Path, commit: str) -> 
         return [CheckResult("timing", "bricks", Status.FAIL, f"the brick benchmarks did not finish in {limit:.0f} s "
                             f"(datasets {', '.join(wanted)}; timing.timeout_s of the configuration)")], None  # fmt: skip
     if proc.returncode != 0 or not bench_json.exists():
-        return [CheckResult("timing", "bricks", Status.FAIL, "the brick benchmarks failed to run",
+        missing = missing_test_tools()
+        why = (f": {' and '.join(missing)} not installed (pip install -e '.[test]')" if missing
+               else f" (pytest exit {proc.returncode}; its output is in the details)")  # fmt: skip
+        return [CheckResult("timing", "bricks", Status.FAIL, "the brick benchmarks failed to run" + why,
                             details=(proc.stdout + proc.stderr)[-4000:])], None  # fmt: skip
     samples = timing.read_benchmark_json(bench_json)
     baseline_path = bench_dir / "baseline.json"
@@ -278,19 +284,39 @@ def timing_step(names: list[str], opts: RunOptions, work: Path, commit: str) -> 
             figs["slowdown"] = round(v.slowdown, 4)
         notes = [*v.notes, *(["best of two measurements"] if confirmed else [])]
         out.append(CheckResult("timing", v.name, status, "brick " + v.message() + ("; " + "; ".join(notes) if notes else ""), figs))
-    plot = None
+    pending = pending_dir(opts.reports_dir)
+    shutil.copy2(bench_json, pending / "benchmarks.json")
+    write_json_file(pending / "timing.json", {"commit": commit, "baseline": new_doc})
     if opts.record:
-        timing.save_baseline(baseline_path, new_doc)
+        plot = record_timing(opts.reports_dir)
+    else:
+        if opts.update_timing_baseline:  # an explicit, reviewed request
+            timing.save_baseline(baseline_path, new_doc)
+        # The report shows the trend with this run as its last point, drawn from a
+        # copy of the history: the tracked history and plot are not touched.
+        preview = pending / "timing-history-preview.csv"
         hist = bench_dir / "history.csv"
-        timing.append_history(hist, samples, commit=commit)
-        plot = timing.plot_trend(timing.read_history(hist), opts.reports_dir / "timing-trend.png", new_doc)
-        shutil.copy2(bench_json, bench_dir / "latest.json")
+        shutil.copy2(hist, preview) if hist.exists() else preview.unlink(missing_ok=True)
+        timing.append_history(preview, samples, commit=commit)
+        plot = timing.plot_trend(timing.read_history(preview), pending / "timing-trend.png", new_doc)
     out.append(CheckResult("timing", "benchmarks", Status.PASS, f"{len(samples)} brick(s) timed in {time.perf_counter() - t0:.0f} s"))
     return out, plot
 
 
+def missing_test_tools() -> list[str]:
+    """The test tools the harness runs that are not importable (the ``test`` extra)."""
+    import importlib.util
+
+    wanted = {"pytest": "pytest", "pytest-benchmark": "pytest_benchmark", "pytest-cov": "pytest_cov"}
+    return [name for name, mod in wanted.items() if importlib.util.find_spec(mod) is None]
+
+
 def run_tests_with_coverage(opts: RunOptions, json_out: Path) -> CheckResult:
     """Run the test suite under coverage (branch), writing the JSON report."""
+    missing = missing_test_tools()
+    if missing:
+        return CheckResult("tests", "pytest", Status.FAIL, f"cannot run the tests under coverage: {' and '.join(missing)} "
+                           "not installed (pip install -e '.[test]')")  # fmt: skip
     root = repo_root()
     cmd = [
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--cov=mxt_pipeline", "--cov=harness",
@@ -360,12 +386,78 @@ def coverage_step(opts: RunOptions, work: Path, commit: str) -> tuple[list[Check
             out.append(CheckResult("coverage", name, Status.PASS,
                                    f"line {cov.line_pct:.1f}% ({cov.lines_covered}/{cov.lines_total}), branch {cov.branch_pct:.1f}%",
                                    {"line_pct": round(cov.line_pct, 2), "branch_pct": round(cov.branch_pct, 2)}))  # fmt: skip
-    plot = None
+    floor_line = float((conf.get("floor") or {}).get("line", 0.0))
+    pending = pending_dir(opts.reports_dir)
+    shutil.copy2(report, pending / "coverage.json")
+    write_json_file(pending / "coverage-meta.json", {"commit": commit, "status": "ok" if verdict.ok else "fail",
+                                                     "floor_line": floor_line})  # fmt: skip
     if opts.record:
-        floor_line = float((conf.get("floor") or {}).get("line", 0.0))
-        coverage_trend.append_history(hist_path, packages, commit=commit, status="ok" if verdict.ok else "fail", floor_line=floor_line)
-        plot = coverage_trend.plot_trend(coverage_trend.read_history(hist_path), opts.reports_dir / "coverage-trend.png")
+        plot = record_coverage(opts.reports_dir)
+    else:
+        preview = pending / "coverage-history-preview.csv"
+        shutil.copy2(hist_path, preview) if hist_path.exists() else preview.unlink(missing_ok=True)
+        coverage_trend.append_history(preview, packages, commit=commit, status="ok" if verdict.ok else "fail",
+                                      floor_line=floor_line)  # fmt: skip
+        plot = coverage_trend.plot_trend(coverage_trend.read_history(preview), pending / "coverage-trend.png")
     return out, plot
+
+
+# --------------------------------------------------------------------------------------
+# Recording: the only writer of the tracked histories, plots and baselines
+# --------------------------------------------------------------------------------------
+
+
+def pending_dir(reports_dir: Path) -> Path:
+    """``reports/tmp/pending``: the figures of the last run, waiting for ``harness record``
+    (ignored by git)."""
+    p = Path(reports_dir) / "tmp" / "pending"
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def write_json_file(path: Path, doc: Any) -> None:
+    from mxt_pipeline.io import atomic_write_bytes
+
+    atomic_write_bytes(path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+
+
+def record_timing(reports_dir: Path) -> Path | None:
+    """Append the pending timing figures to ``benchmarks/history.csv``, save the
+    baselines, ``benchmarks/latest.json`` and ``timing-trend.png``; None when none pend."""
+    pending = pending_dir(reports_dir)
+    meta_path, bench = pending / "timing.json", pending / "benchmarks.json"
+    if not (meta_path.exists() and bench.exists()):
+        return None
+    meta = json.loads(meta_path.read_text())
+    bench_dir = Path(reports_dir) / "benchmarks"
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    samples = timing.read_benchmark_json(bench)
+    timing.save_baseline(bench_dir / "baseline.json", meta["baseline"])
+    hist = bench_dir / "history.csv"
+    timing.append_history(hist, samples, commit=meta["commit"])
+    plot = timing.plot_trend(timing.read_history(hist), Path(reports_dir) / "timing-trend.png", meta["baseline"])
+    shutil.copy2(bench, bench_dir / "latest.json")
+    meta_path.unlink()
+    bench.unlink()
+    return plot
+
+
+def record_coverage(reports_dir: Path) -> Path | None:
+    """Append the pending coverage figures to ``coverage-history.csv`` and redraw
+    ``coverage-trend.png``; None when none pend."""
+    pending = pending_dir(reports_dir)
+    meta_path, report = pending / "coverage-meta.json", pending / "coverage.json"
+    if not (meta_path.exists() and report.exists()):
+        return None
+    meta = json.loads(meta_path.read_text())
+    hist_path = Path(reports_dir) / "coverage-history.csv"
+    packages = coverage_trend.package_coverage(report)
+    coverage_trend.append_history(hist_path, packages, commit=meta["commit"], status=meta["status"],
+                                  floor_line=float(meta["floor_line"]))  # fmt: skip
+    plot = coverage_trend.plot_trend(coverage_trend.read_history(hist_path), Path(reports_dir) / "coverage-trend.png")
+    meta_path.unlink()
+    report.unlink()
+    return plot
 
 
 # --------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["REPO_ROOT", "swift_xrt_dir", "bundled_caldb_dir", "golden_dir"]
+__all__ = ["REPO_ROOT", "swift_xrt_dir", "swift_xrt_dir_of", "bundled_caldb_dir", "golden_dir"]
 
 #: Root of the source checkout (the folder holding ``pyproject.toml``).
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -40,8 +40,19 @@ def swift_xrt_dir(explicit: str | os.PathLike[str] | None = None) -> Path | None
         candidates.append(Path(env))
     candidates.append(REPO_ROOT.parent / "shared" / "data" / _SWIFT_SUBDIR)
     for cand in candidates:
-        if (cand / "PC").is_dir() or (cand / _SWIFT_SUBDIR / "PC").is_dir():
-            return cand if (cand / "PC").is_dir() else cand / _SWIFT_SUBDIR
+        found = swift_xrt_dir_of(cand)
+        if found is not None:
+            return found
+    return None
+
+
+def swift_xrt_dir_of(folder: str | os.PathLike[str]) -> Path | None:
+    """The Swift-XRT light-curve folder at or just below ``folder`` (None when it holds none)."""
+    cand = Path(folder)
+    if (cand / "PC").is_dir():
+        return cand
+    if (cand / _SWIFT_SUBDIR / "PC").is_dir():
+        return cand / _SWIFT_SUBDIR
     return None
 
 

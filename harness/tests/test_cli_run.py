@@ -49,7 +49,7 @@ def test_coverage_command_records_and_checks(tmp_path, config):
     cfg_path.write_text(yaml.safe_dump(raw))
     rep = tmp_path / "reports"
     r = CliRunner().invoke(cli, ["--config", str(cfg_path), "coverage", "--json", str(_coverage_json(tmp_path / "a.json")),
-                                 "--reports", str(rep)])  # fmt: skip
+                                 "--reports", str(rep), "--record"])  # fmt: skip
     assert r.exit_code == 0, r.output
     assert (rep / "coverage-history.csv").exists() and (rep / "coverage-trend.png").exists()
     r = CliRunner().invoke(cli, ["--config", str(cfg_path), "coverage", "--json",
@@ -74,7 +74,9 @@ def test_coverage_step_with_given_report(tmp_path, config):
     cfg = config.with_overrides(coverage={"floor": {"line": 95.0, "branch": 0.0}})
     opts = RunOptions(config=cfg, coverage_json=_coverage_json(tmp_path / "c.json"), reports_dir=tmp_path, record=False)
     checks, plot = coverage_step(opts, tmp_path, "abc")
-    assert plot is None
+    # Without record: a preview of the trend for the report, no tracked history written.
+    assert plot == tmp_path / "tmp" / "pending" / "coverage-trend.png"
+    assert not (tmp_path / "coverage-history.csv").exists() and not (tmp_path / "coverage-trend.png").exists()
     main_check = next(c for c in checks if c.name == "mxt_pipeline")
     assert main_check.status == Status.FAIL and "below the floor 95.00%" in main_check.message
 
@@ -124,3 +126,59 @@ def test_tests_step_runs_pytest(tmp_path, config, monkeypatch):
     monkeypatch.setattr(run_mod.subprocess, "run", fake_run)
     res = run_mod.run_tests_with_coverage(opts, tmp_path / "r" / "c2.json")
     assert res.status == Status.FAIL and res.message == "the test suite failed: 1 failed in 0.1s"
+
+
+def test_only_record_writes_the_tracked_history(tmp_path, config):
+    """A check leaves the history and the trend plot alone; ``record`` appends what it found."""
+    rep = tmp_path / "reports"
+    rep.mkdir()
+    (rep / "coverage-history.csv").write_text("")
+    r = CliRunner().invoke(cli, ["coverage", "--json", str(_coverage_json(tmp_path / "a.json")), "--reports", str(rep)])
+    assert (rep / "coverage-history.csv").read_text() == "" and not (rep / "coverage-trend.png").exists(), r.output
+    assert (rep / "tmp" / "pending" / "coverage-trend.png").exists()  # the report still shows the trend
+    r = CliRunner().invoke(cli, ["record", "--reports", str(rep)])
+    assert r.exit_code == 0, r.output
+    assert "coverage: recorded" in r.output and "timing: nothing pending" in r.output
+    rows = (rep / "coverage-history.csv").read_text().splitlines()
+    assert len(rows) > 1 and (rep / "coverage-trend.png").exists()
+    # Recorded once: a second record has nothing left.
+    r = CliRunner().invoke(cli, ["record", "--reports", str(rep)])
+    assert r.exit_code == 1 and (rep / "coverage-history.csv").read_text().splitlines() == rows
+
+
+def test_missing_test_tools_are_named_with_the_install_command(tmp_path, config, monkeypatch):
+    """A venv with ``pip install .`` (no test extra): the report says what to install."""
+    import importlib.util
+
+    from harness import run as run_mod
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pytest_benchmark" else real(name, *a))
+    assert run_mod.missing_test_tools() == ["pytest-benchmark"]
+    res = run_mod.run_tests_with_coverage(RunOptions(config=config, reports_dir=tmp_path), tmp_path / "c.json")
+    assert res.status == Status.FAIL and "pytest-benchmark not installed" in res.message and ".[test]" in res.message
+
+
+def test_a_default_run_leaves_the_tracked_reports_unchanged(tmp_path, config):
+    """``python -m harness run`` (what tox runs) writes no tracked file: the histories,
+    trend plots and benchmark baselines stay byte for byte as committed."""
+    import shutil
+
+    from harness.config import repo_root
+
+    src = repo_root() / "reports"
+    tracked = ["coverage-history.csv", "coverage-trend.png", "timing-trend.png", "benchmarks/history.csv",
+               "benchmarks/baseline.json", "benchmarks/latest.json"]  # fmt: skip
+    rep = tmp_path / "reports"
+    for name in tracked:
+        if (src / name).exists():
+            (rep / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src / name, rep / name)
+    before = {n: (rep / n).read_bytes() for n in tracked if (rep / n).exists()}
+    assert before
+    opts = RunOptions(config=config, reports_dir=rep, golden_root=tmp_path / "g",
+                      coverage_json=_coverage_json(tmp_path / "c.json"),
+                      skip={"golden", "replay", "pipeline", "checks", "localization", "ensemble", "timing"})  # fmt: skip
+    run_regression(opts)
+    assert {n: (rep / n).read_bytes() for n in before} == before
+    assert (rep / "regression.html").exists() and (rep / "tmp" / "pending" / "coverage.json").exists()

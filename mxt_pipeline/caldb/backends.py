@@ -91,6 +91,9 @@ class LocalBackend:
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root) if root is not None else default_caldb_root()
+        # Where the root came from, for the error messages: a wrong $CALDB set long ago
+        # in a shell profile is otherwise hard to find.
+        self.origin = "given" if root is not None else ("$CALDB" if os.environ.get("CALDB") else "bundled")
         self._cache: dict[Path, tuple[tuple[int, int], list[CifRow]]] = {}
         self._lock = threading.Lock()
 
@@ -112,9 +115,11 @@ class LocalBackend:
         try:
             st = path.stat()
         except FileNotFoundError:
+            hint = ("; the path comes from the CALDB environment variable: set it to a CALDB root, or unset it "
+                    "to use the bundled one" if self.origin == "$CALDB" else "")  # fmt: skip
             raise MXTCaldbError(
                 f"no calibration index for {telescop} {instrume} in the CALDB at {self.root} "
-                f"(expected {path}; build it with build_index or 'mxt caldb index')"
+                f"(expected {path}; build it with build_index or 'mxt caldb index'){hint}"
             ) from None
         stamp = (st.st_mtime_ns, st.st_size)
         with self._lock:

@@ -83,9 +83,11 @@ class CaDBIO:
 
                 secret = resolve_token(token, runtime_data)
                 if secret is None:
+                    # Worded for the command line, where most people meet it; the
+                    # library's own options (token=, use_tokens=) are in the docstring.
                     raise MXTAuthError(
-                        "no token for the CALDB service: pass token=, a runtime_data.json with "
-                        "a 'token' key, or set MXT_TOKEN (or use_tokens=False)"
+                        f"no token for the CALDB service at {url}: set the MXT_TOKEN environment variable, or "
+                        "give a runtime_data.json holding a 'token' key"
                     )
             self.backend = RemoteBackend(url, token=secret, max_tries=max_tries, timeout=timeout, **client_kwargs)
         else:

@@ -126,6 +126,8 @@ def ensemble_summary(sources: Table, runs: Table, elapsed_s: Sequence[float] = (
         "mean_offset_arcsec": float(np.mean(off)) if off.size else None,
         "r90_coverage": inside / off.size if off.size else None,
         "r90_coverage_interval": clopper_pearson(inside, int(off.size), INTERVAL_LEVEL) if off.size else None,
+        # The interval above is a Clopper-Pearson one at this confidence level.
+        "r90_coverage_interval_level": INTERVAL_LEVEL,
         "within_requirement": float(np.mean(off <= REQUIREMENT_ARCSEC)) if off.size else None,
         "false_per_field": float(n_false.mean()) if n_false.size else None,
         "median_counts_ratio": float(np.nanmedian(ratio)) if ratio.size else None,
@@ -147,6 +149,27 @@ def _png(fig: Figure) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def _figure(size: tuple[float, float]):
+    """A figure on its own Agg canvas (no global backend switch, no pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot(1, 1, 1)
+
+
+def _plain_log_ticks(axis) -> None:
+    """Log-axis labels as plain numbers on the decades and at 2 and 5 times them only:
+    the default labels every minor tick in mathtext, and they collide."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    axis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    axis.set_minor_locator(LogLocator(base=10.0, subs=(3.0, 4.0, 6.0, 7.0, 8.0, 9.0)))
+    axis.set_minor_formatter(FuncFormatter(lambda v, _pos: ""))
+
+
 def _plot_offsets(
     bins: list[BinStats], xlabel: str, crlb: Callable[[np.ndarray], np.ndarray] | None, log_x: bool = True
 ) -> str:
@@ -164,7 +187,9 @@ def _plot_offsets(
     ax.axhline(INFLIGHT_MEAN_OFFSET_ARCSEC, color="g", lw=1, label="in flight mean 40\"")
     if log_x:
         ax.set_xscale("log")
+        _plain_log_ticks(ax.xaxis)
     ax.set_yscale("log")
+    _plain_log_ticks(ax.yaxis)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("offset (arcsec)")
     ax.legend(fontsize=8)
@@ -181,9 +206,10 @@ def _plot_efficiency(bins: list[BinStats]) -> str:
     ci = np.array([clopper_pearson(b.n_found, b.n_true, INTERVAL_LEVEL) for b in used]).reshape(-1, 2)
     ax.errorbar(x, eff, yerr=[eff - ci[:, 0], ci[:, 1] - eff] if used else None, fmt="o-")
     ax.set_xscale("log")
+    _plain_log_ticks(ax.xaxis)
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("simulated source counts")
-    ax.set_ylabel("detection efficiency")
+    ax.set_ylabel(f"detection efficiency ({100 * INTERVAL_LEVEL:.0f}% interval)")
     ax.grid(alpha=0.3, which="both")
     return _png(fig)
 
@@ -191,7 +217,7 @@ def _plot_efficiency(bins: list[BinStats]) -> str:
 def _table_html(bins: list[BinStats], label: str) -> str:
     rows = [
         f"<tr><th>{html.escape(label)}</th><th>simulated</th><th>found</th><th>efficiency</th>"
-        "<th>median offset (\")</th><th>90% offset (\")</th><th>R90 coverage (68% interval)</th></tr>"
+        "<th>median offset (\")</th><th>90% offset (\")</th><th>R90 coverage (68.3% interval)</th></tr>"
     ]
     for b in bins:
         rows.append(
@@ -239,7 +265,8 @@ def write_html_report(
 td,th{{border:1px solid #bbb;padding:3px 8px;text-align:right}}</style></head><body>
 <h1>MXT Monte-Carlo campaign: {html.escape(str(meta.get('CASE', '')))}</h1>
 <p>{meta.get('NRUNS', len(runs))} runs, campaign seed {meta.get('CSEED', '')}. Requirement: positions
-better than 2'; in flight, 15 GRBs had a mean offset of 40". R90 should hold the truth in 90% of runs.</p>
+better than 2'; in flight, 15 GRBs had a mean offset of 40". R90 should hold the truth in 90% of runs.
+Intervals are Clopper-Pearson at {100 * INTERVAL_LEVEL:.1f}% confidence.</p>
 <h2>Summary</h2><table>{items}</table>
 <h2>Localization versus counts</h2>{crlb_html}{_table_html(by_counts, 'counts')}
 <img src="data:image/png;base64,{img_counts}" alt="offset versus counts">

@@ -52,7 +52,7 @@ def _positions(result: Mapping[str, Any], path: Path) -> Path:
     ax.set_aspect("equal")
     ax.set_xlabel("measured - true, East (arcsec)")
     ax.set_ylabel("measured - true, North (arcsec)")
-    ax.set_title("positions: R90 circles (dashed), 2' requirement (red)")
+    ax.set_title("positions: 90% error circles R90 (dashed), 2' requirement (red)", fontsize=10)
     if found:
         ax.legend(fontsize=8)
     return _save(fig, path)
@@ -70,7 +70,10 @@ def _light_curve(rec: Mapping[str, Any], lc, profile, gti, path: Path) -> Path:
         model = comp["norm"] * profile_bin_means(profile, lc.lo, lc.hi, gti if gti is not None else lc.gti)
         ax.step(t, model, where="mid", color="C1",
                 label=f"simulated profile x {comp['norm']:.3g}  chi2/dof {comp['chi2_red']:.2f}")  # fmt: skip
-    ax.set_xlabel(f"time - {t0:.1f} (s)")
+    from mxt_pipeline.io.fits import met_to_isot
+
+    # A date people read, not a mission-time float ("time - 300000000.0").
+    ax.set_xlabel(f"time since the first bin's start, {met_to_isot(t0)[:19]} TT (s)")
     ax.set_ylabel("rate (counts/s)")
     ax.set_title(f"{rec['name']}: light curve against the simulated profile")
     ax.legend(fontsize=8)

@@ -151,7 +151,9 @@ def _make_client(scheduler: str | None, n_workers: int | None, processes: bool =
         threads_per_worker=1,
         processes=processes,
         dashboard_address=None,
-        silence_logs=logging.WARNING,
+        # dask's start/stop chatter (cluster addresses, workers killed at shutdown,
+        # closed-connection tracebacks) says nothing about the campaign: errors only.
+        silence_logs=logging.ERROR,
     )
     return Client(cluster), cluster
 
@@ -196,6 +198,7 @@ def run_campaign(
             RunTask(spec.case, i, run_seed(spec.seed, i), str(run_dir(out, i)), dict(spec.options))
             for i in todo
         ]
+        quiet = _QuietDask()
         client, cluster = _make_client(scheduler, n_workers, processes)
         try:
             from distributed import as_completed
@@ -221,7 +224,32 @@ def run_campaign(
             client.close()
             if cluster is not None:
                 cluster.close()
+            quiet.restore()
     return load_results(out, range(spec.n))
+
+
+class _QuietDask(logging.Filter):
+    """Drop the dask/tornado records below ERROR until :meth:`restore` (their INFO and
+    shutdown WARNING lines otherwise fill the terminal of ``mxt campaign run``).
+
+    A filter on the terminal handlers, not a logger level: dask resets the levels of
+    its loggers when a cluster closes, and the nanny warns after that.
+    """
+
+    NAMES = ("distributed", "tornado", "asyncio")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._handlers = list(logging.getLogger().handlers)
+        for h in self._handlers:
+            h.addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or record.name.split(".")[0] not in self.NAMES
+
+    def restore(self) -> None:
+        for h in self._handlers:
+            h.removeFilter(self)
 
 
 def _json_default(obj: Any) -> Any:

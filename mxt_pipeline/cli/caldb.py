@@ -11,6 +11,12 @@
 Without ``--url``/``--root`` the client uses ``$MXT_CALDB_URL``, then ``$CALDB``, then
 the bundled ``fixtures_caldb/``.  The token (remote) comes from ``--runtime-data``
 (``runtime_data.json``) or ``$MXT_TOKEN``; it is never printed.
+
+The service accepts the tokens of ``$MXT_CALDB_TOKENS`` and/or ``--token-file``
+(``MXT_TOKEN`` is the *client's* variable).  Its own state (SQLite index, upload
+staging) goes to ``--state-dir``, by default ``$MXT_CALDB_STATE_DIR`` or a folder per
+CALDB root under ``$XDG_STATE_HOME/mxt`` (``~/.local/state/mxt``), never inside the
+served root.
 """
 
 from __future__ import annotations
@@ -19,13 +25,22 @@ import json
 
 import click
 
+from mxt_pipeline.cli.vocabulary import CALDB_ROOT_HELP, CALDB_URL_HELP
+
 __all__ = ["command"]
 
 
 def _client(url: str | None, root: str | None, runtime_data: str | None, no_token: bool, max_tries: int):
     from mxt_pipeline.caldb import CaDBIO
+    from mxt_pipeline.errors import MXTAuthError
 
-    return CaDBIO(use_tokens=not no_token, max_tries=max_tries, url=url, caldb=root, runtime_data=runtime_data)
+    try:
+        return CaDBIO(use_tokens=not no_token, max_tries=max_tries, url=url, caldb=root, runtime_data=runtime_data)
+    except MXTAuthError as exc:
+        # The library speaks of its arguments; the command line user needs the options.
+        raise MXTAuthError("no token for the CALDB service: set MXT_TOKEN, or give --runtime-data FILE (a JSON file "
+                           "with a 'token' key), or --no-token for a service started with --allow-anonymous",
+                           status=exc.status) from None  # fmt: skip
 
 
 def _backend_options(f):
@@ -34,8 +49,8 @@ def _backend_options(f):
     f = click.option(
         "--runtime-data", type=click.Path(dir_okay=False), help="runtime_data.json holding the token."
     )(f)
-    f = click.option("--root", type=click.Path(file_okay=False), help="Local CALDB root (default $CALDB).")(f)
-    f = click.option("--url", help="CALDB service URL (default $MXT_CALDB_URL).")(f)
+    f = click.option("--root", type=click.Path(file_okay=False), help=CALDB_ROOT_HELP)(f)
+    f = click.option("--url", help=CALDB_URL_HELP)(f)
     return f
 
 
@@ -104,7 +119,7 @@ def upload_cmd(file, node, url, root, runtime_data, no_token, max_tries) -> None
 
 
 @command.command("index")
-@click.option("--root", required=True, type=click.Path(file_okay=False, exists=True), help="CALDB root.")
+@click.option("--root", required=True, type=click.Path(file_okay=False, exists=True), help="CALDB root folder.")
 @click.option("--instrument", "instruments", multiple=True, default=("MXT",), show_default=True,
               help="Instrument(s) to index.")  # fmt: skip
 @click.option("--telescop", default="SVOM", show_default=True)
@@ -126,15 +141,18 @@ def index_cmd(root, instruments, telescop, quality) -> None:
 
 
 @command.command("serve")
-@click.option("--root", required=True, type=click.Path(file_okay=False), help="CALDB root served.")
+@click.option("--root", required=True, type=click.Path(file_okay=False), help="CALDB root folder to serve.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8500, show_default=True, type=int)
 @click.option("--token-file", type=click.Path(dir_okay=False, exists=True),
-              help="Accepted tokens, one per line (also $MXT_CALDB_TOKENS).")  # fmt: skip
+              help="Tokens the service accepts, one per line (and/or $MXT_CALDB_TOKENS; MXT_TOKEN is the client's).")  # fmt: skip
 @click.option("--max-upload-mb", default=256, show_default=True, type=int)
 @click.option("--allow-anonymous", is_flag=True, help="No authentication (local development only).")
 @click.option("--log-level", default="info", show_default=True)
-def serve_cmd(root, host, port, token_file, max_upload_mb, allow_anonymous, log_level) -> None:
+@click.option("--state-dir", type=click.Path(file_okay=False), default=None,
+              help="Service state: SQLite index, upload staging (default: $MXT_CALDB_STATE_DIR, else a folder per "
+                   "root under $XDG_STATE_HOME/mxt; never inside ROOT).")  # fmt: skip
+def serve_cmd(root, host, port, token_file, max_upload_mb, allow_anonymous, log_level, state_dir) -> None:
     """Serve the CALDB at ROOT over HTTP (Starlette + uvicorn: pip extra ``service``)."""
     from mxt_pipeline.extras import require
 
@@ -144,5 +162,23 @@ def serve_cmd(root, host, port, token_file, max_upload_mb, allow_anonymous, log_
 
     serve(
         root, host, port, token_file=token_file, max_upload_bytes=max_upload_mb * 1024 * 1024,
-        allow_anonymous=allow_anonymous, log_level=log_level,
+        allow_anonymous=allow_anonymous, log_level=log_level, state_dir=state_dir or default_state_dir(root),
     )  # fmt: skip
+
+
+def default_state_dir(root: str) -> str:
+    """The service state folder of ``root`` outside it: ``$MXT_CALDB_STATE_DIR``, else
+    ``$XDG_STATE_HOME/mxt/caldb-<hash of the root's path>`` (``~/.local/state`` by default).
+
+    One folder per root, so serving two CALDBs never mixes their indexes.
+    """
+    import hashlib
+    import os
+    from pathlib import Path
+
+    env = os.environ.get("MXT_CALDB_STATE_DIR")
+    if env:
+        return env
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "mxt"
+    key = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:12]
+    return str(base / f"caldb-{Path(root).resolve().name}-{key}")

@@ -9,6 +9,7 @@ import click
 
 from mxt_pipeline.campaign.runner import CampaignSpec, load_results, run_campaign
 from mxt_pipeline.campaign.tables import read_results, write_results
+from mxt_pipeline.cli.vocabulary import CALDB_HELP
 
 RESULTS_FILE = "campaign_results.fits"
 REPORT_FILE = "report.html"
@@ -23,11 +24,11 @@ def command() -> None:
 @command.command("run")
 @click.option("--case", type=click.Choice(["montecarlo", "grb", "gp"]), required=True, help="Simulated case.")
 @click.option("--n", "n_runs", type=click.IntRange(min=1), required=True, help="Number of runs.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Campaign folder.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Campaign folder (created; run again to resume).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Campaign seed.")
 @click.option("--scheduler", default=None, help="Existing dask scheduler, tcp://HOST:PORT (default: a local cluster).")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Workers of the local cluster.")
-@click.option("--caldb", type=click.Path(file_okay=False), default=None, help="CALDB root (default: bundled).")
+@click.option("--caldb", type=click.Path(file_okay=False), default=None, help=CALDB_HELP)
 @click.option("--option", "options", multiple=True, help="Case option KEY=VALUE (JSON value), repeatable.")
 @click.option("--runner", default=CampaignSpec.runner, show_default=True, help="Run function module:function.")
 def run_cmd(case, n_runs, out_dir, seed, scheduler, workers, caldb, options, runner) -> None:
@@ -53,10 +54,19 @@ def run_cmd(case, n_runs, out_dir, seed, scheduler, workers, caldb, options, run
 def report_cmd(campaign_dir: str) -> None:
     """Write the ensemble report (HTML with plots, summary JSON) of a campaign."""
     from mxt_pipeline.campaign.ensemble_report import ensemble_summary, write_html_report
+    from mxt_pipeline.errors import MXTInputError
     from mxt_pipeline.io.fits import atomic_write_bytes
 
     folder = Path(campaign_dir)
-    spec = CampaignSpec.from_json((folder / "campaign.json").read_text())
+    spec_path = folder / "campaign.json"
+    if not spec_path.is_file():
+        raise MXTInputError("not a campaign folder: no campaign.json (give the --out folder of "
+                            "'mxt campaign run')", file=spec_path)  # fmt: skip
+    try:
+        spec = CampaignSpec.from_json(spec_path.read_text())
+    except (ValueError, TypeError, KeyError) as exc:
+        raise MXTInputError(f"unreadable campaign description ({exc}); re-run 'mxt campaign run' into a new "
+                            "folder", file=spec_path) from None  # fmt: skip
     records = load_results(folder)
     results = folder / RESULTS_FILE
     write_results(results, records, spec.case, spec.seed)
@@ -67,8 +77,25 @@ def report_cmd(campaign_dir: str) -> None:
     summary = ensemble_summary(sources, runs, elapsed)
     atomic_write_bytes(folder / SUMMARY_FILE, json.dumps(summary, indent=2).encode())
     click.echo(f"report: {html_path}")
+    for line in summary_lines(summary):
+        click.echo("  " + line)
+
+
+def summary_lines(summary: dict) -> list[str]:
+    """The summary as people read it: 3-4 significant digits, units, the interval's level."""
+    level = summary.get("r90_coverage_interval_level")
+    out = []
     for key, value in summary.items():
-        click.echo(f"  {key}: {value}")
+        if key == "r90_coverage_interval_level":
+            continue
+        if key == "r90_coverage_interval" and value is not None:
+            text = f"{value[0]:.3f} - {value[1]:.3f}" + (f" ({100 * level:.1f}% Clopper-Pearson)" if level else "")
+        elif isinstance(value, float):
+            text = f"{value:.1f}" if key.endswith(("_arcsec", "_s")) else f"{value:.3g}"
+        else:
+            text = "n/a" if value is None else str(value)
+        out.append(f"{key}: {text}")
+    return out
 
 
 def _crlb_function(spec: CampaignSpec, records):

@@ -5,9 +5,16 @@ products: the source list ``mxt_sop_sky_*.fits`` (required), the light curves
 ``mxt_lc_*_src*.fits`` and the L2 events ``mxt_l2_evt_*.fits`` (optional; the events
 give the calibration-line residuals).  A campaign run folder, a ``mxt simulate``
 dataset with the ``mxt run`` output below it, or any folder laid out so, will do; each
-file can also be named by an option.  Writes ``compare.json``, ``compare_sources.ecsv``
-and the plots in ``--out`` (default ``RUN_DIR/compare``) and prints the tables and a
-verdict per quantity.
+file can also be named by an option.  When several pipeline outputs lie below RUN_DIR
+(``mxt run`` into one ``out/`` for several datasets), the one of the truth's OBS_ID is
+taken, and among its versions the one ``latest.json`` points at.  Writes
+``compare.json``, ``compare_sources.ecsv`` and the plots in ``--out`` and prints the
+tables and a verdict per quantity.
+
+A published collection (a folder with ``manifest.json``) is never written to: by
+default the comparison goes *beside* the collection holding the source list, in
+``compare_<collection>/``, else in ``RUN_DIR/compare``; an ``--out`` inside a
+collection is refused.
 """
 
 from __future__ import annotations
@@ -36,20 +43,86 @@ def _one(root: Path, pattern: str, what: str, required: bool) -> Path | None:
     return found[0]
 
 
+def collection_of(path: str | Path) -> Path | None:
+    """The published collection (folder holding ``manifest.json``) ``path`` lies in, or None."""
+    from mxt_pipeline.pipelines.collection import MANIFEST
+
+    for folder in Path(path).absolute().parents:
+        if (folder / MANIFEST).is_file():
+            return folder
+    return None
+
+
+def _product_root(root: Path, truth_path: object) -> Path:
+    """The folder to look for products in: RUN_DIR, or the one collection of the truth's OBS_ID.
+
+    ``mxt run`` writes the collections of every dataset it processed side by side in
+    one output folder; the truth names the observation, and ``latest.json`` the
+    version to take when the observation was processed several times.
+    """
+    import json
+
+    from mxt_pipeline.pipelines.collection import MANIFEST
+
+    if truth_path is None or len(list(root.rglob("mxt_sop_sky_*.fits"))) <= 1:
+        return root
+    try:
+        obs_id = str(json.loads(Path(str(truth_path)).read_text())["obs_id"])
+    except (OSError, ValueError, KeyError):
+        return root
+    mine = sorted({p.parent for p in root.rglob(f"mxt_sop_sky_{obs_id}.fits") if (p.parent / MANIFEST).is_file()})
+    if len(mine) == 1:
+        return mine[0]
+    for pointer in sorted(root.rglob("latest.json")):
+        try:
+            names = set(json.loads(pointer.read_text()).values())
+        except (OSError, ValueError, AttributeError):
+            continue
+        chosen = [c for c in mine if c.name in names]
+        if len(chosen) == 1:
+            return chosen[0]
+    return root
+
+
 def find_products(run_dir: str | Path, given: dict[str, object] | None = None) -> dict[str, object]:
     """The files of a run folder: ``truth``, ``srclist``, ``events`` (or None), ``lcs`` (list).
 
-    Files already ``given`` (by option) are kept and not looked for.
+    Files already ``given`` (by option) are kept and not looked for.  With several
+    pipeline outputs below ``run_dir``, the products are taken from the collection of
+    the truth's OBS_ID (see :func:`_product_root`).
     """
     root = Path(run_dir)
     given = given or {}
+    truth = given.get("truth") or _one(root, "truth.json", "truth file", True)
+    prod = _product_root(root, truth)
     found: dict[str, object] = {
-        "truth": given.get("truth") or _one(root, "truth.json", "truth file", True),
-        "srclist": given.get("srclist") or _one(root, "mxt_sop_sky_*.fits", "source list", True),
-        "events": given.get("events") or _one(root, "mxt_l2_evt_*.fits", "L2 event list", False),
-        "lcs": list(given.get("lcs") or []) or sorted(root.rglob("mxt_lc_*_src*.fits")),
+        "truth": truth,
+        "srclist": given.get("srclist") or _one(prod, "mxt_sop_sky_*.fits", "source list", True),
+        "events": given.get("events") or _one(prod, "mxt_l2_evt_*.fits", "L2 event list", False),
+        "lcs": list(given.get("lcs") or []) or sorted(prod.rglob("mxt_lc_*_src*.fits")),
     }
     return found
+
+
+def output_folder(root: Path, srclist: object, out_dir: str | None) -> Path:
+    """Where the comparison goes: ``out_dir``, else beside the collection, else ``root/compare``.
+
+    Raises
+    ------
+    MXTInputError
+        ``out_dir`` lies inside a published collection.
+    """
+    if out_dir:
+        inside = collection_of(Path(out_dir) / "x")
+        if inside is not None:
+            raise MXTInputError(f"--out {out_dir} lies inside the published collection {inside.name}, which is never "
+                                "modified after publication; choose a folder outside it (the default is beside it)")  # fmt: skip
+        return Path(out_dir)
+    coll = collection_of(Path(str(srclist)))
+    if coll is not None:
+        return coll.parent / f"compare_{coll.name}"
+    coll = collection_of(root / "x")
+    return root.parent / f"compare_{root.name}" if coll is not None else root / "compare"
 
 
 def _fmt(v, spec: str = ".1f") -> str:
@@ -121,7 +194,7 @@ def render_text(result) -> str:
 @click.option("--srclist", type=click.Path(exists=True, dir_okay=False), help="MXT-SOP-SKY source list.")
 @click.option("--lc", "lc_paths", multiple=True, type=click.Path(exists=True, dir_okay=False), help="MXT_LC light curve (repeatable).")
 @click.option("--events", type=click.Path(exists=True, dir_okay=False), help="L2 event list (calibration lines).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default RUN_DIR/compare).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default: beside the collection, compare_<collection>/; else RUN_DIR/compare).")
 @click.option("--match-radius", type=float, default=120.0, show_default=True, help="Matching radius (arcsec).")
 @click.option("--no-plots", is_flag=True, help="Do not draw the plots.")
 @click.option("--strict", is_flag=True, help="Exit with status 1 when a verdict is FAIL.")
@@ -152,7 +225,7 @@ def command(run_dir, truth_path, srclist, lc_paths, events, out_dir, match_radiu
         energies, gti = line_event_energies(ev), ev.gti
     tol = Tolerances(match_radius_arcsec=match_radius)
     result = compare_run(truth, table, light_curves=lcs, events_energy_kev=energies, gti=gti, tol=tol)
-    out = Path(out_dir) if out_dir else root / "compare"
+    out = output_folder(root, found["srclist"], out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "compare.json", result)
     buf = io.StringIO()

@@ -54,11 +54,16 @@ class _LazyGroup(click.Group):
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mxt")
-@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.option("-v", "--verbose", count=True, help="More log output: warnings by default, -v info, -vv debug.")
 def cli(verbose: int) -> None:
     """SVOM/MXT ground pipeline: simulate, calibrate, detect, light curves, pipelines."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    # The level goes on the terminal handler too: a run raises the package's loggers to
+    # INFO for its run.log, and those records must not reach the terminal without -v.
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.setLevel(level)
 
 
 def main(argv: list[str] | None = None) -> int:

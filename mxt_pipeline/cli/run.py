@@ -30,6 +30,7 @@ from pathlib import Path
 
 import click
 
+from mxt_pipeline.cli.vocabulary import CALDB_HELP, CALDB_URL_HELP, PROGRESS_HELP
 from mxt_pipeline.errors import MXTError
 
 __all__ = ["command"]
@@ -108,12 +109,12 @@ def _preprocess_telemetry(dataset: Path, out_dir: Path) -> Path:
 @click.command("run")
 @click.argument("dataset", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--pipeline", "pipeline_name", type=click.Choice(["xband-gp", "xband-cp"]), help="Pipeline to run on DATASET.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output folder (collections and status).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Output folder: collections, processing status.")
 @click.option("--runtime-data", type=click.Path(dir_okay=False, path_type=Path), help="runtime_data.json from the scheduler.")
 @click.option("--reprocess", "reprocess_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
               help="Rerun a published collection into a new one beside it.")
-@click.option("--caldb", type=click.Path(file_okay=False, path_type=Path), help="Local CALDB root (default $CALDB or bundled).")
-@click.option("--caldb-url", help="CALDB service URL (default $MXT_CALDB_URL).")
+@click.option("--caldb", type=click.Path(file_okay=False, path_type=Path), help=CALDB_HELP)
+@click.option("--caldb-url", help=CALDB_URL_HELP)
 @click.option("--sdb-url", help="Science database URL for the weekly SAA files (default: the dataset's saa/).")
 @click.option("--max-tries", type=click.IntRange(1, 20), default=5, show_default=True, help="Attempts per service request.")
 @click.option("--burst-ra", type=click.FloatRange(0, 360, max_open=True), help="xband-cp: trigger RA (deg).")
@@ -122,7 +123,7 @@ def _preprocess_telemetry(dataset: Path, out_dir: Path) -> Path:
 @click.option("--burst-id", help="xband-cp: burst identifier.")
 @click.option("-p", "--param", "params", multiple=True, metavar="BRICK.NAME=VALUE", help="Parameter override (repeatable).")
 @click.option("--force", is_flag=True, help="Process even if already done with the same inputs and versions.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@click.option("--progress/--no-progress", default=None, help=PROGRESS_HELP)
 @click.option("--describe", is_flag=True, help="Print the pipeline's bricks (JSON) and exit.")
 @click.option("--from-telemetry", is_flag=True,
               help="Decode DATASET/telemetry/ (CCSDS packets) into OUT/preprocessed/ first, and run on that.")
@@ -130,8 +131,13 @@ def _preprocess_telemetry(dataset: Path, out_dir: Path) -> Path:
 def command(ctx, dataset, pipeline_name, out_dir, runtime_data, reprocess_dir, caldb, caldb_url, sdb_url, max_tries,
             burst_ra, burst_dec, burst_error, burst_id, params, force, progress, describe,
             from_telemetry) -> None:  # fmt: skip
-    """Run a pipeline: ``mxt run DATASET --pipeline xband-gp|xband-cp --out DIR`` or
-    ``mxt run --runtime-data runtime_data.json``."""
+    """Run a pipeline on a dataset, for the scheduler, or again on a collection.
+
+    \b
+      mxt run DATASET --pipeline xband-gp|xband-cp --out DIR
+      mxt run --runtime-data runtime_data.json
+      mxt run --reprocess DIR/COLLECTION [--caldb NEW_CALDB]
+    """
     from mxt_pipeline.pipelines.execute import execute
     from mxt_pipeline.pipelines.parameters import parse_overrides
     from mxt_pipeline.pipelines.runtime import (

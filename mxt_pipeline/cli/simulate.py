@@ -13,17 +13,22 @@ each pass, with downlink defects ``--tm-loss``, ``--tm-overlap``, ``--tm-reorder
 
 Every command takes ``--caldb DIR`` (default: ``$CALDB``, else the bundled CALDB),
 ``--write-scenario FILE`` (save the scenario it ran as YAML) and shows a progress bar
-on a terminal (``--no-progress`` to hide it).
+on a terminal (``--no-progress`` to hide it).  A dataset folder that already holds a
+dataset is refused unless ``--overwrite`` is given: the old pass files would otherwise
+stay beside the new ones and be read with them.
+
 """
 
 from __future__ import annotations
 
 import click
 
-_SEED = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Root random seed.")
-_OUT = click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Dataset directory to write.")
+from mxt_pipeline.cli.vocabulary import CALDB_HELP, PROGRESS_HELP, SEED_HELP
+
+_SEED = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help=SEED_HELP)
+_OUT = click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Dataset folder to write.")
 _CALDB = click.option("--caldb", type=click.Path(exists=True, file_okay=False), default=None,
-                      help="CALDB root (default: $CALDB, else the bundled one).")  # fmt: skip
+                      help=CALDB_HELP)  # fmt: skip
 _WRITE = click.option("--write-scenario", type=click.Path(dir_okay=False), default=None,
                       help="Also write the scenario as YAML to this file.")  # fmt: skip
 
@@ -65,12 +70,41 @@ def _write_telemetry(ds, out: str, seed: int, telemetry: bool, tm_loss: float, t
                f"{inj['corrupted']} corrupted")  # fmt: skip
 
 
+_OVERWRITE = click.option("--overwrite", is_flag=True,
+                          help="Replace the dataset already in --out (default: refuse to mix two datasets).")  # fmt: skip
 _PROGRESS = click.option("--progress/--no-progress", default=None,
-                         help="Progress bar (default: on when the output is a terminal).")  # fmt: skip
+                         help=PROGRESS_HELP)  # fmt: skip
+
+
+#: What ``write_dataset`` writes in a dataset folder (files and folders).
+_DATASET_ENTRIES = ("l1", "aux", "saa", "truth.json", "dataset.json", "scenario.yaml", "telemetry", "telemetry.json")
+
+
+def _prepare_out(out: str, overwrite: bool) -> None:
+    """Refuse (or, with ``overwrite``, clear) a dataset folder that already holds a dataset.
+
+    Only the entries a dataset consists of are removed; anything else the user keeps
+    there (a pipeline output folder, notes) is left alone.
+    """
+    import shutil
+    from pathlib import Path
+
+    from mxt_pipeline.errors import MXTInputError
+
+    root = Path(out)
+    present = [name for name in _DATASET_ENTRIES if (root / name).exists()]
+    if not present:
+        return
+    if not overwrite:
+        raise MXTInputError(f"--out already holds a dataset ({', '.join(present)}): its pass files would be mixed "
+                            "with the new ones; choose another --out or add --overwrite to replace it", file=root)  # fmt: skip
+    for name in present:
+        path = root / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 def _run(scenario, seed: int, out: str, caldb: str | None, write_scenario: str | None, progress: bool | None,
-         *, bar_position: int = 0, leave: bool = True):  # fmt: skip
+         *, bar_position: int = 0, leave: bool = True, overwrite: bool = False):  # fmt: skip
     import sys
 
     from tqdm import tqdm
@@ -78,6 +112,7 @@ def _run(scenario, seed: int, out: str, caldb: str | None, write_scenario: str |
     from mxt_pipeline.io.simulated_dataset import run_scenario
     from mxt_pipeline.io.simulated_dataset import write_scenario as write_scenario_file
 
+    _prepare_out(out, overwrite)
     if write_scenario:
         write_scenario_file(scenario, write_scenario)
     show = sys.stderr.isatty() if progress is None else progress
@@ -113,7 +148,8 @@ def command() -> None:
 @click.option("--template", default="GRB_061121", show_default=True,
               help="Swift-XRT event name, 'random', or 'analytic' (canonical afterglow, no data needed).")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Swift-XRT light-curve folder (default: $MXT_SWIFT_XRT_DATA or the shared data).")
+              help="Swift-XRT light-curve folder (default: $MXT_SWIFT_XRT_DATA, else ../shared/data; without "
+                   "them the analytic light curve is used).")
 @click.option("--delay", type=float, default=300.0, show_default=True, help="Start of the observation after the trigger (s).")
 @click.option("--duration", type=float, default=10000.0, show_default=True, help="Observation length (s).")
 @click.option("--counts-to-flux", type=float, default=4.0e-11, show_default=True,
@@ -122,9 +158,10 @@ def command() -> None:
 @_OUT
 @_CALDB
 @_WRITE
+@_OVERWRITE
 @_PROGRESS
 @_telemetry_options
-def grb(template, data_dir, delay, duration, counts_to_flux, seed, out, caldb, write_scenario, progress,
+def grb(template, data_dir, delay, duration, counts_to_flux, seed, out, caldb, write_scenario, overwrite, progress,
         **tm):  # fmt: skip
     """A GRB afterglow from a real Swift-XRT light curve (or the analytic canonical one)."""
     from mxt_pipeline.simulate.cases import grb_scenario
@@ -132,7 +169,7 @@ def grb(template, data_dir, delay, duration, counts_to_flux, seed, out, caldb, w
     tpl = None if template.lower() == "analytic" else template
     sc = grb_scenario(seed, template=tpl, data_dir=data_dir, delay=delay, duration=duration,
                       counts_to_flux=counts_to_flux)  # fmt: skip
-    ds = _run(sc, seed, out, caldb, write_scenario, progress)
+    ds = _run(sc, seed, out, caldb, write_scenario, progress, overwrite=overwrite)
     click.echo(_summary(ds, out))
     _write_telemetry(ds, out, seed, **tm)
 
@@ -145,14 +182,15 @@ def grb(template, data_dir, delay, duration, counts_to_flux, seed, out, caldb, w
 @_OUT
 @_CALDB
 @_WRITE
+@_OVERWRITE
 @_PROGRESS
 @_telemetry_options
-def gp(n_sources, duration, seed, out, caldb, write_scenario, progress, **tm):
+def gp(n_sources, duration, seed, out, caldb, write_scenario, overwrite, progress, **tm):
     """1 to 3 sources in or out of the field, with variability and various spectra."""
     from mxt_pipeline.simulate.cases import gp_scenario
 
     sc = gp_scenario(seed, n_sources=n_sources, duration=duration)
-    ds = _run(sc, seed, out, caldb, write_scenario, progress)
+    ds = _run(sc, seed, out, caldb, write_scenario, progress, overwrite=overwrite)
     click.echo(_summary(ds, out))
     _write_telemetry(ds, out, seed, **tm)
 
@@ -164,8 +202,9 @@ def gp(n_sources, duration, seed, out, caldb, write_scenario, progress, **tm):
 @_SEED
 @_OUT
 @_CALDB
+@_OVERWRITE
 @_PROGRESS
-def montecarlo(n_runs, data_dir, seed, out, caldb, progress):
+def montecarlo(n_runs, data_dir, seed, out, caldb, overwrite, progress):
     """N random observations (documented distributions) into OUT/run_NNNNN.
 
     Run i uses the seed derived from --seed and i exactly as ``mxt campaign`` does.
@@ -183,7 +222,7 @@ def montecarlo(n_runs, data_dir, seed, out, caldb, progress):
         s = run_seed(seed, i)
         sc = montecarlo_scenario(s, data_dir=data_dir, obs_id=f"MC{i:06d}")
         run_out = str(Path(out) / f"run_{i:05d}")
-        ds = _run(sc, s, run_out, caldb, None, False)
+        ds = _run(sc, s, run_out, caldb, None, False, overwrite=overwrite)
         click.echo(_summary(ds, run_out))
 
 
@@ -194,13 +233,30 @@ def montecarlo(n_runs, data_dir, seed, out, caldb, progress):
 @_SEED
 @_OUT
 @_CALDB
+@_OVERWRITE
 @_PROGRESS
 @_telemetry_options
-def scenario(file, data_dir, seed, out, caldb, progress, **tm):
+def scenario(file, data_dir, seed, out, caldb, overwrite, progress, **tm):
     """Run a scenario file (YAML; format in docs/simulation.md)."""
     from mxt_pipeline.io.simulated_dataset import load_scenario
 
     sc = load_scenario(file, data_dir=data_dir)
-    ds = _run(sc, seed, out, caldb, None, progress)
+    ds = _run(sc, seed, out, caldb, None, progress, overwrite=overwrite)
     click.echo(_summary(ds, out))
     _write_telemetry(ds, out, seed, **tm)
+
+
+@command.command("templates")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Swift-XRT light-curve folder (default: $MXT_SWIFT_XRT_DATA, else ../shared/data).")
+def templates(data_dir):
+    """List the Swift-XRT light curves usable as --template (none without the data)."""
+    from mxt_pipeline.datapaths import swift_xrt_dir
+    from mxt_pipeline.errors import MXTInputError
+    from mxt_pipeline.simulate.timeprofiles import list_swift_templates
+
+    if swift_xrt_dir(data_dir) is None:
+        raise MXTInputError("the Swift-XRT light curves were not found (--data-dir, $MXT_SWIFT_XRT_DATA, "
+                            "../shared/data); 'mxt simulate grb --template analytic' needs no data")  # fmt: skip
+    for name in list_swift_templates(data_dir, min_bins=0):
+        click.echo(name)

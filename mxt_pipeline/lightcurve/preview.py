@@ -131,12 +131,22 @@ def plot_light_curve(
             xmin = float(np.min(g_start[early]))
         xmax = float(np.max(x + xerr)) if len(lc) else 10.0
         ax.set_xlabel("time since trigger (s)")
+        # Plain numbers (0.3, 2, 1000) on the log axes, not 3x10^-1 in mathtext.
+        from matplotlib.ticker import FuncFormatter
+
+        plain = FuncFormatter(lambda v, _pos: f"{v:g}")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(plain)
+            axis.set_minor_formatter(FuncFormatter(lambda v, _pos: f"{v:g}" if str(f"{v:g}")[0] in "25" else ""))
     else:
         xmin = 0.0
         xmax = float(np.max(lc.hi - t0)) if len(lc) else 1.0
         if len(lc.gti):
             xmax = max(xmax, lc.gti.tstop - t0)
-        ax.set_xlabel(f"time since the start of the good time, {t0:.1f} s MET (s)")
+        # A date people read, not a mission-time number: "since 2026-07-05T05:25:34 TT".
+        from mxt_pipeline.io.fits import met_to_isot
+
+        ax.set_xlabel(f"time since the start of the good time, {met_to_isot(t0)[:19]} TT (s)")
     ax.set_xlim(xmin, xmax * (1.3 if log else 1.0))
     shown = _shade_gaps(ax, lc, t0, log, xmin, xmax * (1.3 if log else 1.0))
     ax.set_ylabel("net count rate (counts/s)")

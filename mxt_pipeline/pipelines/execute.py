@@ -347,6 +347,9 @@ def execute(
                                       stopped_at=status.stopped_at, reason=status.reason, **report_args)  # fmt: skip
                 outcome.report = report
                 write_report(area.path, redact(report, secrets))
+                # The staging area is hidden (and kept for a resume): the report of a run
+                # that published nothing is also written where people look, beside the status.
+                write_report(out / "failed" / f"{request.pipeline}_{request.target.obs_id}", redact(report, secrets))
             write_status(out, status, redact=secrets)
             return outcome
     except BaseException as exc:

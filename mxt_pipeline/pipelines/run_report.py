@@ -2,8 +2,13 @@
 
 Written in three forms beside the products: ``run_report.json`` (complete, for
 programs: the harness reads it for timing trends), ``run_report.md`` and
-``run_report.html`` (short, for people: the status, a time breakdown per brick, the
-products and what went wrong).
+``run_report.html`` (short, for people: the science first, sources with position,
+R90 and DET_ML, the burst offset, exposure and gaps, the previews inline; then the
+status, a time breakdown per brick, the products and what went wrong).
+
+The science section is read from the products in the folder at the time the report is
+written (source list, burst file, preview PNGs) and from the bricks' metrics, so it
+shows exactly what was published.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ __all__ = [
     "report_markdown",
     "report_html",
     "environment",
+    "science_summary",
     "split_clock",
     "REPORT_FILES",
     "CLOCK_FIELDS",
@@ -137,8 +143,87 @@ def _share(frac: Mapping[str, float], brick: Mapping[str, Any]) -> str:
     return f"{100 * frac[brick['name']]:.1f}%" if brick["name"] in frac else "-"
 
 
-def report_markdown(report: Mapping[str, Any]) -> str:
-    """A short human-readable account of a run."""
+def _metrics(report: Mapping[str, Any], brick: str) -> dict[str, Any]:
+    for b in report.get("bricks", []):
+        if b.get("name") == brick:
+            return dict(b.get("metrics") or {})
+    return {}
+
+
+def science_summary(folder: str | os.PathLike[str] | None, report: Mapping[str, Any]) -> dict[str, Any]:
+    """What a scientist looks for first, from the products in ``folder`` and the metrics.
+
+    Returns a dict with ``sources`` (one dict per source list row: SRC_ID, RA, DEC,
+    ERR_R90 in arcsec, DET_ML, RATE, RATE_ERR), ``burst`` (the burst file's source and
+    trigger, or None), ``exposure_s``, ``lost_s_by_origin`` and ``previews`` (PNG file
+    names of the folder).  Missing products give empty entries: a failed run has fewer.
+    """
+    import json
+
+    out: dict[str, Any] = {"sources": [], "burst": None, "previews": []}
+    cal = _metrics(report, "calibrate")
+    out["exposure_s"] = cal.get("ontime_s")
+    out["lost_s_by_origin"] = cal.get("lost_s_by_origin") or {}
+    if folder is None:
+        return out
+    root = Path(folder)
+    for path in sorted(root.glob("mxt_sop_sky_*.fits")):
+        from mxt_pipeline.errors import MXTError
+        from mxt_pipeline.io import read_product
+
+        try:
+            table = read_product(path, "MXT_SOP_SKY").table("SRCLIST")
+        except (MXTError, OSError):
+            continue
+        for row in table:
+            out["sources"].append({k: (int(row[k]) if k == "SRC_ID" else float(row[k]))
+                                   for k in ("SRC_ID", "RA", "DEC", "ERR_R90", "DET_ML", "RATE", "RATE_ERR")
+                                   if k in table.colnames})  # fmt: skip
+    for path in sorted(root.glob("mxt_burst_*.json")):
+        try:
+            out["burst"] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
+    out["previews"] = [p.name for p in sorted(root.glob("*.png"), key=lambda p: (not p.name.startswith("mxt_img"), p.name))]
+    return out
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _science_lines(sci: Mapping[str, Any]) -> list[str]:
+    """The science section in Markdown."""
+    lines = ["## Science", ""]
+    burst = sci.get("burst")
+    if burst:
+        src, trig = burst.get("source") or {}, burst.get("trigger") or {}
+        if burst.get("detected") and src:
+            lines.append(f"- burst: SRC_ID {src.get('src_id')} at RA {src['ra']:.4f}, Dec {src['dec']:+.4f} deg, "
+                         f"R90 {_fmt(src.get('err_r90_arcsec'), '.1f')}\" (90% confidence), "
+                         f"{_fmt(src.get('offset_from_trigger_arcsec'), '.1f')}\" from the trigger position "
+                         f"({trig.get('origin', '?')}, radius {_fmt(trig.get('error_radius_arcmin'), '.1f')}')")  # fmt: skip
+        else:
+            lines.append("- burst: not detected")
+    if sci.get("exposure_s") is not None:
+        lost = {k: v for k, v in (sci.get("lost_s_by_origin") or {}).items() if v}
+        gaps = ", ".join(f"{k.lower()} {v:.0f} s" for k, v in sorted(lost.items())) or "none"
+        lines.append(f"- exposure (good time): {sci['exposure_s']:.0f} s; time lost to gaps: {gaps}")
+    if sci.get("sources"):
+        lines += ["", "| SRC_ID | RA (deg) | Dec (deg) | R90 (\", 90%) | DET_ML | rate (ct/s) |",
+                  "|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        for r in sci["sources"]:
+            lines.append(f"| {r.get('SRC_ID')} | {r['RA']:.4f} | {r['DEC']:+.4f} | {_fmt(r.get('ERR_R90'), '.1f')} | "
+                         f"{_fmt(r.get('DET_ML'), '.1f')} | {_fmt(r.get('RATE'), '.3f')} +- {_fmt(r.get('RATE_ERR'), '.3f')} |")
+    elif sci.get("burst") is not None or sci.get("exposure_s") is not None:
+        lines.append("- no source detected")
+    if sci.get("previews"):
+        lines += [""] + [f"![{name}]({name})" for name in sci["previews"]]
+    return lines + [""]
+
+
+def report_markdown(report: Mapping[str, Any], science: Mapping[str, Any] | None = None) -> str:
+    """A short human-readable account of a run (``science``: :func:`science_summary`)."""
     t = report["target"]
     lines = [
         f"# {report['pipeline']} run of {t.get('obs_id', '?')}: {report['status']}",
@@ -159,6 +244,8 @@ def report_markdown(report: Mapping[str, Any]) -> str:
         lines.append(f"- reason: {r.get('type')}: {r.get('message')}")
     if report.get("missing_inputs"):
         lines.append("- missing inputs: " + ", ".join(f"`{Path(m).name}`" for m in report["missing_inputs"]))
+    if science:
+        lines += ["", *_science_lines(science)]
     lines += ["", "## Bricks", "", "| brick | status | time (s) | share | outputs | warnings |", "|---|---|---:|---:|---|---|"]
     frac = timing.get("per_brick_fraction", {})
     for b in report["bricks"]:
@@ -182,8 +269,53 @@ def report_markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report_html(report: Mapping[str, Any]) -> str:
-    """The same account as :func:`report_markdown`, as a self-contained HTML page."""
+def _science_html(sci: Mapping[str, Any], folder: Path | None) -> str:
+    """The science section: burst, exposure and gaps, the source table, previews inline."""
+    import base64
+
+    e = html.escape
+    parts = ["<h2>Science</h2>"]
+    burst = sci.get("burst")
+    if burst:
+        src, trig = burst.get("source") or {}, burst.get("trigger") or {}
+        if burst.get("detected") and src:
+            parts.append(
+                f"<p><b>Burst</b>: source {e(str(src.get('src_id')))} at RA {src['ra']:.4f}&deg;, Dec {src['dec']:+.4f}&deg;, "
+                f"R90 {_fmt(src.get('err_r90_arcsec'), '.1f')}&Prime; (90% confidence), "
+                f"<b>{_fmt(src.get('offset_from_trigger_arcsec'), '.1f')}&Prime; from the trigger position</b> "
+                f"({e(str(trig.get('origin', '?')))}, radius {_fmt(trig.get('error_radius_arcmin'), '.1f')}&prime;).</p>"
+            )  # fmt: skip
+        else:
+            parts.append("<p><b>Burst</b>: not detected.</p>")
+    if sci.get("exposure_s") is not None:
+        lost = {k: v for k, v in (sci.get("lost_s_by_origin") or {}).items() if v}
+        gaps = ", ".join(f"{e(k.lower())} {v:.0f} s" for k, v in sorted(lost.items())) or "none"
+        parts.append(f"<p><b>Exposure</b> (good time) {sci['exposure_s']:.0f} s; time lost to gaps: {gaps}.</p>")
+    if sci.get("sources"):
+        rows = "".join(
+            f"<tr><td>{r.get('SRC_ID')}</td><td>{r['RA']:.4f}</td><td>{r['DEC']:+.4f}</td>"
+            f"<td>{_fmt(r.get('ERR_R90'), '.1f')}</td><td>{_fmt(r.get('DET_ML'), '.1f')}</td>"
+            f"<td>{_fmt(r.get('RATE'), '.3f')} &plusmn; {_fmt(r.get('RATE_ERR'), '.3f')}</td></tr>"
+            for r in sci["sources"]
+        )
+        parts.append("<table><tr><th>SRC_ID</th><th>RA (&deg;)</th><th>Dec (&deg;)</th><th>R90 (&Prime;, 90%)</th>"
+                     f"<th>DET_ML</th><th>rate (ct/s)</th></tr>{rows}</table>")  # fmt: skip
+    elif burst is not None or sci.get("exposure_s") is not None:
+        parts.append("<p>No source detected.</p>")
+    for name in sci.get("previews") or []:
+        path = None if folder is None else folder / name
+        if path is not None and path.is_file():
+            # Inline, so the page stays one self-contained file (mail, web console).
+            data = base64.b64encode(path.read_bytes()).decode("ascii")
+            parts.append(f"<figure><img alt='{e(name)}' style='max-width:100%' src='data:image/png;base64,{data}'>"
+                         f"<figcaption><code>{e(name)}</code></figcaption></figure>")  # fmt: skip
+    return "\n".join(parts)
+
+
+def report_html(report: Mapping[str, Any], science: Mapping[str, Any] | None = None,
+                folder: str | os.PathLike[str] | None = None) -> str:  # fmt: skip
+    """The same account as :func:`report_markdown`, as a self-contained HTML page
+    (``science``: :func:`science_summary`; previews read from ``folder``)."""
     e = html.escape
     t = report["target"]
     colour = {"SUCCESS": "#2e7d32", "PARTIAL": "#ef6c00", "NO_DATA": "#546e7a"}.get(report["status"], "#c62828")
@@ -225,6 +357,7 @@ td,th{{border:1px solid #ccc;padding:0.2em 0.6em}} th{{background:#eceff1}}</sty
 <p>Collection <code>{e(str(report.get('collection') or '-'))}</code>; pipeline {e(report['versions'].get('pipeline', '?'))},
 CALDB {e(report['versions'].get('caldb', '?'))}{f"; total {timing['total_s']:.2f} s" if "total_s" in timing else ""}.</p>
 {reason}
+{_science_html(science, None if folder is None else Path(folder)) if science else ''}
 <h2>Bricks</h2><table><tr><th>brick</th><th>status</th><th>time (s)</th><th>share</th><th>warnings</th></tr>
 {''.join(rows)}</table>
 <h2>Calibration files</h2><table><tr><th>code</th><th>file</th><th>sha256</th></tr>{cal}</table>
@@ -236,7 +369,9 @@ CALDB {e(report['versions'].get('caldb', '?'))}{f"; total {timing['total_s']:.2f
 def write_report(folder: str | os.PathLike[str], report: Mapping[str, Any]) -> list[Path]:
     """Write the three forms of the report into ``folder`` (atomically each)."""
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    sci = science_summary(folder, report)
     out = [write_json(folder / REPORT_FILES[0], report)]
-    out.append(atomic_write_bytes(folder / REPORT_FILES[1], report_markdown(report).encode("utf-8")))
-    out.append(atomic_write_bytes(folder / REPORT_FILES[2], report_html(report).encode("utf-8")))
+    out.append(atomic_write_bytes(folder / REPORT_FILES[1], report_markdown(report, sci).encode("utf-8")))
+    out.append(atomic_write_bytes(folder / REPORT_FILES[2], report_html(report, sci, folder).encode("utf-8")))
     return out

@@ -25,8 +25,8 @@ Common to all cases:
     GRBs with at least 20 PC bins) converted to flux with ``counts_to_flux`` erg
     cm^-2 s^-1 per XRT count/s (4e-11, photon index 2: the data README), absorbed power
     law of index 2 with the Galactic column of ``GRBtable.csv`` (0.05e22 cm^-2 when
-    unknown).  When the real data are absent and no template is named, the analytic
-    canonical afterglow (Nousek et al. 2006) with alpha1 = 3, alpha2 = 0.5,
+    unknown).  When the real data are absent (named template or not; a logged warning
+    says so), the analytic canonical afterglow (Nousek et al. 2006) with alpha1 = 3, alpha2 = 0.5,
     alpha3 = 1.2, breaks at 400 s and 5000 s and a flux of 2e-10 erg cm^-2 s^-1 at 1 ks
     (the flux of GRB 061121's template there) is used instead.  MXT starts observing
     ``delay`` s after the trigger (300 s: slew of the platform) with a final 10 deg slew
@@ -52,6 +52,8 @@ Common to all cases:
 
 from __future__ import annotations
 
+import difflib
+import logging
 import math
 import os
 from typing import Any
@@ -60,7 +62,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from mxt_pipeline.datamodel import pointing_rotation
-from mxt_pipeline.datapaths import swift_xrt_dir
+from mxt_pipeline.datapaths import swift_xrt_dir, swift_xrt_dir_of
 from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.geometry import angles_to_vectors, instrument_to_radec, radec_to_vectors
 from mxt_pipeline.simulate.background import CXBSettings, ParticleSettings
@@ -98,6 +100,7 @@ COUNTS_TO_FLUX = 4.0e-11
 #: MET span of the Monte-Carlo epochs (2026-01-01 to 2027-12-31, approximately).
 MC_EPOCH_RANGE = (2.84e8, 3.47e8)
 _CASE_KEY = 200
+_log = logging.getLogger(__name__)
 
 
 def case_rng(seed: int) -> np.random.Generator:
@@ -134,6 +137,21 @@ def _offset_position(ra: float, dec: float, roll: float, dy_arcmin: float, dz_ar
     rot: Rotation = pointing_rotation(ra, dec, roll)
     r, d = instrument_to_radec(angles_to_vectors(dy_arcmin, dz_arcmin), rot)
     return float(r[0]), float(d[0])
+
+
+def _known_template(name: str, data_dir: str | os.PathLike[str] | None) -> str:
+    """``name`` when the Swift-XRT folder has it; else an error listing close and known names."""
+    root = swift_xrt_dir(data_dir)
+    stem = template_file_name(name)
+    if root is None or (root / "PC" / f"{stem}.json").is_file() or (root / "WT" / f"{stem}.json").is_file():
+        return name
+    known = sorted({p.stem for mode in ("PC", "WT") for p in (root / mode).glob("*.json")})
+    close = difflib.get_close_matches(stem, known, n=5, cutoff=0.6)
+    hint = f"close names: {', '.join(close)}; " if close else ""
+    raise MXTInputError(
+        f"--template {name!r}: no Swift-XRT light curve of that name ({hint}{len(known)} known, e.g. "
+        f"{', '.join(known[:5])}; list them all with 'mxt simulate templates'); or use --template random "
+        "or --template analytic", file=root)  # fmt: skip
 
 
 def _common(rng: np.random.Generator, obs_id: str | None, seed: int) -> tuple[str, float]:
@@ -186,9 +204,16 @@ def grb_scenario(
     ra, dec = _offset_position(ra_p, dec_p, roll, off * math.cos(ang), off * math.sin(ang))
     tstart = trigger_time + delay
     nh = 0.05
-    use_template = template is not None and (template != "random" or swift_xrt_dir(data_dir) is not None)
+    if template is not None and data_dir is not None and swift_xrt_dir_of(data_dir) is None:
+        raise MXTInputError("--data-dir holds no Swift-XRT light curves (no PC/ folder)", file=data_dir)
+    use_template = template is not None and swift_xrt_dir(data_dir) is not None
+    if template is not None and not use_template:
+        # A newcomer without the real data still gets a GRB: the documented analytic
+        # afterglow, with a notice rather than an error (README, docs/simulation.md).
+        _log.warning("the Swift-XRT light curves were not found (--data-dir, $MXT_SWIFT_XRT_DATA, "
+                     "../shared/data): template %s replaced by the analytic canonical GRB light curve", template)  # fmt: skip
     if use_template:
-        name = choose_swift_template(rng, data_dir) if template == "random" else template
+        name = choose_swift_template(rng, data_dir) if template == "random" else _known_template(template, data_dir)
         lc = read_swift_lightcurve(name, data_dir)
         if lc.nh_gal is not None:
             nh = float(lc.nh_gal)

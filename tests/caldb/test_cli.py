@@ -70,6 +70,7 @@ def test_serve_command_end_to_end(tiny_caldb, tmp_path):
     tokens.chmod(0o600)
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MXT_")}
+    env["MXT_CALDB_STATE_DIR"] = str(tmp_path / "service-state")  # not the user's ~/.local/state
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(

@@ -99,7 +99,7 @@ def test_service_needs_a_token_to_start(tiny_caldb, monkeypatch):
     from mxt_pipeline.errors import MXTInputError
 
     monkeypatch.delenv("MXT_CALDB_TOKENS", raising=False)
-    with pytest.raises(MXTInputError, match="no tokens"):
+    with pytest.raises(MXTInputError, match="no token to accept"):
         serve(tiny_caldb, port=0)
 
 

@@ -211,3 +211,21 @@ def test_grb_preview_keeps_an_early_gap_in_view(tmp_path):
     ax, spans, texts, _ = _artists(fig)
     assert ax.get_xlim()[0] <= 50.0
     assert sorted(texts) == ["EARTH", "SLEW"] and len(spans) == 2
+
+
+def test_preview_labels_are_readable(curves, tmp_path):
+    """The x label of a curve without trigger gives a date, not a mission-time float;
+    log axes read as plain numbers."""
+    from mxt_pipeline.io.fits import met_to_isot
+
+    lc = curves[1]
+    fig = plot_light_curve(lc, None)
+    label = fig.axes[0].get_xlabel()
+    assert met_to_isot(lc.gti.tstart)[:19] + " TT" in label and "MET" not in label
+    assert "e+" not in label and "00000000.0" not in label
+    grb = curves[0]
+    grb.meta["TRIGTIME"] = -100.0
+    fig = plot_light_curve(grb, None)
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels() + fig.axes[0].get_xticklabels() if t.get_text()]
+    assert ticks and not any("times" in t or "^" in t for t in ticks), ticks

@@ -229,6 +229,10 @@ def test_failed_run_keeps_staging_and_report(tmp_path, toy_obs, toy_caldb):
     assert _collections(out) == []
     rep = json.loads((outcome.staging / "run_report.json").read_text())
     assert rep["status"] == "BAD_INPUT" and rep["collection"] is None
+    # ... and where people look: beside the status, not only in the hidden staging area.
+    seen = out / "failed" / f"{rep['pipeline']}_{rep['target']['obs_id']}"
+    assert json.loads((seen / "run_report.json").read_text()) == rep
+    assert "inconsistent passes" in (seen / "run_report.html").read_text()
 
 
 def test_early_products_are_published_before_the_end(tmp_path, toy_obs, toy_caldb):

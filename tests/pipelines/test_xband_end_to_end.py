@@ -197,3 +197,27 @@ def test_inputs_are_never_modified(dataset, gp_run, tmp_path):
     assert rerun.exit_code == 0, rerun.status.reason
     assert _snapshot(root) == truth["snapshot"]
     assert not any(p.name.startswith((".", "~")) for p in root.rglob("*"))  # no lock, cache or temp file left
+
+
+def test_gp_html_report_shows_the_science(gp_run):
+    """run_report.html: the sources with position, R90 and DET_ML as in the source list,
+    the exposure and its gaps, the previews inline (one self-contained page)."""
+    import base64
+    import re
+
+    html = (gp_run.collection / "run_report.html").read_text()
+    src = read_product(gp_run.collection / f"mxt_sop_sky_{OBS_ID}.fits").table("SRCLIST")
+    assert "<h2>Science</h2>" in html and html.index("Science") < html.index("Bricks")
+    for row in src:
+        assert f"<td>{row['RA']:.4f}</td><td>{row['DEC']:+.4f}</td><td>{row['ERR_R90']:.1f}</td>" in html
+        assert f"<td>{row['DET_ML']:.1f}</td>" in html
+    rep = json.loads((gp_run.collection / "run_report.json").read_text())
+    ontime = rep["bricks"][0]["metrics"]["ontime_s"]
+    assert f"<b>Exposure</b> (good time) {ontime:.0f} s" in html
+    assert "R90 (&Prime;, 90%)" in html  # the confidence level is stated
+    images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", html)
+    pngs = sorted(gp_run.collection.glob("*.png"))
+    assert len(images) == len(pngs) >= 2
+    assert {base64.b64decode(i) for i in images} == {p.read_bytes() for p in pngs}
+    md = (gp_run.collection / "run_report.md").read_text()
+    assert "## Science" in md and f"{src[0]['ERR_R90']:.1f}" in md

@@ -119,13 +119,15 @@ def test_grb_template_preset():
     assert rnd.to_dict() == grb_scenario(5, template="random").to_dict()
 
 
-def test_named_template_without_data_is_an_error(tmp_path, monkeypatch):
+def test_named_template_without_data_falls_back_to_analytic(tmp_path, monkeypatch):
     monkeypatch.setenv("MXT_SWIFT_XRT_DATA", str(tmp_path))
     monkeypatch.setattr("mxt_pipeline.datapaths.REPO_ROOT", tmp_path / "x" / "y")
-    with pytest.raises(MXTInputError):
-        grb_scenario(1, template="GRB_061121")
-    # 'random' without data falls back to the analytic afterglow.
+    # Without data, a named template and 'random' both give the analytic afterglow (README).
+    assert grb_scenario(1, template="GRB_061121").to_dict() == grb_scenario(1, template=None).to_dict()
     assert grb_scenario(1, template="random").sources[0].profile.MODEL == "grb"
+    # A folder named explicitly that holds no light curves is a mistake, not a fallback.
+    with pytest.raises(MXTInputError, match="holds no Swift-XRT light curves"):
+        grb_scenario(1, template="GRB_061121", data_dir=tmp_path)
 
 
 def test_yaml_exponents_read_as_strings_are_numbers(tmp_path):

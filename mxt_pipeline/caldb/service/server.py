@@ -47,8 +47,12 @@ def serve(
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD,
     allow_anonymous: bool = False,
     log_level: str = "info",
+    state_dir: str | os.PathLike[str] | None = None,
 ) -> None:
     """Serve the CALDB at ``root`` until interrupted.
+
+    ``state_dir`` holds the service's SQLite index and upload staging area (default
+    ``<root>/.caldb_service``; ``mxt caldb serve`` passes one outside the root).
 
     Raises
     ------
@@ -58,9 +62,11 @@ def serve(
     tokens = load_tokens(token_file)
     if not len(tokens) and not allow_anonymous:
         raise MXTInputError(
-            "no tokens: give --token-file or set MXT_CALDB_TOKENS (or --allow-anonymous for local tests)"
+            "the service has no token to accept: set MXT_CALDB_TOKENS (tokens separated by commas or spaces) or "
+            "give --token-file FILE (one per line); --allow-anonymous serves without any (local development "
+            "only).  MXT_TOKEN is the client's variable: the token it sends must be one of these"
         )
-    store = CaldbStore(root, max_upload_bytes=max_upload_bytes)
+    store = CaldbStore(root, max_upload_bytes=max_upload_bytes, state_dir=state_dir)
     app = create_app(store, tokens, allow_anonymous=allow_anonymous)
     uvicorn.Server(_config(app, host, port, log_level)).run()
 

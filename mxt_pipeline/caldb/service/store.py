@@ -5,8 +5,12 @@ Layout of a served CALDB root::
     <root>/data/svom/<inst>/{bcf,cpf}/<codename>/<file>.fits    FITS calibration files
     <root>/data/svom/<inst>/upload/<codename>/<file>.yaml       upload class (YAML)
     <root>/data/svom/<inst>/caldb.indx (+ index/caldb.indx<YYYYMMDD>)
-    <root>/.caldb_service/caldb.sqlite                          the authoritative index
-    <root>/.caldb_service/staging/                              uploads being received
+    <state>/caldb.sqlite                                        the authoritative index
+    <state>/staging/                                            uploads being received
+
+``<state>`` is ``<root>/.caldb_service`` unless a ``state_dir`` is given (``mxt caldb
+serve`` keeps it outside the root, so that serving a CALDB kept in a source checkout,
+such as the bundled ``fixtures_caldb/``, writes nothing into the checkout).
 
 SQLite is the source of truth; after every change the node's ``caldb.indx`` is
 regenerated from it (atomic write) so HEASoft tools keep working on the same tree.
@@ -29,6 +33,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import sqlite3
 import tempfile
 import threading
@@ -215,6 +220,31 @@ class _NodeView:
     by_code: dict[str, list[int]]
 
 
+def _move_into_place(staged: str | os.PathLike[str], final: Path) -> None:
+    """Rename ``staged`` to ``final``; across file systems (a state folder outside the
+    root), copy to a temporary file beside ``final`` first so the last step is still an
+    atomic rename."""
+    try:
+        os.replace(staged, final)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, open(staged, "rb") as src:
+            shutil.copyfileobj(src, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    os.unlink(staged)
+
+
 class CaldbStore:
     """Files, SQLite index and ``caldb.indx`` of a served CALDB root.
 
@@ -226,6 +256,9 @@ class CaldbStore:
         Largest accepted upload.
     telescop : str
         Mission of every node.
+    state_dir : path-like, optional
+        Folder of the SQLite index and the upload staging area (default
+        ``<root>/.caldb_service``).
 
     Notes
     -----
@@ -240,10 +273,11 @@ class CaldbStore:
         *,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD,
         telescop: str = "SVOM",
+        state_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.root = Path(root).absolute()
         self.root.mkdir(parents=True, exist_ok=True)
-        self.state_dir = self.root / STATE_DIR
+        self.state_dir = self.root / STATE_DIR if state_dir is None else Path(state_dir).absolute()
         self.staging_dir = self.state_dir / "staging"
         self.staging_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.state_dir / "caldb.sqlite"
@@ -716,7 +750,7 @@ class CaldbStore:
                         parent.mkdir()
                         created_dirs.append(parent)
                 os.chmod(staged, 0o644)  # mkstemp made it 0600; calibration files are public
-                os.replace(staged, final)
+                _move_into_place(staged, final)
                 moved = True
                 self._regenerate(conn, nd)
                 conn.execute("COMMIT")

@@ -12,12 +12,10 @@ increasing towards the west (east to the left, as on the sky).
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import numpy as np
 
-from mxt_pipeline import constants as C
 from mxt_pipeline.pipelines.brick import Brick, CoreResult
 from mxt_pipeline.pipelines.bricks.codecs import L2_EVENTS, SRCLIST, png_codec
 from mxt_pipeline.pipelines.parameters import Parameter
@@ -41,13 +39,12 @@ def sky_image(x: np.ndarray, y: np.ndarray, half_width: float, bin_pixels: float
 
 
 def image_preview_core(inputs: dict[str, Any], params, cal) -> CoreResult:
-    """Render the field image with the sources as PNG bytes (pure)."""
-    import matplotlib
+    """Render the field image with the sources as PNG bytes (pure).
 
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Circle
-
+    The figure itself (WCS axes, colour bar, scale bar, N/E arrows) is drawn by
+    :func:`mxt_pipeline.detect.field_preview.field_image_png`.
+    """
+    from mxt_pipeline.detect.field_preview import FieldSource, field_image_png
     from mxt_pipeline.detect.images import select_events
     from mxt_pipeline.io.fits import met_to_isot
 
@@ -59,35 +56,23 @@ def image_preview_core(inputs: dict[str, Any], params, cal) -> CoreResult:
     keep &= (e >= params.e_min) & (e < params.e_max)
     x, y = np.asarray(events["X"], float)[keep], np.asarray(events["Y"], float)[keep]
     img, xe, ye = sky_image(x, y, params.half_width_pixels, params.bin_pixels)
-
-    fig = Figure(figsize=(6.4, 6.0), dpi=params.dpi)
-    ax = fig.add_subplot(1, 1, 1)
-    shown = np.log10(1.0 + img)
-    ax.imshow(shown, origin="lower", extent=(xe[0], xe[-1], ye[0], ye[-1]), cmap="magma", interpolation="nearest")
     table = src.table
-    for row in table:
-        r = max(float(row["ERR_R90"]) / C.PIXEL_SCALE_ARCSEC, 3.0 * params.bin_pixels)
-        ax.add_patch(Circle((float(row["X"]), float(row["Y"])), r, fill=False, color="cyan", lw=1.0))
-        ax.annotate(str(int(row["SRC_ID"])), (float(row["X"]) + r, float(row["Y"]) + r), color="cyan", fontsize=8)
+    sources = [FieldSource(float(r["X"]), float(r["Y"]), float(r["ERR_R90"]), str(int(r["SRC_ID"]))) for r in table]
+    ra_nom, dec_nom = float(events.meta.get("RA_NOM", 0.0)), float(events.meta.get("DEC_NOM", 0.0))
+    trigger = None
     bp = getattr(target, "burst_position", None)
     if bp is not None and "RA_NOM" in events.meta:
         from mxt_pipeline.geometry import radec_to_sky
 
-        tx, ty = radec_to_sky(np.array([bp.ra]), np.array([bp.dec]), float(events.meta["RA_NOM"]), float(events.meta["DEC_NOM"]))
-        ax.plot(tx, ty, marker="x", color="lime", ms=10, mew=1.5, ls="none", label="trigger")
-        ax.legend(loc="upper right", fontsize=8)
-    ax.set_xlabel("sky X (pixel)")
-    ax.set_ylabel("sky Y (pixel)")
+        tx, ty = radec_to_sky(np.array([bp.ra]), np.array([bp.dec]), ra_nom, dec_nom)
+        trigger = (float(tx[0]), float(ty[0]))
     when = met_to_isot(events.gti.tstart) if len(events.gti) else "no good time"
-    ax.set_title(
-        f"MXT {events.meta.get('OBS_ID', '')} {events.meta.get('OBJECT', '') or ''}\n"
-        f"{params.e_min:g}-{params.e_max:g} keV, {int(keep.sum())} events, {events.gti.exposure:.0f} s, {when} TT",
-        fontsize=9,
-    )
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return CoreResult({"image_preview": buf.getvalue()},
-                      metrics={"n_events_shown": int(keep.sum()), "n_sources": len(table)})  # fmt: skip
+    title = (f"MXT {events.meta.get('OBS_ID', '')} {events.meta.get('OBJECT', '') or ''}\n"
+             f"{params.e_min:g}-{params.e_max:g} keV, {int(keep.sum())} events, {events.gti.exposure:.0f} s good time, "
+             f"from {when} TT")  # fmt: skip
+    png = field_image_png(img, float(xe[0]), float(ye[0]), params.bin_pixels, ra_nom, dec_nom, sources=sources,
+                          trigger=trigger, title=title, dpi=params.dpi)  # fmt: skip
+    return CoreResult({"image_preview": png}, metrics={"n_events_shown": int(keep.sum()), "n_sources": len(table)})
 
 
 IMAGE_PREVIEW = Brick(
