@@ -22,9 +22,12 @@ except ImportError:  # pragma: no cover - exercised where numba is absent
     numba = None
     HAVE_NUMBA = False
 
-__all__ = ["HAVE_NUMBA", "newton_amplitudes"]
+__all__ = ["HAVE_NUMBA", "newton_amplitudes", "gather_terms", "gradient_sums"]
 
 _FLOOR = 1e-25
+#: Relative rounding noise of C (a sum of 10^3-10^5 terms in float64) below which a
+#: Newton decrement is treated as converged.
+_REL_NOISE = 1e-12
 
 
 def _cstat(x, at, tot, c, m):
@@ -53,6 +56,13 @@ def _newton(at, tot, c, x0, free, max_iter, tol):
     m = np.empty(n)
     m_new = np.empty(n)
     cval = _cstat(x, at, tot, c, m)
+    # Rounding noise of C: its terms are of the order of the counts times a logarithm,
+    # summed over the pixels.  A Newton decrement below it cannot be verified by the
+    # line search (which would halve the step 50 times at a full sweep each), and
+    # changes C by far less than the 1e-3 of a contour level that matters.
+    csum = 0.0
+    for p in range(n):
+        csum += c[p]
     grad = np.empty(n_var)
     hess = np.empty((n_var, n_var))
     converged = False
@@ -99,7 +109,7 @@ def _newton(at, tot, c, x0, free, max_iter, tol):
         decrement = 0.0
         for u in range(n_act):
             decrement -= g[u] * step[u]
-        if not np.isfinite(decrement) or decrement < tol:
+        if not np.isfinite(decrement) or decrement < max(tol, _REL_NOISE * (abs(cval) + 2.0 * csum)):
             converged = True
             break
         # Projected Newton step with Armijo backtracking (the full step is accepted
@@ -144,9 +154,68 @@ def _newton(at, tot, c, x0, free, max_iter, tol):
     return x, cval, hess, converged
 
 
+def _gather_terms(w, fy, fz, iy, iz, g_nz):
+    """``a[s, p] = g_p sum_k w[s, k] fy[s, k, iy_p] fz[s, k, iz_p]`` at the counted pixels.
+
+    The numpy version gathers (S, K, n) arrays of ``fy`` and ``fz`` first; this loop
+    reads the 1-D tables in place and writes only the (S, n) result.
+    """
+    n_src, n_terms, _ = fy.shape
+    n = iy.size
+    a = np.empty((n_src, n))
+    for s in range(n_src):
+        for p in range(n):
+            i = iy[p]
+            j = iz[p]
+            v = 0.0
+            for k in range(n_terms):
+                v += w[s, k] * fy[s, k, i] * fz[s, k, j]
+            a[s, p] = v * g_nz[p]
+    return a
+
+
+def _gradient_sums(fy, fz, dfy, dfz, iy, iz, rg):
+    """``sum_p rg_p dfy[s,k,iy_p] fz[s,k,iz_p]`` and the same with ``fy dfz``, per (s, k)."""
+    n_src, n_terms, _ = fy.shape
+    n = iy.size
+    dy = np.zeros((n_src, n_terms))
+    dz = np.zeros((n_src, n_terms))
+    for s in range(n_src):
+        for k in range(n_terms):
+            sy = 0.0
+            sz = 0.0
+            for p in range(n):
+                i = iy[p]
+                j = iz[p]
+                r = rg[p]
+                sy += r * dfy[s, k, i] * fz[s, k, j]
+                sz += r * fy[s, k, i] * dfz[s, k, j]
+            dy[s, k] = sy
+            dz[s, k] = sz
+    return dy, dz
+
+
 if HAVE_NUMBA:
     _cstat = numba.njit(cache=True, fastmath=False)(_cstat)
     _newton = numba.njit(cache=True, fastmath=False)(_newton)
+    _gather_terms = numba.njit(cache=True, fastmath=False)(_gather_terms)
+    _gradient_sums = numba.njit(cache=True, fastmath=False)(_gradient_sums)
+
+
+def gather_terms(w: np.ndarray, fy: np.ndarray, fz: np.ndarray, iy: np.ndarray, iz: np.ndarray,
+                 g_nz: np.ndarray) -> np.ndarray:
+    """Compiled ``g P_s`` at the counted pixels (see :func:`_gather_terms`), shape (S, n)."""
+    f = np.float64
+    return _gather_terms(np.ascontiguousarray(w, f), np.ascontiguousarray(fy, f), np.ascontiguousarray(fz, f),
+                         iy, iz, np.ascontiguousarray(g_nz, f))
+
+
+def gradient_sums(fy: np.ndarray, fz: np.ndarray, dfy: np.ndarray, dfz: np.ndarray, iy: np.ndarray,
+                  iz: np.ndarray, rg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Compiled per-term sums of the position gradient (see :func:`_gradient_sums`)."""
+    f = np.float64
+    return _gradient_sums(np.ascontiguousarray(fy, f), np.ascontiguousarray(fz, f), np.ascontiguousarray(dfy, f),
+                          np.ascontiguousarray(dfz, f), iy, iz, np.ascontiguousarray(rg, f))
 
 
 def newton_amplitudes(
