@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mxt_pipeline.detect.blas import single_blas_thread
 from mxt_pipeline.errors import MXTError, MXTPipelineError
 from mxt_pipeline.pipelines.calibration import CalibrationBundle, provider_from
 from mxt_pipeline.pipelines.context import RunContext
@@ -351,7 +352,9 @@ class Brick:
             cal = ctx.bundle(self.caldb)
             res.caldb = [f.to_dict() for f in cal.files.values()]
             lap("core")
-            out = self.core(values, params, cal)
+            # One BLAS thread for every brick's core (the process's thread policy).
+            with single_blas_thread():
+                out = self.core(values, params, cal)
             if not isinstance(out, CoreResult):
                 if not isinstance(out, Mapping):
                     raise MXTPipelineError(f"brick {self.name}: core must return a mapping or a CoreResult")
