@@ -30,9 +30,9 @@ _FLOOR = 1e-25
 _REL_NOISE = 1e-12
 
 
-def _cstat(x, at, tot, c, m):
-    """Fill ``m = x @ a`` and return C; ``at`` is ``a`` transposed (pixel-major)."""
-    n, n_var = at.shape
+def _cstat(x, a, tot, c, m):
+    """Fill ``m = x @ a`` and return C (``a`` is (J, n): J short sequential streams)."""
+    n_var, n = a.shape
     s = 0.0
     for j in range(n_var):
         s += x[j] * tot[j]
@@ -40,7 +40,7 @@ def _cstat(x, at, tot, c, m):
     for p in range(n):
         v = 0.0
         for j in range(n_var):
-            v += x[j] * at[p, j]
+            v += x[j] * a[j, p]
         if v < _FLOOR:
             v = _FLOOR
         m[p] = v
@@ -48,14 +48,14 @@ def _cstat(x, at, tot, c, m):
     return 2.0 * (s - logsum)
 
 
-def _newton(at, tot, c, x0, free, max_iter, tol):
-    n, n_var = at.shape
+def _newton(a, tot, c, x0, free, max_iter, tol):
+    n_var, n = a.shape
     x = np.empty(n_var)
     for j in range(n_var):
         x[j] = x0[j] if x0[j] > 0.0 else 0.0
     m = np.empty(n)
     m_new = np.empty(n)
-    cval = _cstat(x, at, tot, c, m)
+    cval = _cstat(x, a, tot, c, m)
     # Rounding noise of C: its terms are of the order of the counts times a logarithm,
     # summed over the pixels.  A Newton decrement below it cannot be verified by the
     # line search (which would halve the step 50 times at a full sweep each), and
@@ -66,6 +66,8 @@ def _newton(at, tot, c, x0, free, max_iter, tol):
     grad = np.empty(n_var)
     hess = np.empty((n_var, n_var))
     converged = False
+    # Whether ``hess`` holds the Hessian at the current x.
+    fresh = False
     for _ in range(max_iter):
         # Gradient and Hessian in one sweep over the pixels.
         for j in range(n_var):
@@ -76,14 +78,15 @@ def _newton(at, tot, c, x0, free, max_iter, tol):
             r = c[p] / m[p]
             w = 2.0 * r / m[p]
             for j in range(n_var):
-                ajp = at[p, j]
+                ajp = a[j, p]
                 grad[j] -= 2.0 * ajp * r
                 wa = w * ajp
                 for k in range(j + 1):
-                    hess[j, k] += wa * at[p, k]
+                    hess[j, k] += wa * a[k, p]
         for j in range(n_var):
             for k in range(j):
                 hess[k, j] = hess[j, k]
+        fresh = True
         # Free variables not held at their bound 0.
         idx = np.empty(n_var, np.int64)
         n_act = 0
@@ -124,7 +127,7 @@ def _newton(at, tot, c, x0, free, max_iter, tol):
             for u in range(n_act):
                 v = x[idx[u]] + t * step[u]
                 x_new[idx[u]] = v if v > 0.0 else 0.0
-            c_new = _cstat(x_new, at, tot, c, m_new)
+            c_new = _cstat(x_new, a, tot, c, m_new)
             if c_new <= cval - 1e-4 * t * decrement:
                 accepted = True
                 break
@@ -138,19 +141,22 @@ def _newton(at, tot, c, x0, free, max_iter, tol):
         for p in range(n):
             m[p] = m_new[p]
         cval = c_new
-    # Hessian at the solution.
-    for j in range(n_var):
-        for k in range(n_var):
-            hess[j, k] = 0.0
-    for p in range(n):
-        w = 2.0 * c[p] / (m[p] * m[p])
+        fresh = False
+    if not fresh:
+        # Hessian at the solution (the loop's last one is at the solution unless the
+        # iteration limit ended it after a step: one more sweep then).
         for j in range(n_var):
-            wa = w * at[p, j]
-            for k in range(j + 1):
-                hess[j, k] += wa * at[p, k]
-    for j in range(n_var):
-        for k in range(j):
-            hess[k, j] = hess[j, k]
+            for k in range(n_var):
+                hess[j, k] = 0.0
+        for p in range(n):
+            w = 2.0 * c[p] / (m[p] * m[p])
+            for j in range(n_var):
+                wa = w * a[j, p]
+                for k in range(j + 1):
+                    hess[j, k] += wa * a[k, p]
+        for j in range(n_var):
+            for k in range(j):
+                hess[k, j] = hess[j, k]
     return x, cval, hess, converged
 
 
@@ -223,7 +229,7 @@ def newton_amplitudes(
 ) -> tuple[np.ndarray, float, np.ndarray, bool]:
     """Compiled solve (see :func:`mxt_pipeline.detect.likelihood.solve_linear_poisson`)."""
     x, cval, hess, ok = _newton(
-        np.ascontiguousarray(np.asarray(a, dtype=np.float64).T),
+        np.ascontiguousarray(a, dtype=np.float64),
         np.ascontiguousarray(tot, dtype=np.float64),
         np.ascontiguousarray(c, dtype=np.float64),
         np.ascontiguousarray(x0, dtype=np.float64),

@@ -191,7 +191,7 @@ class _BandTerms:
     tot: np.ndarray  # (S,): sum over all pixels of g_p * P_s(p)
     terms: SeparableTerms
     gfz: np.ndarray  # (S, K, ny): g @ fz per term (for the y derivatives)
-    gfy: np.ndarray  # (S, K, nz): fy @ g per term (for the z derivatives)
+    gfy: np.ndarray | None  # (S, K, nz): fy @ g per term (for the z derivatives; None without them)
     # fy, fz gathered at the rows / columns of the counted pixels, (S, K, n); None
     # with the compiled kernels, which read the 1-D tables in place.
     fy_nz: np.ndarray | None
@@ -204,7 +204,8 @@ def _band_terms(data: BandData, terms: SeparableTerms) -> _BandTerms:
     nz = terms.fz.shape[2]
     # (S*K, nz) @ (nz, ny) -> per-term column sums weighted by the exposure.
     gfz = (terms.fz.reshape(s * k, nz) @ data.exposure_t).reshape(s, k, ny)
-    gfy = (terms.fy.reshape(s * k, ny) @ g).reshape(s, k, nz)
+    # The z derivatives only (the gradient): not computed for a value alone.
+    gfy = (terms.fy.reshape(s * k, ny) @ g).reshape(s, k, nz) if terms.dfz is not None else None
     tot = np.einsum("sk,sk->s", terms.w, np.einsum("sky,sky->sk", terms.fy, gfz))
     if HAVE_NUMBA:
         return _BandTerms(gather_terms(terms.w, terms.fy, terms.fz, data.iy, data.iz, data.g_nz), tot, terms,
@@ -607,7 +608,7 @@ def _position_gradient(data: BandData, bt: _BandTerms, r: np.ndarray) -> tuple[n
     ``r = c / m`` at the pixels with counts.  Multiply by ``2 N_s`` to get dC/dy_s.
     """
     t = bt.terms
-    if t.dfy is None or t.dfz is None:
+    if t.dfy is None or t.dfz is None or bt.gfy is None:
         raise MXTInputError("position gradient requested from terms without derivatives")
     dtot_y = np.einsum("sk,sk->s", t.w, np.einsum("sky,sky->sk", t.dfy, bt.gfz))
     dtot_z = np.einsum("sk,sk->s", t.w, np.einsum("skz,skz->sk", bt.gfy, t.dfz))
