@@ -77,3 +77,16 @@ def test_solver_stops_at_the_rounding_noise_of_a_bright_image(engine):
     sigma = np.sqrt(np.diag(2.0 * np.linalg.inv(hess)))
     assert np.all(np.abs(step) < 1e-4 * sigma)
     assert cval == pytest.approx(2.0 * (x @ tot - cc @ np.log(m)), rel=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), ny=st.integers(1, 40), nz=st.integers(1, 40), ky=st.integers(1, 50),
+       kz=st.integers(1, 50))
+def test_fftconvolve_same_is_scipy_signal(seed, ny, nz, ky, kz):
+    from scipy import signal
+
+    from mxt_pipeline.detect.search import fftconvolve_same
+
+    rng = np.random.default_rng(seed)
+    a, k = rng.normal(size=(ny, nz)), rng.normal(size=(ky, kz))
+    np.testing.assert_allclose(fftconvolve_same(a, k), signal.fftconvolve(a, k, mode="same"), rtol=0, atol=1e-12)
