@@ -3,6 +3,7 @@
     python tools/bench_scaling.py                 # about 2-4 CPU-minutes
     python tools/bench_scaling.py --big           # adds the 1e7 points (calibration, Bayesian blocks)
     python tools/bench_scaling.py --quick         # the smallest sizes only (a smoke run)
+    python tools/bench_scaling.py --only blocks --astropy   # one kernel (updates the json), astropy beside
 
 Writes ``reports/benchmarks/scaling.json`` (every point: size, CPU seconds, the size's
 unit) and ``reports/benchmarks/scaling.png`` (log-log, one panel per kernel, with
@@ -120,7 +121,7 @@ def calibration_points(hit_sizes) -> list[dict]:
     return out
 
 
-def blocks_points(event_sizes) -> list[dict]:
+def blocks_points(event_sizes, astropy_up_to: float = 0.0) -> list[dict]:
     from mxt_pipeline.lightcurve.bayesian_blocks import bayesian_blocks
 
     rng = np.random.default_rng(5)
@@ -136,8 +137,23 @@ def blocks_points(event_sizes) -> list[dict]:
             edges = bayesian_blocks(t)
 
         cpu = _cpu(run)
-        out.append({"size": int(n), "cpu_s": cpu, "blocks": int(len(edges) - 1)})
-        print(f"Bayesian blocks, {n:.0e} events: {cpu:.3f} CPU-s ({len(edges) - 1} blocks)", flush=True)
+        point = {"size": int(n), "cpu_s": cpu, "blocks": int(len(edges) - 1)}
+        extra = ""
+        if n <= astropy_up_to:
+            # astropy's quadratic programme on the same events, same process.
+            from astropy.stats import bayesian_blocks as astropy_blocks
+
+            ref = None
+
+            def run_ref(t=t):
+                nonlocal ref
+                ref = astropy_blocks(t)
+
+            point["astropy_cpu_s"] = _cpu(run_ref)
+            point["same_edges"] = bool(ref.shape == edges.shape and np.allclose(ref, edges))
+            extra = f", astropy {point['astropy_cpu_s']:.3f} CPU-s, ratio {point['astropy_cpu_s'] / cpu:.0f}"
+        out.append(point)
+        print(f"Bayesian blocks, {n:.0e} events: {cpu:.4f} CPU-s ({len(edges) - 1} blocks{extra})", flush=True)
     return out
 
 
@@ -184,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="smallest sizes only (smoke run)")
     ap.add_argument("--only", choices=["detection", "calibration", "blocks"], action="append",
                     help="run only these kernels (repeatable)")
+    ap.add_argument("--astropy", action="store_true", help="also time astropy's Bayesian blocks up to 1e4 events")
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "benchmarks")
     args = ap.parse_args(argv)
     from mxt_pipeline.detect.blas import single_blas_thread
@@ -194,7 +211,15 @@ def main(argv: list[str] | None = None) -> int:
     events = [1e3, 1e4] if args.quick else [1e3, 1e4, 1e5, 1e6] + ([1e7] if args.big else [])
     only = set(args.only or ["detection", "calibration", "blocks"])
     command = "python tools/bench_scaling.py" + (" --big" if args.big else "") + (" --quick" if args.quick else "")
-    results: dict = {"meta": {"command": command, "timer": "time.process_time", "blas_threads": 1}}
+    command += "".join(f" --only {o}" for o in (args.only or [])) + (" --astropy" if args.astropy else "")
+    results: dict = {}
+    if args.only and (args.out / "scaling.json").exists():
+        # A partial run updates its kernels in the recorded figures.
+        results = json.loads((args.out / "scaling.json").read_text())
+    meta = results.setdefault("meta", {"timer": "time.process_time", "blas_threads": 1})
+    meta.setdefault("commands", [])
+    meta["commands"].append(command)
+    meta["command"] = "; ".join(dict.fromkeys(meta["commands"]))
     with single_blas_thread():
         if "detection" in only:
             det = detection_points(counts, sources)
@@ -203,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         if "calibration" in only:
             results["calibration_hits"] = calibration_points(hits)
         if "blocks" in only:
-            results["bayesian_blocks"] = blocks_points(events)
+            results["bayesian_blocks"] = blocks_points(events, 1e4 if args.astropy else 0.0)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "scaling.json").write_text(json.dumps(results, indent=1) + "\n")
     plot(results, args.out / "scaling.png")
