@@ -604,7 +604,7 @@ def read_product(
         product = _product_from_hdul(hdul, path, found, spec)
     finally:
         hdul.close()
-    if validate and not _checked_by_writer(path):
+    if validate and not checked_by_writer(path):
         from mxt_pipeline.io.validate import raise_for_violations
 
         raise_for_violations(product, spec)
@@ -678,7 +678,7 @@ def _identity(path: Path) -> tuple[int, int, int, int] | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _checked_by_writer(path: Path) -> bool:
+def checked_by_writer(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a product this process wrote after checking its values, unchanged."""
     key = os.path.abspath(path)
     known = _CHECKED.get(key)
