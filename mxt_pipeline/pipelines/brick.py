@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from mxt_pipeline.detect.blas import single_blas_thread
-from mxt_pipeline.errors import MXTError, MXTPipelineError
+from mxt_pipeline.errors import MXTError, MXTPipelineError, MXTSchemaError
 from mxt_pipeline.pipelines.calibration import CalibrationBundle, provider_from
 from mxt_pipeline.pipelines.context import RunContext
 from mxt_pipeline.pipelines.parameters import Parameter, ParameterSet
@@ -311,7 +311,17 @@ class Brick:
             for key, item in items:
                 name = codec.filename(ctx.naming, key)
                 path = ctx.out_dir / name
-                codec.write(path, item, ctx.naming)
+                try:
+                    codec.write(path, item, ctx.naming)
+                except MXTSchemaError as exc:
+                    # ``write_product`` refuses a product that fails its schema before
+                    # the file exists: a bug of the brick (INTERNAL_ERROR), not a bad input.
+                    first = exc.violations[0] if exc.violations else exc
+                    raise MXTPipelineError(
+                        f"product fails its format ({len(exc.violations)} problem(s)): {first.message}",
+                        file=path, hdu=getattr(first, "hdu", None), column=getattr(first, "column", None),
+                        keyword=getattr(first, "keyword", None),
+                    ) from exc
                 rec = file_record(port.name, path, relative_to=ctx.out_dir, key=key, kind=codec.name, role=codec.role)
                 if codec.fits and ctx.check_products:
                     rec.extra["checks"] = check_product(path)
