@@ -187,7 +187,10 @@ def plot(results: dict, path: Path) -> None:
         ax.set_ylabel("CPU seconds")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"CPU time against size ({results['meta']['command']})", fontsize=10)
+    import textwrap
+
+    title = "CPU time against size: " + results["meta"]["command"]
+    fig.suptitle("\n".join(textwrap.wrap(title, 110)), fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
