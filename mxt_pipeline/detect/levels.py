@@ -47,7 +47,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from mxt_pipeline.detect.radii import DC_68, DC_90, P_68, P_90
 from mxt_pipeline.errors import MXTCalibrationError
@@ -169,7 +169,7 @@ def fit_levels(samples: Mapping[str, tuple[Sequence[float], Sequence[float]]], p
     """
     if not samples:
         raise ValueError("no calibration sample")
-    wilks = float(stats.chi2.ppf(probability, 2))
+    wilks = float(2.0 * special.gammaincinv(1.0, probability))  # chi2.ppf(probability, 2)
     amplitudes = np.arange(0.0, 1.0 + 1e-9, 0.0025) if amplitudes is None else np.asarray(amplitudes, float)
     scales = np.geomspace(1.0, 100.0, 120) if scales is None else np.asarray(scales, float)
     cases = {k: (np.asarray(v[0], float), np.asarray(v[1], float)) for k, v in samples.items()}

@@ -47,7 +47,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mxt_pipeline.detect._newton import HAVE_NUMBA, newton_amplitudes
+from mxt_pipeline.detect._newton import (
+    _REL_NOISE,
+    HAVE_NUMBA,
+    gather_terms,
+    gradient_sums,
+    newton_amplitudes,
+)
 from mxt_pipeline.errors import MXTInputError
 
 __all__ = [
@@ -185,9 +191,11 @@ class _BandTerms:
     tot: np.ndarray  # (S,): sum over all pixels of g_p * P_s(p)
     terms: SeparableTerms
     gfz: np.ndarray  # (S, K, ny): g @ fz per term (for the y derivatives)
-    gfy: np.ndarray  # (S, K, nz): fy @ g per term (for the z derivatives)
-    fy_nz: np.ndarray  # (S, K, n): fy gathered at the rows of the counted pixels
-    fz_nz: np.ndarray  # (S, K, n)
+    gfy: np.ndarray | None  # (S, K, nz): fy @ g per term (for the z derivatives; None without them)
+    # fy, fz gathered at the rows / columns of the counted pixels, (S, K, n); None
+    # with the compiled kernels, which read the 1-D tables in place.
+    fy_nz: np.ndarray | None
+    fz_nz: np.ndarray | None
 
 
 def _band_terms(data: BandData, terms: SeparableTerms) -> _BandTerms:
@@ -196,8 +204,12 @@ def _band_terms(data: BandData, terms: SeparableTerms) -> _BandTerms:
     nz = terms.fz.shape[2]
     # (S*K, nz) @ (nz, ny) -> per-term column sums weighted by the exposure.
     gfz = (terms.fz.reshape(s * k, nz) @ data.exposure_t).reshape(s, k, ny)
-    gfy = (terms.fy.reshape(s * k, ny) @ g).reshape(s, k, nz)
+    # The z derivatives only (the gradient): not computed for a value alone.
+    gfy = (terms.fy.reshape(s * k, ny) @ g).reshape(s, k, nz) if terms.dfz is not None else None
     tot = np.einsum("sk,sk->s", terms.w, np.einsum("sky,sky->sk", terms.fy, gfz))
+    if HAVE_NUMBA:
+        return _BandTerms(gather_terms(terms.w, terms.fy, terms.fz, data.iy, data.iz, data.g_nz), tot, terms,
+                          gfz, gfy, None, None)
     fy_nz = terms.fy[:, :, data.iy]
     fz_nz = terms.fz[:, :, data.iz]
     p_nz = np.einsum("sk,skn->sn", terms.w, fy_nz * fz_nz)
@@ -267,6 +279,7 @@ def solve_linear_poisson(
     converged = False
     n_var = x.size
     diag = np.arange(n_var)
+    noise = _REL_NOISE * 2.0 * float(np.sum(c))
     for _ in range(max_iter):
         r = c / m
         grad = 2.0 * (tot - a @ r)
@@ -290,7 +303,7 @@ def solve_linear_poisson(
         except np.linalg.LinAlgError:
             step = -gi / np.maximum(np.diag(h), 1e-12)
         decrement = -float(gi @ step)
-        if not np.isfinite(decrement) or decrement < tol:
+        if not np.isfinite(decrement) or decrement < max(tol, _REL_NOISE * abs(cval) + noise):
             converged = True
             break
         t = 1.0
@@ -595,12 +608,15 @@ def _position_gradient(data: BandData, bt: _BandTerms, r: np.ndarray) -> tuple[n
     ``r = c / m`` at the pixels with counts.  Multiply by ``2 N_s`` to get dC/dy_s.
     """
     t = bt.terms
-    if t.dfy is None or t.dfz is None:
+    if t.dfy is None or t.dfz is None or bt.gfy is None:
         raise MXTInputError("position gradient requested from terms without derivatives")
-    s, k, n = bt.fy_nz.shape
     dtot_y = np.einsum("sk,sk->s", t.w, np.einsum("sky,sky->sk", t.dfy, bt.gfz))
     dtot_z = np.einsum("sk,sk->s", t.w, np.einsum("skz,skz->sk", bt.gfy, t.dfz))
     rg = r * data.g_nz
-    dy_sum = ((t.dfy[:, :, data.iy] * bt.fz_nz).reshape(s * k, n) @ rg).reshape(s, k)
-    dz_sum = ((bt.fy_nz * t.dfz[:, :, data.iz]).reshape(s * k, n) @ rg).reshape(s, k)
+    if bt.fy_nz is None or bt.fz_nz is None:
+        dy_sum, dz_sum = gradient_sums(t.fy, t.fz, t.dfy, t.dfz, data.iy, data.iz, rg)
+    else:
+        s, k, n = bt.fy_nz.shape
+        dy_sum = ((t.dfy[:, :, data.iy] * bt.fz_nz).reshape(s * k, n) @ rg).reshape(s, k)
+        dz_sum = ((bt.fy_nz * t.dfz[:, :, data.iz]).reshape(s * k, n) @ rg).reshape(s, k)
     return dtot_y - np.einsum("sk,sk->s", t.w, dy_sum), dtot_z - np.einsum("sk,sk->s", t.w, dz_sum)

@@ -149,24 +149,35 @@ def fit_projections(
     # Stage 1 is a first look: the on-axis PSF serves every source.
     theta = np.zeros(y.size)
     n = y.size
-    warm: list[np.ndarray] | None = None
+    (ylo, yhi), (zlo, zhi) = problem.bounds
+    x0 = np.r_[np.clip(y, ylo, yhi), np.clip(z, zlo, zhi)]
+    # Positions in units of about their statistical error (as in the ML stage,
+    # :func:`mxt_pipeline.detect.mlfit.fit_sources`): the counts of the start fix the
+    # scale; a bright source's start Hessian is otherwise off by orders of magnitude.
+    _, _, _, warm = projection_cstat(problem, x0[:n], x0[n:], theta, None, gradient=False)
+    src_counts = np.sum([a[:n] for a in warm], axis=0) if warm else np.zeros(n)
+    scale_s = np.maximum(np.sqrt(np.maximum(src_counts, 0.0)) / (problem.fwhm() / 2.3548), 1.0)
+    scale = np.r_[scale_s, scale_s]
 
-    def fun(x):
+    def fun(xs):
         nonlocal warm
+        x = xs / scale
         cval, gy, gz, amps = projection_cstat(problem, x[:n], x[n:], theta, warm)
         warm = amps
-        return cval, np.r_[gy, gz]
+        return cval, np.r_[gy, gz] / scale
 
-    (ylo, yhi), (zlo, zhi) = problem.bounds
+    lo = np.r_[np.full(n, ylo), np.full(n, zlo)] * scale
+    hi = np.r_[np.full(n, yhi), np.full(n, zhi)] * scale
     res = optimize.minimize(
         fun,
-        np.r_[y, z],
+        x0 * scale,
         jac=True,
         method="L-BFGS-B",
-        bounds=[(ylo, yhi)] * n + [(zlo, zhi)] * n,
+        bounds=list(zip(lo, hi)),
         options={"maxiter": max_iter, "ftol": 1e-12, "gtol": 1e-5},
     )
-    return res.x[:n], res.x[n:], float(res.fun)
+    x = res.x / scale
+    return x[:n], x[n:], float(res.fun)
 
 
 @one_blas_thread

@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
-from astropy.time import Time
 from astropy.utils.exceptions import AstropyWarning
 
 from mxt_pipeline import constants as C
+from mxt_pipeline.datamodel.mission_time import met_to_isot
 from mxt_pipeline.errors import MXTFormatError
 from mxt_pipeline.io.formats import get_spec
 from mxt_pipeline.io.spec import ColumnSpec, HDUSpec, ProductSpec
@@ -62,23 +62,6 @@ _IGNORED_ON_COPY = {
 def mjdref() -> float:
     """Return MJDREF = MJDREFI + MJDREFF of the MXT products."""
     return C.MJDREFI + C.MJDREFF
-
-
-def met_to_isot(met: float) -> str:
-    """Convert mission time (TT seconds since MJDREF) to an ISO date in TT.
-
-    Parameters
-    ----------
-    met : float
-        Seconds since MJDREF (TT).
-
-    Returns
-    -------
-    str
-        ``YYYY-MM-DDThh:mm:ss.sss`` in the TT scale (as DATE-OBS with TIMESYS='TT').
-    """
-    t = Time(C.MJDREFI, C.MJDREFF + float(met) / 86400.0, format="mjd", scale="tt")
-    return t.isot
 
 
 def product_date() -> str:
@@ -390,8 +373,17 @@ def write_product(
     stamp = f"HDU checksum updated {product_date()}"
     for hdu in hdul:
         hdu.add_checksum(when=stamp)
+    # The product boundary: the values are checked before the file exists (a product
+    # that violates its format is never written) ...
+    from mxt_pipeline.io.validate import raise_for_violations
+
+    raise_for_violations(_product_from_hdul(hdul, Path(path), content, spec), spec)
     with atomic_path(path) as tmp:
         hdul.writeto(tmp, overwrite=True, checksum=False, output_verify="exception")
+    # ... and reading it back in this process does not check them again.
+    ident = _identity(Path(path))
+    if ident is not None:
+        _CHECKED[os.path.abspath(path)] = ident
     return Path(path)
 
 
@@ -573,7 +565,8 @@ def read_product(
     validate : bool
         Run the value checks of the product's schema (ranges, NaN, sort order, allowed
         values, required keywords) and raise :class:`~mxt_pipeline.errors.MXTSchemaError`
-        listing every violation.
+        listing every violation.  Skipped for a file that this process wrote (and
+        checked while writing) and that is unchanged since (see ``_CHECKED``).
 
     Returns
     -------
@@ -597,49 +590,93 @@ def read_product(
             spec = get_spec(found)
         except KeyError as exc:
             raise MXTFormatError(str(exc.args[0]), file=path, hdu=0, keyword="CONTENT") from None
-        product = FitsProduct(path=path, content=found, primary_header=hdul[0].header.copy())
-        names = [h.name for h in hdul]
-        for hspec in spec.hdus:
-            if hspec.extname not in names:
-                if hspec.required:
-                    raise MXTFormatError("required HDU missing", file=path, hdu=hspec.extname)
-                continue
-            hdu = hdul[hspec.extname]
-            if hspec.kind == "image":
-                product.hdus[hspec.extname] = FitsHDU(
-                    hspec.extname, hdu.header.copy(), data=None if hdu.data is None else _native(hdu.data)
-                )
-                continue
-            if not isinstance(hdu, fits.BinTableHDU):
-                raise MXTFormatError("not a binary table", file=path, hdu=hspec.extname)
-            data = hdu.data
-            colnames = [] if data is None else list(data.columns.names)
-            table = Table()
-            nrows = 0 if data is None else len(data)
-            for cspec in hspec.columns:
-                if cspec.name not in colnames:
-                    if cspec.required:
-                        raise MXTFormatError(
-                            "required column missing", file=path, hdu=hspec.extname, column=cspec.name
-                        )
-                    continue
-                arr = _native(np.asarray(data[cspec.name]))
-                if nrows == 0:
-                    # An empty column still declares its type (TFORM): check it, then
-                    # give the table the spec's dtype and shape.
-                    _check_column_type(cspec, arr, path, hspec.extname, shape=False)
-                    shape = (0,) if cspec.repeat == 1 else (0, cspec.repeat)
-                    arr = np.zeros(shape, dtype=cspec.dtype if not cspec.is_string else "U1")
-                _check_column_type(cspec, arr, path, hspec.extname)
-                table[cspec.name] = arr
-                unit = data.columns[cspec.name].unit
-                if unit:
-                    table[cspec.name].unit = unit
-            product.hdus[hspec.extname] = FitsHDU(hspec.extname, hdu.header.copy(), table=table)
+        product = _product_from_hdul(hdul, path, found, spec)
     finally:
         hdul.close()
-    if validate:
+    if validate and not checked_by_writer(path):
         from mxt_pipeline.io.validate import raise_for_violations
 
         raise_for_violations(product, spec)
     return product
+
+
+def _product_from_hdul(hdul: fits.HDUList, path: Path, content: str, spec: ProductSpec) -> FitsProduct:
+    """The product of an HDU list (read from ``path`` or about to be written to it).
+
+    Checks the structure (required HDUs and columns, column types) and converts the
+    columns to native byte order.
+    """
+    product = FitsProduct(path=path, content=content, primary_header=hdul[0].header.copy())
+    names = [h.name for h in hdul]
+    for hspec in spec.hdus:
+        if hspec.extname not in names:
+            if hspec.required:
+                raise MXTFormatError("required HDU missing", file=path, hdu=hspec.extname)
+            continue
+        hdu = hdul[hspec.extname]
+        if hspec.kind == "image":
+            product.hdus[hspec.extname] = FitsHDU(
+                hspec.extname, hdu.header.copy(), data=None if hdu.data is None else _native(hdu.data)
+            )
+            continue
+        if not isinstance(hdu, fits.BinTableHDU):
+            raise MXTFormatError("not a binary table", file=path, hdu=hspec.extname)
+        data = hdu.data
+        colnames = [] if data is None else list(data.columns.names)
+        table = Table()
+        nrows = 0 if data is None else len(data)
+        for cspec in hspec.columns:
+            if cspec.name not in colnames:
+                if cspec.required:
+                    raise MXTFormatError("required column missing", file=path, hdu=hspec.extname, column=cspec.name)
+                continue
+            arr = _native(np.asarray(data[cspec.name]))
+            if nrows == 0:
+                # An empty column still declares its type (TFORM): check it, then give
+                # the table the spec's dtype and shape.
+                _check_column_type(cspec, arr, path, hspec.extname, shape=False)
+                shape = (0,) if cspec.repeat == 1 else (0, cspec.repeat)
+                arr = np.zeros(shape, dtype=cspec.dtype if not cspec.is_string else "U1")
+            _check_column_type(cspec, arr, path, hspec.extname)
+            table[cspec.name] = arr
+            unit = data.columns[cspec.name].unit
+            if unit:
+                table[cspec.name].unit = unit
+        product.hdus[hspec.extname] = FitsHDU(hspec.extname, hdu.header.copy(), table=table)
+    return product
+
+
+# --------------------------------------------------------------------------------------
+# Value checks at the boundaries
+# --------------------------------------------------------------------------------------
+#
+# The value checks of a product's schema (pandera column schemas, header schemas) run
+# where data crosses the product boundary: when a product is written, and when a file
+# this process did not write is read.  A product that the pipeline wrote and checked
+# and then reads back (the next brick's input, in the same process) is not checked a
+# second time: the checks were about 50-60% of reading an event list.  The file is
+# recognised by its path and its identity on disk (device, inode, size, modification
+# time in ns, taken right after the atomic rename): a file replaced or modified since
+# (by anyone) is checked again.
+
+_CHECKED: dict[str, tuple[int, int, int, int]] = {}
+
+
+def _identity(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def checked_by_writer(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a product this process wrote after checking its values, unchanged."""
+    key = os.path.abspath(path)
+    known = _CHECKED.get(key)
+    return known is not None and known == _identity(Path(key))
+
+
+def forget_checked() -> None:
+    """Forget the products written by this process: every read checks values again."""
+    _CHECKED.clear()

@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from mxt_pipeline.datamodel.mission_time import met_to_isot
 from mxt_pipeline.lightcurve.poisson_errors import kraft_burrows_nousek
 from mxt_pipeline.lightcurve.rates import LightCurve
 
@@ -144,8 +145,6 @@ def plot_light_curve(
         if len(lc.gti):
             xmax = max(xmax, lc.gti.tstop - t0)
         # A date people read, not a mission-time number: "since 2026-07-05T05:25:34 TT".
-        from mxt_pipeline.io.fits import met_to_isot
-
         ax.set_xlabel(f"time since the start of the good time, {met_to_isot(t0)[:19]} TT (s)")
     ax.set_xlim(xmin, xmax * (1.3 if log else 1.0))
     shown = _shade_gaps(ax, lc, t0, log, xmin, xmax * (1.3 if log else 1.0))

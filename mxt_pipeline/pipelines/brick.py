@@ -36,7 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mxt_pipeline.errors import MXTError, MXTPipelineError
+from mxt_pipeline.detect.blas import single_blas_thread
+from mxt_pipeline.errors import MXTError, MXTPipelineError, MXTSchemaError
 from mxt_pipeline.pipelines.caldb_bundle import CalibrationBundle, provider_from
 from mxt_pipeline.pipelines.context import RunContext
 from mxt_pipeline.pipelines.parameters import Parameter, ParameterSet
@@ -325,7 +326,17 @@ class Brick:
             for key, item in items:
                 name = codec.filename(ctx.naming, key)
                 path = ctx.out_dir / name
-                codec.write(path, item, ctx.naming)
+                try:
+                    codec.write(path, item, ctx.naming)
+                except MXTSchemaError as exc:
+                    # ``write_product`` refuses a product that fails its schema before
+                    # the file exists: a bug of the brick (INTERNAL_ERROR), not a bad input.
+                    first = exc.violations[0] if exc.violations else exc
+                    raise MXTPipelineError(
+                        f"product fails its format ({len(exc.violations)} problem(s)): {first.message}",
+                        file=path, hdu=getattr(first, "hdu", None), column=getattr(first, "column", None),
+                        keyword=getattr(first, "keyword", None),
+                    ) from exc
                 rec = file_record(port.name, path, relative_to=ctx.out_dir, key=key, kind=codec.name, role=codec.role)
                 if codec.fits and ctx.check_products:
                     rec.extra["checks"] = check_product(path)
@@ -366,7 +377,9 @@ class Brick:
             cal = ctx.bundle(self.caldb)
             res.caldb = [f.to_dict() for f in cal.files.values()]
             lap("core")
-            out = self.core(values, params, cal)
+            # One BLAS thread for every brick's core (the process's thread policy).
+            with single_blas_thread():
+                out = self.core(values, params, cal)
             if not isinstance(out, CoreResult):
                 if not isinstance(out, Mapping):
                     raise MXTPipelineError(f"brick {self.name}: core must return a mapping or a CoreResult")
@@ -477,10 +490,21 @@ def check_product(path: Path) -> dict[str, str]:
         The product fails a check (a bug of the brick that wrote it: INTERNAL_ERROR);
         the file is deleted first, so it can never be published.
     """
+    from mxt_pipeline.errors import MXTFormatError
     from mxt_pipeline.io import validate_file
+    from mxt_pipeline.io.fits import checked_by_writer, read_product
     from mxt_pipeline.io.fitsverify import fitsverify_available, run_fitsverify
 
-    problems = validate_file(path)
+    if checked_by_writer(path):
+        # ``write_product`` checked the values before writing; what is left to check is
+        # that the file on disk reads back (structure, checksums).
+        try:
+            read_product(path)
+            problems = []
+        except MXTFormatError as exc:
+            problems = [exc]
+    else:
+        problems = validate_file(path)
     if problems:
         Path(path).unlink(missing_ok=True)
         first = problems[0]
