@@ -48,8 +48,7 @@ def _cpu(fn) -> float:
 
 
 def detection_points(counts_sizes, source_sizes) -> dict[str, list]:
-    from mxt_pipeline.detect.validation import ValidationSetup, simulate_problem
-
+    from mxt_pipeline.acceptance.detection import ValidationSetup, simulate_problem
     from mxt_pipeline.detect.pipeline import DetectionParameters, detect_in_problem
 
     setup = ValidationSetup.from_caldb()

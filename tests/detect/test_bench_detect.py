@@ -94,7 +94,7 @@ def test_bench_detection_three_sources_two_bands(benchmark):
 
 
 def _counts_problem(total: float, seed: int = 1):
-    from mxt_pipeline.detect.validation import simulate_problem
+    from mxt_pipeline.acceptance.detection import simulate_problem
 
     from .bench_setup import bench_setup
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from mxt_pipeline.detect.validation import simulate_problem
 
+from mxt_pipeline.acceptance.detection import simulate_problem
 from mxt_pipeline.detect.pipeline import DetectionParameters, detect_in_problem
 from mxt_pipeline.detect.reference import iminuit_fit, model_fractions
 

@@ -10,13 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mxt_pipeline import constants as C
-from mxt_pipeline.calib.coordinates import sky_to_radec
 from mxt_pipeline.detect.field_preview import (
     FieldSource,
     field_image_figure,
     field_image_png,
     image_wcs,
 )
+from mxt_pipeline.geometry import sky_to_radec
 
 
 @settings(max_examples=40, deadline=None)

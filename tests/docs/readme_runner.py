@@ -68,7 +68,7 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
                  "python -m harness run --skip replay,pipeline,checks,localization,ensemble,timing,coverage",
                  "the golden checks only: the replay and its checks take minutes and the coverage step runs the "
                  "whole test suite (this test included); tox -e regression runs them all"),  # fmt: skip
-    Substitution(r"(validation) --n 200 --min-detected 400$", r"\1 --n 1 --min-detected 1 --max-runs 2 --calibrate 1 "
+    Substitution(r"(acceptance\.detection) --n 200 --min-detected 400$", r"\1 --n 1 --min-detected 1 --max-runs 2 --calibrate 1 "
                  "--reference 1", "one or two runs per case; the acceptance criteria cannot hold on so few "
                  "(exit 1)", ok_codes=(0, 1)),  # fmt: skip
     Substitution(r"--calibrate-levels 1000\b", "--calibrate-levels 1", "1 detected run per level"),
