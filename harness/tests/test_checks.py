@@ -13,15 +13,22 @@ from hypothesis import strategies as st
 from harness import checks as chk
 from harness.results import Status
 
-from .products import event_columns, srclist_columns, write_events_file, write_srclist_file
+from .products import srclist_columns, write_events_file, write_srclist_file
 
 
 def test_schema_check(tmp_path):
     good = write_events_file(tmp_path / "good.fits", n=30)
     assert chk.schema_check(good, "calibrate").status == Status.PASS
-    cols = event_columns(30, 1)
-    cols["TIME"] = cols["TIME"][::-1].copy()  # time sort removed
-    bad = write_events_file(tmp_path / "bad.fits", cols)
+    # A product that breaks its schema is never written by the pipeline's writers: make
+    # one by hand, as a faulty external tool would (time sort removed).
+    import shutil
+
+    from astropy.io import fits
+
+    bad = tmp_path / "bad.fits"
+    shutil.copyfile(good, bad)
+    with fits.open(bad, mode="update") as hdul:
+        hdul["EVENTS"].data["TIME"] = hdul["EVENTS"].data["TIME"][::-1].copy()
     res = chk.schema_check(bad, "calibrate")
     assert res.status == Status.FAIL
     assert "calibrate" in res.message and "EVENTS/TIME" in res.message and "sort" in res.message.lower()

@@ -153,7 +153,7 @@ def index_cmd(root, instruments, telescop, quality) -> None:
               help="Service state: SQLite index, upload staging (default: $MXT_CALDB_STATE_DIR, else a folder per "
                    "root under $XDG_STATE_HOME/mxt; never inside ROOT).")  # fmt: skip
 def serve_cmd(root, host, port, token_file, max_upload_mb, allow_anonymous, log_level, state_dir) -> None:
-    """Serve the CALDB at ROOT over HTTP (Starlette + uvicorn: pip extra ``service``)."""
+    """Serve the CALDB at ROOT over HTTP (Starlette + uvicorn, from the pip extra 'service')."""
     from mxt_pipeline.extras import require
 
     for module in ("starlette", "uvicorn"):

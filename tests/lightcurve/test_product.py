@@ -219,13 +219,13 @@ def test_preview_labels_are_readable(curves, tmp_path):
     from mxt_pipeline.io.fits import met_to_isot
 
     lc = curves[1]
-    fig = plot_light_curve(lc, None)
+    fig = plot_light_curve(lc)
     label = fig.axes[0].get_xlabel()
     assert met_to_isot(lc.gti.tstart)[:19] + " TT" in label and "MET" not in label
     assert "e+" not in label and "00000000.0" not in label
     grb = curves[0]
     grb.meta["TRIGTIME"] = -100.0
-    fig = plot_light_curve(grb, None)
+    fig = plot_light_curve(grb)
     fig.canvas.draw()
     ticks = [t.get_text() for t in fig.axes[0].get_yticklabels() + fig.axes[0].get_xticklabels() if t.get_text()]
     assert ticks and not any("times" in t or "^" in t for t in ticks), ticks
