@@ -72,28 +72,22 @@ def detection_points(counts_sizes, source_sizes) -> dict[str, list]:
 
     detect_in_problem(problem_counts(650.0), params)  # warm-up: kernels, PSF tables
     out: dict[str, list] = {"detection_counts": [], "detection_sources": []}
+
+    def timed(key: str, size: float, prob, label: str) -> None:
+        res = None
+
+        def run() -> None:
+            nonlocal res
+            res = detect_in_problem(prob, params)
+
+        cpu = _cpu(run)
+        out[key].append({"size": size, "cpu_s": cpu, "found": int(res.n_sources)})
+        print(f"detection, {label}: {cpu:.2f} CPU-s ({res.n_sources} found)", flush=True)
+
     for total in counts_sizes:
-        prob = problem_counts(total)
-        res = None
-
-        def run(prob=prob):
-            nonlocal res
-            res = detect_in_problem(prob, params)
-
-        cpu = _cpu(run)
-        out["detection_counts"].append({"size": total, "cpu_s": cpu, "found": int(res.n_sources)})
-        print(f"detection, 3 sources, {total:.0e} counts: {cpu:.2f} CPU-s ({res.n_sources} found)", flush=True)
+        timed("detection_counts", total, problem_counts(total), f"3 sources, {total:.0e} counts")
     for n in source_sizes:
-        prob = problem_sources(n)
-        res = None
-
-        def run(prob=prob):
-            nonlocal res
-            res = detect_in_problem(prob, params)
-
-        cpu = _cpu(run)
-        out["detection_sources"].append({"size": n, "cpu_s": cpu, "found": int(res.n_sources)})
-        print(f"detection, {n} sources of 300 counts: {cpu:.2f} CPU-s ({res.n_sources} found)", flush=True)
+        timed("detection_sources", n, problem_sources(n), f"{n} sources of 300 counts")
     return out
 
 

@@ -181,12 +181,10 @@ def line_event_energies(events) -> np.ndarray:
     return np.asarray(events["ENERGY"], float)[select_events(events)]
 
 
+@functools.lru_cache(maxsize=4)
 def _provider(caldb: str | None):
     """The CALDB provider of a worker process (models loaded once, then cached)."""
     return provider_from(caldb)
-
-
-_provider = functools.lru_cache(maxsize=4)(_provider)
 
 
 def chain_context(values: Mapping[str, Any], manifest: Mapping[str, Any], provider, parameters: Mapping[str, Any],

@@ -12,7 +12,6 @@ when the brick fails.
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import tempfile
@@ -26,6 +25,7 @@ from mxt_pipeline.caldb.select import met_to_datetime
 from mxt_pipeline.errors import MXTInputError, MXTPipelineError
 from mxt_pipeline.io import read_header
 from mxt_pipeline.pipelines.brick import Brick, BrickResult
+from mxt_pipeline.services.files import move_into_place
 
 __all__ = ["Placement", "run_brick_to", "date_of_inputs"]
 
@@ -144,26 +144,8 @@ def run_brick_to(
                 targets = [Path(place.path)]
             for rec, dest in zip(recs, targets, strict=True):
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                _place(staging / rec.path, dest)
+                move_into_place(staging / rec.path, dest)
             kept[port] = targets
         return result, kept
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _place(src: Path, dest: Path) -> None:
-    """Move ``src`` to ``dest`` atomically, also across file systems."""
-    try:
-        os.replace(src, dest)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-        os.close(fd)
-        try:
-            shutil.copyfile(src, tmp)
-            shutil.copymode(src, tmp)
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise

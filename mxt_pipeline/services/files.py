@@ -9,10 +9,12 @@ final path really is a direct child of that folder.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "safe_filename",
+    "move_into_place",
     "target_in",
     "sha256_file",
     "cached_file",
@@ -142,3 +145,28 @@ def remove_stale_parts(folder: str | os.PathLike[str], max_age_s: float, now: fl
         removed.append(p)
         log.info("removed %s, left by an interrupted download", p.name)
     return removed
+
+
+def move_into_place(staged: str | os.PathLike[str], final: Path) -> None:
+    """Rename ``staged`` to ``final``; across file systems (a state folder outside the
+    root), copy to a temporary file beside ``final`` first so the last step is still an
+    atomic rename."""
+    try:
+        os.replace(staged, final)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, open(staged, "rb") as src:
+            shutil.copyfileobj(src, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    os.unlink(staged)

@@ -62,7 +62,7 @@ def test_upload_across_file_systems_lands_atomically(tiny_caldb, tmp_path, monke
     import errno
     import os
 
-    from mxt_pipeline.caldb.service import store as store_mod
+    from mxt_pipeline.services import files as files_mod
 
     real = os.replace
     calls = []
@@ -73,12 +73,12 @@ def test_upload_across_file_systems_lands_atomically(tiny_caldb, tmp_path, monke
             raise OSError(errno.EXDEV, "Invalid cross-device link")
         return real(src, dst)
 
-    monkeypatch.setattr(store_mod.os, "replace", replace)
+    monkeypatch.setattr(files_mod.os, "replace", replace)
     final = tmp_path / "final" / "x.fits"
     final.parent.mkdir()
     staged = tmp_path / "state" / "staging" / "upload.part"
     staged.parent.mkdir(parents=True)
     staged.write_bytes(b"calibration")
-    store_mod._move_into_place(staged, final)
+    files_mod.move_into_place(staged, final)
     assert calls == [final] and final.read_bytes() == b"calibration" and not staged.exists()
     assert sorted(p.name for p in final.parent.iterdir()) == ["x.fits"]

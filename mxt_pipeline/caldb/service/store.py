@@ -33,7 +33,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import sqlite3
 import tempfile
 import threading
@@ -64,6 +63,7 @@ from mxt_pipeline.caldb.service.upload import (
     parse_upload_yaml,
 )
 from mxt_pipeline.errors import MXTCaldbError, MXTCaldbNotFound, MXTError, MXTInputError
+from mxt_pipeline.services.files import move_into_place
 
 __all__ = [
     "CaldbStore",
@@ -218,31 +218,6 @@ class _NodeView:
     rows: list[CifRow]
     records: dict[tuple[str, int], sqlite3.Row]
     by_code: dict[str, list[int]]
-
-
-def _move_into_place(staged: str | os.PathLike[str], final: Path) -> None:
-    """Rename ``staged`` to ``final``; across file systems (a state folder outside the
-    root), copy to a temporary file beside ``final`` first so the last step is still an
-    atomic rename."""
-    try:
-        os.replace(staged, final)
-        return
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, open(staged, "rb") as src:
-            shutil.copyfileobj(src, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    os.unlink(staged)
 
 
 class CaldbStore:
@@ -750,7 +725,7 @@ class CaldbStore:
                         parent.mkdir()
                         created_dirs.append(parent)
                 os.chmod(staged, 0o644)  # mkstemp made it 0600; calibration files are public
-                _move_into_place(staged, final)
+                move_into_place(staged, final)
                 moved = True
                 self._regenerate(conn, nd)
                 conn.execute("COMMIT")
