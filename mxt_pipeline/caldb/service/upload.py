@@ -188,6 +188,9 @@ def parse_upload_yaml(data: bytes, name: str) -> Mapping[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
+        if "nesting depth" in str(problem):
+            # Recent PyYAML scanners refuse deep flow nesting before emitting its events.
+            raise MXTInputError(f"{name}: YAML nested deeper than {MAX_YAML_DEPTH} levels{where}") from None
         raise MXTInputError(f"{name}: malformed YAML{where}: {problem}") from None
     if not isinstance(content, Mapping):
         found = "nothing" if content is None else type(content).__name__
