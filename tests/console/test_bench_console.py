@@ -10,11 +10,12 @@ reference / cached goes to ``benchmark.extra_info`` with the absolute times.
 
 Acceptance (issue 17): a page renders in under 300 ms for 1,000 runs.  With
 ``tox -e bench`` the test runs on 1,000 runs and asserts it, with the ratio (at least
-3x); by default (benchmarks disabled) it runs once on 200 runs and checks the ratio.
+3x); by default (benchmarks disabled) it runs on 200 runs, best of three, and checks the ratio.
 """
 
 from __future__ import annotations
 
+import gc
 import time
 import warnings
 
@@ -32,11 +33,19 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def _cpu(fn, repeat: int) -> float:
+    # Best of the rounds, each after a full collection with the collector paused: deep in
+    # a long test session one generation-2 collection of the whole heap costs more than
+    # the page itself, and would be charged to whichever request triggered it.
     best = float("inf")
     for _ in range(repeat):
-        t0 = time.process_time()
-        fn()
-        best = min(best, time.process_time() - t0)
+        gc.collect()
+        gc.disable()
+        try:
+            t0 = time.process_time()
+            fn()
+            best = min(best, time.process_time() - t0)
+        finally:
+            gc.enable()
     return best
 
 
@@ -46,7 +55,7 @@ def _client(root) -> TestClient:
 
 def test_bench_runs_page(benchmark, tmp_path):
     n_runs = 200 if benchmark.disabled else 1000
-    rounds = 1 if benchmark.disabled else 5
+    rounds = 3 if benchmark.disabled else 5
     root = make_root(tmp_path / "root", n_runs, seed=11)
     with _client(root) as client:
 
