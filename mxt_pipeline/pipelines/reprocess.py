@@ -77,8 +77,16 @@ def request_from_collection(
         pipeline = man["pipeline"]
     except KeyError as exc:
         raise MXTInputError(f"manifest lacks {exc.args[0]!r}", file=Path(collection_dir) / MANIFEST) from None
+    if not isinstance(inputs_doc, Mapping):
+        raise MXTInputError("manifest 'request.inputs' is not a mapping", file=Path(collection_dir) / MANIFEST)
     if inputs_doc.get("dataset"):
         inputs = ObservationInputs.from_dataset(inputs_doc["dataset"])
+    elif "att" not in inputs_doc:
+        # An input set names either a dataset folder or its files, the ATT among them.
+        raise MXTInputError(
+            "manifest 'request.inputs' names neither a 'dataset' nor an 'att' file",
+            file=Path(collection_dir) / MANIFEST,
+        )
     else:
         l1 = list(inputs_doc.get("l1", [])) + list(inputs_doc.get("missing_l1", []))
         inputs = ObservationInputs.from_files(

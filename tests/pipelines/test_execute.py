@@ -7,11 +7,12 @@ import json
 import logging
 
 import httpx
+import pytest
 
-from mxt_pipeline.errors import MXTServiceUnavailable
+from mxt_pipeline.errors import MXTInputError, MXTServiceUnavailable
 from mxt_pipeline.pipelines.collection import CollectionStore, StagingArea, verify_collection
 from mxt_pipeline.pipelines.execute import FAST_DIR, execute
-from mxt_pipeline.pipelines.reprocess import reprocess
+from mxt_pipeline.pipelines.reprocess import reprocess, request_from_collection
 from mxt_pipeline.pipelines.status import ProcessingStatus, read_status
 from mxt_pipeline.services.tokens import Secret
 
@@ -113,6 +114,28 @@ def test_reprocess_with_a_new_caldb(tmp_path, toy, toy_obs, toy_caldb):
     assert h1["counts"] != h2["counts"]  # the gain changed the histogram
     third = reprocess(first.collection, caldb=new_caldb, pipeline=toy)
     assert third.status.already_done and third.collection == second.collection
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda m: m.pop("target"), "manifest lacks 'target'"),
+        (lambda m: m["request"]["inputs"].clear(), "names neither a 'dataset' nor an 'att' file"),
+        (lambda m: m["request"].update(inputs=["x"]), "'request.inputs' is not a mapping"),
+    ],
+    ids=["no-target", "no-inputs", "inputs-not-mapping"],
+)
+def test_reprocess_of_a_damaged_manifest_names_it(tmp_path, toy, toy_obs, toy_caldb, damage, message):
+    first = execute(make_request(toy_obs, tmp_path / "out", toy_caldb), pipeline=toy)
+    # A copy of the collection: a published one is never edited in place.
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    man = json.loads((first.collection / "manifest.json").read_text())
+    damage(man)
+    (copy / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(MXTInputError, match=message) as err:
+        request_from_collection(copy, caldb=toy_caldb)
+    assert "manifest.json" in str(err.value)
 
 
 def test_missing_pass_gives_partial_with_valid_products(tmp_path, toy, toy_caldb):
