@@ -66,13 +66,20 @@ class IngestReport:
 
 
 def _pass_arrays(hits: RawHits, k: int) -> dict[str, np.ndarray]:
+    # The stored integer types are kept (int16 pixels and PHA, int32 frames): widening
+    # every column to int64 up front quadrupled the memory ingestion touches.  The
+    # arithmetic that needs 64 bits (frame-pass and pixel keys) widens its own operands.
+    def integer(name: str) -> np.ndarray:
+        arr = np.asarray(hits[name])
+        return arr if arr.dtype.kind in "iu" else arr.astype(np.int64)
+
     return {
         "TIME": np.asarray(hits["TIME"], dtype=np.float64),
-        "FRAME": np.asarray(hits["FRAME"], dtype=np.int64),
-        "RAWY": np.asarray(hits["RAWY"], dtype=np.int64),
-        "RAWZ": np.asarray(hits["RAWZ"], dtype=np.int64),
-        "PHA": np.asarray(hits["PHA"], dtype=np.int64),
-        "PASS": np.full(len(hits), k, dtype=np.int64),
+        "FRAME": integer("FRAME"),
+        "RAWY": integer("RAWY"),
+        "RAWZ": integer("RAWZ"),
+        "PHA": integer("PHA"),
+        "PASS": np.full(len(hits), k, dtype=np.int16 if k < 2**15 else np.int64),
     }
 
 
@@ -130,27 +137,35 @@ def merge_passes(passes: Sequence[RawHits]) -> tuple[RawHits, IngestReport]:
     )
     cols = [_pass_arrays(p, rank_of[pid]) for p, pid in zip(passes, ids)]
     a = {k: np.concatenate([c[k] for c in cols]) for k in cols[0]}
+    del cols
     report.n_hits_read = int(a["TIME"].size)
     coverage = GTI.empty()
     for p in passes:
         coverage = coverage.union(p.gti)
 
-    def drop(mask: np.ndarray, reason: str) -> None:
-        nonlocal a
-        report.dropped[reason] += int(np.count_nonzero(mask))
-        if mask.any():
-            keep = ~mask
-            a = {k: v[keep] for k, v in a.items()}
-
-    drop(~np.isfinite(a["TIME"]), "bad_time")
-    drop((a["RAWY"] < 0) | (a["RAWY"] >= C.N_PIX) | (a["RAWZ"] < 0) | (a["RAWZ"] >= C.N_PIX), "outside_detector")
-    drop(~coverage.contains(a["TIME"]), "outside_coverage")
+    # Every hit is judged on the original arrays and the survivors are gathered once,
+    # in their final order: at 1e7 hits each intermediate copy of the six columns is
+    # ~0.3 GB of fresh memory, and zeroing fresh pages cost more than the work itself.
+    # Reasons are counted in order (a hit with a bad time is not also counted outside
+    # the detector).
+    bad = ~np.isfinite(a["TIME"])
+    report.dropped["bad_time"] += int(np.count_nonzero(bad))
+    y, z = a["RAWY"], a["RAWZ"]
+    outside = ((y < 0) | (y >= C.N_PIX) | (z < 0) | (z >= C.N_PIX)) & ~bad
+    report.dropped["outside_detector"] += int(np.count_nonzero(outside))
+    bad |= outside
+    uncovered = ~coverage.contains(a["TIME"]) & ~bad
+    report.dropped["outside_coverage"] += int(np.count_nonzero(uncovered))
+    bad |= uncovered
+    idx = np.flatnonzero(~bad)
+    del bad, outside, uncovered
 
     n_pass = len(passes)
-    if a["TIME"].size:
+    if idx.size:
         # One (frame, pass) group per copy of a frame; pick one copy per frame.
-        fp = a["FRAME"] * n_pass + a["PASS"]
+        fp = a["FRAME"][idx].astype(np.int64) * n_pass + a["PASS"][idx]
         fp_u, fp_inv, fp_n = np.unique(fp, return_inverse=True, return_counts=True)
+        del fp
         frame_u = fp_u // n_pass
         pass_u = fp_u % n_pass
         order = np.lexsort((pass_u, -fp_n, frame_u))
@@ -162,14 +177,22 @@ def merge_passes(passes: Sequence[RawHits]) -> tuple[RawHits, IngestReport]:
         # A duplicated frame is a conflict when its copies differ in size or content.
         dup_frames = np.unique(frame_u)[n_copies > 1]
         if dup_frames.size:
-            report.n_conflicting_frames = _count_conflicts(a, fp_inv, frame_u, dup_frames)
-        drop(~chosen[fp_inv], "duplicate_frame")
+            kept = {k: v[idx] for k, v in a.items()}
+            report.n_conflicting_frames = _count_conflicts(kept, fp_inv, frame_u, dup_frames)
+            del kept
+        keep = chosen[fp_inv]
+        report.dropped["duplicate_frame"] += int(idx.size - np.count_nonzero(keep))
+        idx = idx[keep]
+        del fp_inv, keep
 
-    key = pixel_keys(a["FRAME"], a["RAWY"], a["RAWZ"])
+    key = pixel_keys(a["FRAME"][idx], a["RAWY"][idx], a["RAWZ"][idx])
     order = np.argsort(key, kind="stable")
-    a = {k: v[order] for k, v in a.items()}
     key = key[order]
-    drop(np.r_[False, key[1:] == key[:-1]], "duplicate_pixel")
+    dup = np.r_[False, key[1:] == key[:-1]]
+    report.dropped["duplicate_pixel"] += int(np.count_nonzero(dup))
+    idx = idx[order[~dup]] if dup.any() else idx[order]
+    del key, order, dup
+    a = {k: v[idx] for k, v in a.items()}
 
     t, f = a["TIME"], a["FRAME"]
     if t.size > 1:
@@ -186,10 +209,10 @@ def merge_passes(passes: Sequence[RawHits]) -> tuple[RawHits, IngestReport]:
     table = Table(
         {
             "TIME": t,
-            "FRAME": f.astype(np.int32),
-            "RAWY": a["RAWY"].astype(np.int16),
-            "RAWZ": a["RAWZ"].astype(np.int16),
-            "PHA": a["PHA"].astype(np.int16),
+            "FRAME": f.astype(np.int32, copy=False),
+            "RAWY": a["RAWY"].astype(np.int16, copy=False),
+            "RAWZ": a["RAWZ"].astype(np.int16, copy=False),
+            "PHA": a["PHA"].astype(np.int16, copy=False),
         },
         copy=False,
     )

@@ -19,6 +19,7 @@ from mxt_pipeline.datamodel import (
 )
 from mxt_pipeline.errors import MXTError, MXTFormatError, MXTSchemaError
 from mxt_pipeline.io import read_product
+from mxt_pipeline.io.fits import _ones_complement_sum
 from mxt_pipeline.io.products import (
     read_angles,
     read_attitude,
@@ -196,3 +197,18 @@ def test_failed_write_leaves_previous_file(tmp_path, products):
         write_product(target, "MXT_L1_RAW", {"EVENTS": {"TIME": [0.0]}, "GTI": GTI.empty().to_table()})
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["keep.fits"]  # no temporary left behind
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 2**32 - 1), max_size=300))
+def test_ones_complement_sum_matches_the_definition(words):
+    """The FITS checksum sum (32-bit ones' complement, end-around carry) of any words.
+
+    Reference: Seaman et al., the FITS checksum proposal, folded in plain integers.
+    """
+    expected = 0
+    for w in words:
+        expected += w
+        expected = (expected & 0xFFFFFFFF) + (expected >> 32)
+    block = np.array(words, dtype=">u4")
+    assert _ones_complement_sum(block) == expected
