@@ -78,7 +78,8 @@ def request_from_collection(
     except KeyError as exc:
         raise MXTInputError(f"manifest lacks {exc.args[0]!r}", file=Path(collection_dir) / MANIFEST) from None
     if inputs_doc.get("dataset"):
-        inputs = ObservationInputs.from_dataset(inputs_doc["dataset"])
+        # A run on the dataset's telemetry is reprocessed from the telemetry again.
+        inputs = ObservationInputs.from_dataset(inputs_doc["dataset"], telemetry=True if inputs_doc.get("telemetry") else None)
     else:
         l1 = list(inputs_doc.get("l1", [])) + list(inputs_doc.get("missing_l1", []))
         inputs = ObservationInputs.from_files(
