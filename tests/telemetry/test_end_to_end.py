@@ -23,6 +23,7 @@ from mxt_pipeline.io.telemetry_stream import (
     write_telemetry,
 )
 from mxt_pipeline.pipelines.execute import run_dataset
+from mxt_pipeline.pipelines.reprocess import reprocess
 from mxt_pipeline.pipelines.status import ProcessingStatus, read_status
 from mxt_pipeline.telemetry.downlink import DownlinkDefects
 from tests.pipelines.xband_data import (
@@ -182,3 +183,15 @@ def test_a_rerun_is_already_done_and_a_failed_run_resumes_after_preprocess(runs,
     assert [(b.name, b.resumed) for b in resumed.result.bricks][:2] == [("preprocess", True), ("calibrate", False)]
     for name in (f"mxt_l1_raw_{OBS_ID}_p01.fits", f"mxt_l2_evt_{OBS_ID}.fits"):
         assert (resumed.collection / name).read_bytes() == (out["tm"].collection / name).read_bytes(), name
+
+
+def test_reprocessing_a_telemetry_collection_decodes_the_telemetry_again(runs, monkeypatch):
+    """The dataset holds L1 files too: the request recorded that the run was on its telemetry."""
+    _, _, out, _ = runs
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    again = reprocess(out["tm"].collection, caldb=CAL, force=True)
+    assert again.exit_code == 0, again.status.reason
+    assert [b.name for b in again.result.bricks][0] == "preprocess"
+    assert again.collection != out["tm"].collection
+    name = f"mxt_l2_evt_{OBS_ID}.fits"
+    assert (again.collection / name).read_bytes() == (out["tm"].collection / name).read_bytes()
