@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from harness.config import repo_root
 from harness.golden import GoldenError
 from mxt_pipeline.io.dataset_manifest import MANIFEST_NAME, read_manifest
 from mxt_pipeline.io.fits import atomic_write_bytes, source_date_epoch
+from mxt_pipeline.io.telemetry_stream import write_telemetry
+from mxt_pipeline.telemetry.downlink import DownlinkDefects
 
 __all__ = ["generate_golden", "telemetry_dataset", "GOLDEN_DATE_EPOCH"]
 
@@ -104,11 +107,6 @@ def telemetry_dataset(root: Path, passes: Any, attitude: Any, defects: Mapping[s
     GoldenError
         An unknown defect name.
     """
-    from dataclasses import fields
-
-    from mxt_pipeline.io.telemetry_stream import write_telemetry
-    from mxt_pipeline.telemetry.downlink import DownlinkDefects
-
     known = {f.name for f in fields(DownlinkDefects)}
     unknown = sorted(set(defects) - known - {"seed"})
     if unknown:

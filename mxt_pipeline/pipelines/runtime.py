@@ -294,10 +294,11 @@ class ObservationInputs:
 
     def port_files(self) -> dict[str, Any]:
         """Files of the X-band input ports: ``l1_passes`` (by file stem), ``attitude``, ``angles``;
-        for telemetry inputs ``telemetry`` (packet files by file stem) instead of the first two."""
+        for telemetry inputs ``telemetry`` instead of the first two, keyed ``<pass folder>/<file stem>``
+        (a pass re-dumped into another folder holds a file of the same name: both are read)."""
         ports: dict[str, Any]
         if self.from_telemetry:
-            ports = {"telemetry": {p.stem: p for p in self.telemetry}}
+            ports = {"telemetry": {f"{p.parent.name}/{p.stem}": p for p in self.telemetry}}
         else:
             ports = {"l1_passes": {p.stem: p for p in self.l1}, "attitude": self.att}
         if self.ang is not None:

@@ -133,3 +133,22 @@ def test_run_on_telemetry_prints_the_defect_counts(tmp_path, capsys):
     assert rc == st.exit_code
     assert "telemetry:" in err and " 5 duplicated, 0 corrupted, 0 missing" in err, err
     assert not (tmp_path / "o" / "preprocessed").exists()  # no L1 dataset decoded beside the run any more
+
+
+def test_a_pass_dumped_again_into_another_folder_is_read_too(tmp_path):
+    """Two pass folders holding a packet file of the same name are two deliveries, not one."""
+    from mxt_pipeline.pipelines.runtime import ObservationInputs
+
+    root = tmp_path / "ds"
+    for folder in ("pass_01", "pass_01_redump"):
+        write_packet_file(root / "telemetry" / folder / "mxt_tm_X_p01.dat", [b"x"])
+    (root / "dataset.json").write_text(json.dumps({
+        "obs_id": "X", "files": {"telemetry": ["telemetry/pass_01", "telemetry/pass_01_redump"]}}))
+    obs = ObservationInputs.from_dataset(root)
+    assert obs.from_telemetry and obs.att is None and obs.l1 == ()
+    files = obs.port_files()["telemetry"]
+    assert sorted(files) == ["pass_01/mxt_tm_X_p01", "pass_01_redump/mxt_tm_X_p01"]
+    assert [role for role, _ in obs.files()].count("telemetry") == 2
+    (root / "dataset.json").write_text(json.dumps({"obs_id": "X", "files": {"telemetry": ["telemetry/pass_09"]}}))
+    with pytest.raises(MXTInputError, match="pass folder not found"):
+        ObservationInputs.from_dataset(root)
