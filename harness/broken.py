@@ -157,6 +157,36 @@ def _lc_psf_fraction_dropped(mp: Any) -> None:
     mp.setattr(extract, "light_curve", uncorrected)
 
 
+def _crc_check_off(mp: Any) -> None:
+    """The packet error control is not checked: the decoder accepts a packet whatever its CRC-16."""
+    import struct
+
+    from mxt_pipeline.telemetry import packets, stream
+
+    original = stream.parse_packet
+
+    def unchecked(raw: bytes):
+        raw = bytes(raw)
+        if len(raw) > 2:  # stamp the CRC the packet would have: the check always passes
+            raw = raw[:-2] + struct.pack(">H", packets.crc16_ccitt(raw[:-2]))
+        return original(raw)
+
+    mp.setattr(stream, "parse_packet", unchecked)
+
+
+def _telemetry_loss_kept_in_gti(mp: Any) -> None:
+    """Missing science packets are counted but their time stays in the pass GTI (no TELEMETRY gap)."""
+    from mxt_pipeline.telemetry import stream
+
+    original = stream._lost_intervals
+
+    def kept(sci, n_expected, gti, frametime):
+        _, missing = original(sci, n_expected, gti, frametime)
+        return [], missing
+
+    mp.setattr(stream, "_lost_intervals", kept)
+
+
 #: The deliberate bugs the harness must catch (issue item 7).
 VARIANTS: tuple[BrokenVariant, ...] = (
     BrokenVariant("CTI correction with its sign flipped", "calibrate", "ENERGY", "calibration_lines", _cti_sign_flipped),
@@ -165,4 +195,6 @@ VARIANTS: tuple[BrokenVariant, ...] = (
     BrokenVariant("PSF shifted by one pixel", "detect", "RA", "three_sources", _psf_shifted_one_pixel),
     BrokenVariant("wrong energy band (0.5 keV instead of 0.2 keV)", "detect", "E_MIN", "three_sources", _wrong_energy_band),
     BrokenVariant("light-curve PSF-fraction correction dropped", "lightcurves", "RATE", "grb_bright", _lc_psf_fraction_dropped),
+    BrokenVariant("telemetry CRC-16 check switched off", "preprocess", "corrupted", "telemetry_downlink", _crc_check_off),
+    BrokenVariant("lost telemetry left in the pass GTI", "preprocess", "GTI", "telemetry_downlink", _telemetry_loss_kept_in_gti),
 )  # fmt: skip

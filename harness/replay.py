@@ -5,6 +5,10 @@ every brick of its pipeline, what the brick wrote when it ran *alone* on its gol
 input (``expected/<brick>/`` with ``OUTPUTS.json``, the files of each output port), and
 what the whole pipeline wrote (``expected/pipeline/``).
 
+A telemetry golden dataset (definition key ``telemetry``) holds the packet files of the
+passes instead of the L1 files: its pipeline starts with ``preprocess``, whose golden
+outputs (L1 passes, ATT, defect report) are the inputs of ``calibrate``'s replay.
+
 * :func:`replay_brick` runs one brick with
   :meth:`~mxt_pipeline.pipelines.brick.Brick.run_standalone`: its ``observation`` is the
   golden dataset, the L1/ATT/ANG files come from it, ``target`` is built from the
@@ -73,6 +77,11 @@ class GoldenRun:
     burst_id : str, optional
     caldb : str, optional
         CALDB root, relative to the checkout (default: the bundled ``fixtures_caldb``).
+    telemetry : dict, optional
+        The input is a telemetry dataset (CCSDS packets of the passes, no L1 file) made
+        through a downlink with these defects (``loss_rate``, ``overlap_packets``,
+        ``reorder_rate``, ``corrupt_rate``; ``seed`` of the downlink): the pipeline
+        starts with the ``preprocess`` brick.
     """
 
     pipeline: str
@@ -80,6 +89,7 @@ class GoldenRun:
     burst_position: dict[str, Any] | None = None
     burst_id: str | None = None
     caldb: str | None = None
+    telemetry: dict[str, Any] | None = None
 
     @classmethod
     def from_definition(cls, d: Mapping[str, Any]) -> GoldenRun:
@@ -89,7 +99,14 @@ class GoldenRun:
             burst_position=dict(d["burst_position"]) if d.get("burst_position") else None,
             burst_id=d.get("burst_id"),
             caldb=d.get("caldb"),
+            telemetry=dict(d["telemetry"]) if d.get("telemetry") is not None else None,
         )
+
+    def build_pipeline(self):
+        """The pipeline of the golden run (with ``preprocess`` first for a telemetry dataset)."""
+        from mxt_pipeline.pipelines.registry import get_pipeline
+
+        return get_pipeline(self.pipeline, telemetry=self.telemetry is not None)
 
     def caldb_root(self) -> Path:
         p = Path(self.caldb) if self.caldb else Path("fixtures_caldb")
@@ -295,9 +312,7 @@ def generate_expected(dataset: Path, run: GoldenRun, expected_root: Path) -> dic
 
     Returns the status of each brick run and of the pipeline run.
     """
-    from mxt_pipeline.pipelines.registry import get_pipeline
-
-    pipeline = get_pipeline(run.pipeline)
+    pipeline = run.build_pipeline()
     statuses: dict[str, str] = {}
     for brick in pipeline.bricks:
         res = run_brick(pipeline, brick.name, dataset, expected_root, run, expected_root / brick.name)
@@ -401,15 +416,13 @@ def _verdict(section: str, name: str, who: str, diffs: dict[str, FileDiff], figu
 
 def replay_brick(golden_dir: Path, brick_name: str, run: GoldenRun, cfg: HarnessConfig, work: Path) -> tuple[CheckResult, Path]:
     """Replay one brick on its golden input; compare with ``expected/<brick>/``."""
-    from mxt_pipeline.pipelines.registry import get_pipeline
-
     t0 = time.perf_counter()
     name = f"{golden_dir.name}/{brick_name}"
     who = f"brick {brick_name}"
     out = work / brick_name
     shutil.rmtree(out, ignore_errors=True)
     try:
-        pipeline = get_pipeline(run.pipeline)
+        pipeline = run.build_pipeline()
         res = run_brick(pipeline, brick_name, golden_dir / "input", golden_dir / "expected", run, out)
     except Exception as exc:  # an input the brick could not even be given
         return CheckResult("replay", name, Status.FAIL, f"{who}: could not run: {type(exc).__name__}: {exc}",
@@ -469,8 +482,6 @@ def replay_dataset(golden_dir: Path, cfg: HarnessConfig, work: Path, *, bricks: 
 
     Returns the checks and the output folders (for the schema/fitsverify checks).
     """
-    from mxt_pipeline.pipelines.registry import get_pipeline
-
     checks: list[CheckResult] = []
     outputs: dict[str, Path] = {}
     try:
@@ -479,7 +490,7 @@ def replay_dataset(golden_dir: Path, cfg: HarnessConfig, work: Path, *, bricks: 
         return [CheckResult("replay", golden_dir.name, Status.FAIL, f"golden manifest unreadable: {type(exc).__name__}: {exc}")], outputs
     run = GoldenRun.from_definition(manifest.get("definition", {}))
     try:
-        pipe = get_pipeline(run.pipeline)
+        pipe = run.build_pipeline()
     except Exception as exc:  # the pipeline under test cannot even be built
         section = "replay" if bricks else "pipeline"
         return [CheckResult(section, f"{golden_dir.name}/{run.pipeline}", Status.FAIL,
@@ -515,11 +526,9 @@ def replay_dataset(golden_dir: Path, cfg: HarnessConfig, work: Path, *, bricks: 
 
 def brick_workloads(golden_dir: Path, work: Path) -> dict[str, Any]:
     """Callables running each brick of ``golden_dir`` alone on its golden input (for timing)."""
-    from mxt_pipeline.pipelines.registry import get_pipeline
-
     manifest = json.loads((golden_dir / "MANIFEST.json").read_text(encoding="utf-8"))
     run = GoldenRun.from_definition(manifest.get("definition", {}))
-    pipeline = get_pipeline(run.pipeline)
+    pipeline = run.build_pipeline()
     out: dict[str, Any] = {}
     for brick in pipeline.bricks:
         if not brick.critical:

@@ -8,10 +8,11 @@ Two ways to launch a run, one code path (:func:`mxt_pipeline.pipelines.execute.e
 * ``mxt run --runtime-data runtime_data.json`` (the scheduler): everything, token
   included, from the file (schema in docs/pipelines.md).
 
-``mxt run DATASET --from-telemetry ...`` first decodes the dataset's telemetry
-(``DATASET/telemetry/pass_NN/``, written by ``mxt simulate --telemetry``) into the L1
-dataset ``OUT/preprocessed/`` with the ``preprocess`` brick run alone (as ``mxt preprocess``), then runs the pipeline on
-it (the brick runs before the pipeline, not yet as its first brick).
+A *telemetry dataset* (``dataset.json`` listing pass folders in ``files.telemetry`` and no
+L1 file) runs as preprocess -> XBAND-GP/CP: the ``preprocess`` brick is the pipeline's
+first brick and its L1 passes and attitude feed ``calibrate``.  ``--from-telemetry``
+asks for the same on a dataset holding both L1 files and telemetry (``mxt simulate
+--telemetry`` writes both; the pass folders are those of ``telemetry/telemetry.json``).
 
 ``mxt run --reprocess OUT/<collection>`` reruns a published collection's inputs with
 the current pipeline and CALDB into a new collection beside it.
@@ -86,24 +87,19 @@ def _output_dir_of(runtime_data: Path) -> Path | None:
     return p if p.is_absolute() else runtime_data.resolve().parent / p
 
 
-def _preprocess_telemetry(dataset: Path, out_dir: Path) -> Path:
-    """Decode ``dataset/telemetry/`` into ``out_dir/preprocessed`` (an L1 dataset); returns it."""
-    from mxt_pipeline.cli.preprocess import preprocess_to_dataset
-    from mxt_pipeline.errors import MXTInputError
-
-    tm = dataset / "telemetry" / "telemetry.json"
-    if not tm.is_file():
-        raise MXTInputError("no telemetry in the dataset (mxt simulate --telemetry writes it)", file=tm)
+def _telemetry_line(outcome) -> str | None:
+    """One line of the ``preprocess`` brick's defect counts, when the run had one."""
+    if outcome.result is None:
+        return None
     try:
-        passes = json.loads(tm.read_text(encoding="utf-8"))["passes"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise MXTInputError(f"unreadable telemetry index: {exc}", file=tm, keyword="passes") from None
-    target = out_dir / "preprocessed"
-    r = preprocess_to_dataset([dataset / "telemetry" / p for p in passes], target, dataset)
-    click.echo(f"preprocess: {r['packets_read']} packets read, {r['kept']} kept, {r['duplicated']} duplicated, "
-               f"{r['corrupted']} corrupted, {r['missing']} missing, {r['reordered']} reordered; "
-               f"{r['lost_time_s']:.1f} s lost -> {target}", err=True)  # fmt: skip
-    return target
+        m = outcome.result.result("preprocess").metrics
+    except KeyError:
+        return None
+    if not m:
+        return None
+    return (f"  telemetry: {m['packets_read']} packets read, {m['kept']} kept, {m['duplicated']} duplicated, "
+            f"{m['corrupted']} corrupted, {m['missing']} missing, {m['reordered']} reordered; "
+            f"{m['lost_time_s']:.1f} s lost")  # fmt: skip
 
 
 @click.command("run")
@@ -126,7 +122,8 @@ def _preprocess_telemetry(dataset: Path, out_dir: Path) -> Path:
 @click.option("--progress/--no-progress", default=None, help=PROGRESS_HELP)
 @click.option("--describe", is_flag=True, help="Print the pipeline's bricks (JSON) and exit.")
 @click.option("--from-telemetry", is_flag=True,
-              help="Decode DATASET/telemetry/ (CCSDS packets) into OUT/preprocessed/ first, and run on that.")
+              help="Run on DATASET's telemetry (CCSDS packets): the preprocess brick first, then the pipeline "
+                   "(automatic for a dataset with telemetry and no L1 file).")
 @click.pass_context
 def command(ctx, dataset, pipeline_name, out_dir, runtime_data, reprocess_dir, caldb, caldb_url, sdb_url, max_tries,
             burst_ra, burst_dec, burst_error, burst_id, params, force, progress, describe,
@@ -154,11 +151,13 @@ def command(ctx, dataset, pipeline_name, out_dir, runtime_data, reprocess_dir, c
 
         if pipeline_name is None:
             raise click.UsageError("--describe needs --pipeline")
-        click.echo(json.dumps(get_pipeline(pipeline_name).describe(), indent=2, default=str))
+        click.echo(json.dumps(get_pipeline(pipeline_name, telemetry=from_telemetry).describe(), indent=2, default=str))
         return
     modes = sum(x is not None for x in (dataset, runtime_data, reprocess_dir))
     if modes != 1:
         raise click.UsageError("give exactly one of DATASET, --runtime-data or --reprocess")
+    if from_telemetry and dataset is None:
+        raise click.UsageError("--from-telemetry needs DATASET (runtime data and collections say what their inputs are)")
     try:
         overrides = parse_overrides(params)
     except MXTError as exc:
@@ -196,19 +195,17 @@ def command(ctx, dataset, pipeline_name, out_dir, runtime_data, reprocess_dir, c
             raise click.UsageError("give both --burst-ra and --burst-dec")
         if burst_ra is not None:
             burst = BurstPosition(burst_ra, burst_dec, burst_error)
-        if from_telemetry:
-            try:
-                dataset = _preprocess_telemetry(dataset, out_dir)
-            except MXTError as exc:
-                ctx.exit(_early_failure(out_dir, pipeline_name, "", exc, "inputs"))
         try:
             request = request_from_dataset(
                 dataset, pipeline_name, out_dir, burst_position=burst, burst_id=burst_id, token=resolve_token(),
                 caldb=caldb, caldb_url=caldb_url, sdb_url=sdb_url, max_tries=max_tries, parameters=overrides,
-                force=force, progress=progress,
+                force=force, progress=progress, telemetry=True if from_telemetry else None,
             )  # fmt: skip
         except MXTError as exc:
             ctx.exit(_early_failure(out_dir, pipeline_name, "", exc, "inputs"))
     outcome = execute(request, handle_signals=True)
     click.echo(_summary(outcome), err=True)
+    line = _telemetry_line(outcome)
+    if line is not None:
+        click.echo(line, err=True)
     ctx.exit(outcome.exit_code)

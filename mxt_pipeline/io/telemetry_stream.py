@@ -34,7 +34,8 @@ from mxt_pipeline.telemetry.packets import (
 from mxt_pipeline.telemetry.stream import DecodedTelemetry, decode_deliveries, encode_dumps
 
 __all__ = ["PACKET_FILE_GLOB", "packet_file_name", "write_packet_file", "read_packet_file", "find_packet_files",
-           "write_telemetry", "preprocess_passes", "write_preprocessed_manifest", "REPORT_NAME", "render_doc"]  # fmt: skip
+           "write_telemetry", "preprocess_passes", "write_preprocessed_manifest", "REPORT_NAME", "render_doc",
+           "TELEMETRY_INDEX", "dataset_pass_dirs", "dataset_packet_files"]  # fmt: skip
 
 #: Name of the defect report that preprocessing writes in the output dataset.
 REPORT_NAME = "preprocess_report.json"
@@ -44,6 +45,8 @@ _DOWNLINK_KEY = 0x7E1E
 _LEN = struct.Struct(">I")
 #: Pattern of the packet files inside a pass folder.
 PACKET_FILE_GLOB = "mxt_tm_*.dat"
+#: Index of the telemetry of a simulated dataset (``telemetry/telemetry.json``).
+TELEMETRY_INDEX = "telemetry/telemetry.json"
 
 
 def packet_file_name(obs_id: str, pass_id: int) -> str:
@@ -93,6 +96,41 @@ def find_packet_files(pass_dir: str | os.PathLike[str]) -> list[Path]:
     if not files:
         raise MXTInputError(f"no packet file ({PACKET_FILE_GLOB}) in the pass folder", file=d)
     return files
+
+
+def dataset_pass_dirs(dataset_dir: str | os.PathLike[str], manifest: dict[str, Any]) -> list[Path]:
+    """The pass folders of a dataset's telemetry.
+
+    ``files.telemetry`` of the manifest (folders relative to the dataset) when given,
+    else the ``passes`` of ``telemetry/telemetry.json`` (written by ``mxt simulate
+    --telemetry``, folders relative to ``telemetry/``).
+
+    Raises
+    ------
+    MXTInputError
+        The dataset lists no telemetry and has no telemetry index, or the index is
+        unreadable (file and key named).
+    """
+    root = Path(dataset_dir)
+    listed = (manifest.get("files") or {}).get("telemetry")
+    if listed:
+        return [root / rel for rel in listed]
+    index = root / TELEMETRY_INDEX
+    if not index.is_file():
+        raise MXTInputError("no telemetry in the dataset: neither files.telemetry in dataset.json nor a telemetry "
+                            "index (mxt simulate --telemetry writes it)", file=index)  # fmt: skip
+    try:
+        passes = json.loads(index.read_text(encoding="utf-8"))["passes"]
+        if not isinstance(passes, list) or not passes or not all(isinstance(x, str) for x in passes):
+            raise TypeError("'passes' must be a non-empty list of folder names")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise MXTInputError(f"unreadable telemetry index: {exc}", file=index, keyword="passes") from None
+    return [index.parent / rel for rel in passes]
+
+
+def dataset_packet_files(dataset_dir: str | os.PathLike[str], manifest: dict[str, Any]) -> list[Path]:
+    """Every packet file of a dataset's telemetry, pass folder by pass folder (see :func:`dataset_pass_dirs`)."""
+    return [f for d in dataset_pass_dirs(dataset_dir, manifest) for f in find_packet_files(d)]
 
 
 def write_telemetry(passes: Sequence[RawHits], attitude: Attitude, root: str | os.PathLike[str], *,

@@ -91,14 +91,18 @@ def generated_reference() -> str:
     """The generated Markdown (without the markers)."""
     lines: list[str] = ["## Reference (generated)", ""]
     pipes = [get_pipeline(n) for n in pipeline_names()]
+    variants = [(p, "") for p in pipes] + [(get_pipeline(n, telemetry=True), " (telemetry inputs)") for n in pipeline_names()]
     lines += ["### Pipelines", "", "| pipeline | bricks, in order | CALDB code names |", "|---|---|---|"]
-    for p in pipes:
-        lines.append(f"| `{p.name}` | {' -> '.join(f'`{b.name}`' for b in p.bricks)} | {', '.join(p.caldb_codes)} |")
+    for p, what in variants:
+        lines.append(f"| `{p.name}`{what} | {' -> '.join(f'`{b.name}`' for b in p.bricks)} | {', '.join(p.caldb_codes)} |")
     lines.append("")
+    pipes = [p for p, _ in variants]
     bricks: dict[str, tuple[Brick, list[str]]] = {}
     for p in pipes:
         for b in p.bricks:
-            bricks.setdefault(b.name, (b, []))[1].append(p.name)
+            seen = bricks.setdefault(b.name, (b, []))[1]
+            if p.name not in seen:
+                seen.append(p.name)
     for brick, seen in bricks.values():
         lines += _brick_section(brick, seen)
     lines += ["### `runtime_data.json` keys", "",

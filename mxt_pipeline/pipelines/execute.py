@@ -224,7 +224,7 @@ def execute(
             if pipeline is None:
                 from mxt_pipeline.pipelines.registry import get_pipeline
 
-                pipeline = get_pipeline(request.pipeline)
+                pipeline = get_pipeline(request.pipeline, telemetry=getattr(request.inputs, "from_telemetry", False))
             effective = pipeline.check_parameters(request.parameters)
 
             # ---- inputs: checksums and observation date --------------------------------------

@@ -25,8 +25,14 @@ def pipeline_names() -> list[str]:
     return sorted(PIPELINES)
 
 
-def get_pipeline(name: str) -> Pipeline:
+def get_pipeline(name: str, *, telemetry: bool = False) -> Pipeline:
     """Build the pipeline registered as ``name``.
+
+    Parameters
+    ----------
+    name : str
+    telemetry : bool
+        Its variant for telemetry inputs: the ``preprocess`` brick first.
 
     Raises
     ------
@@ -37,5 +43,5 @@ def get_pipeline(name: str) -> Pipeline:
     if target is None:
         raise MXTInputError(f"unknown pipeline {name!r}; known: {pipeline_names()}", keyword="pipeline")
     module, _, func = target.partition(":")
-    build: Callable[[], Pipeline] = getattr(importlib.import_module(module), func)
-    return build()
+    build: Callable[..., Pipeline] = getattr(importlib.import_module(module), func)
+    return build(telemetry=True) if telemetry else build()

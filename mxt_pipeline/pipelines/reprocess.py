@@ -80,7 +80,8 @@ def request_from_collection(
     if not isinstance(inputs_doc, Mapping):
         raise MXTInputError("manifest 'request.inputs' is not a mapping", file=Path(collection_dir) / MANIFEST)
     if inputs_doc.get("dataset"):
-        inputs = ObservationInputs.from_dataset(inputs_doc["dataset"])
+        # A run on the dataset's telemetry is reprocessed from the telemetry again.
+        inputs = ObservationInputs.from_dataset(inputs_doc["dataset"], telemetry=True if inputs_doc.get("telemetry") else None)
     elif "att" not in inputs_doc:
         # An input set names either a dataset folder or its files, the ATT among them.
         raise MXTInputError(

@@ -148,39 +148,60 @@ class ObservationInputs:
     Attributes
     ----------
     l1 : tuple of Path
-        L1 raw files found (one per pass).
+        L1 raw files found (one per pass); empty for telemetry inputs.
     missing_l1 : tuple of Path
         L1 files listed but absent (a pass not delivered yet): the run goes on without
         them, the time they cover becomes a TELEMETRY gap and the run is PARTIAL.
     att, ang : Path
-        Attitude and angle files (``ang`` may be None).
+        Attitude and angle files (``ang`` may be None; ``att`` is None for telemetry
+        inputs: the attitude comes from the packets).
     saa_dir : Path, optional
         Folder of the weekly SAA files (None: ask the science database).
     manifest : dict
         ``dataset.json`` (or the equivalent built from explicit files).
     dataset_dir : Path, optional
+    telemetry : tuple of Path
+        Packet files of the ground-station passes (CCSDS, docs/formats.md): when
+        given, the run starts with the ``preprocess`` brick, which makes the L1 passes
+        and the attitude from them (``l1`` is empty, ``att`` None).
     """
 
     l1: tuple[Path, ...]
-    att: Path
+    att: Path | None
     ang: Path | None = None
     saa_dir: Path | None = None
     missing_l1: tuple[Path, ...] = ()
     manifest: dict[str, Any] = field(default_factory=dict)
     dataset_dir: Path | None = None
+    telemetry: tuple[Path, ...] = ()
+
+    @property
+    def from_telemetry(self) -> bool:
+        """Whether the L1 passes and the attitude are to be decoded from telemetry packets."""
+        return bool(self.telemetry)
 
     @classmethod
-    def from_dataset(cls, dataset_dir: str | os.PathLike[str]) -> ObservationInputs:
+    def from_dataset(cls, dataset_dir: str | os.PathLike[str], *, telemetry: bool | None = None) -> ObservationInputs:
         """Resolve a dataset folder (``dataset.json``, see docs/pipelines.md).
+
+        Parameters
+        ----------
+        dataset_dir : path-like
+        telemetry : bool, optional
+            Take the L1 passes and the attitude from the dataset's telemetry packets
+            (True), from its L1 files (False), or decide from the content (None: a
+            manifest with pass folders in ``files.telemetry`` and no L1 file is a
+            telemetry dataset).
 
         Raises
         ------
         MXTInputError
-            No manifest, no attitude file, or none of the listed L1 files exists.
+            No manifest, no attitude file, or none of the listed L1 files exists; for
+            telemetry, no pass folder or no packet file in one.
         MXTFormatError
             The manifest is not valid.
         """
-        from mxt_pipeline.io.dataset_manifest import read_manifest
+        from mxt_pipeline.io.dataset_manifest import is_telemetry_manifest, read_manifest
 
         root = Path(dataset_dir).resolve()
         if not root.is_dir():
@@ -188,6 +209,10 @@ class ObservationInputs:
         manifest = read_manifest(root)
         files = manifest["files"]
         where = root / "dataset.json"
+        if telemetry is None:
+            telemetry = is_telemetry_manifest(manifest)
+        if telemetry:
+            return cls._telemetry_dataset(root, manifest)
         l1_all = [root / f for f in files["l1"]]
         if not l1_all:
             raise MXTInputError("the manifest lists no L1 file", file=where, keyword="files.l1")
@@ -199,6 +224,19 @@ class ObservationInputs:
             raise MXTInputError("angle file not found", file=ang, keyword="files.ang")
         saa_dir = root / "saa"
         return cls._with_l1(l1_all, att, ang, saa_dir if saa_dir.is_dir() else None, manifest, root)
+
+    @classmethod
+    def _telemetry_dataset(cls, root: Path, manifest: dict[str, Any]) -> ObservationInputs:
+        """The inputs of a telemetry dataset: packet files, angles, SAA folder, manifest."""
+        from mxt_pipeline.io.telemetry_stream import dataset_packet_files
+
+        files = manifest["files"]
+        packets = tuple(p.resolve() for p in dataset_packet_files(root, manifest))
+        ang = root / files["ang"] if files.get("ang") else None
+        if ang is not None and not ang.is_file():
+            raise MXTInputError("angle file not found", file=ang, keyword="files.ang")
+        saa_dir = root / "saa"
+        return cls((), None, ang, saa_dir if saa_dir.is_dir() else None, (), manifest, root, packets)
 
     @classmethod
     def from_files(
@@ -243,7 +281,9 @@ class ObservationInputs:
 
     def files(self) -> list[tuple[str, Path]]:
         """Every input file as ``(role, path)``: what the run key and the manifest hash."""
-        out = [("l1", p) for p in self.l1] + [("att", self.att)]
+        out = [("telemetry", p) for p in self.telemetry] + [("l1", p) for p in self.l1]
+        if self.att is not None:
+            out.append(("att", self.att))
         if self.ang is not None:
             out.append(("ang", self.ang))
         if self.saa_dir is not None:
@@ -253,8 +293,14 @@ class ObservationInputs:
         return out
 
     def port_files(self) -> dict[str, Any]:
-        """Files of the X-band input ports: ``l1_passes`` (by file stem), ``attitude``, ``angles``."""
-        ports: dict[str, Any] = {"l1_passes": {p.stem: p for p in self.l1}, "attitude": self.att}
+        """Files of the X-band input ports: ``l1_passes`` (by file stem), ``attitude``, ``angles``;
+        for telemetry inputs ``telemetry`` instead of the first two, keyed ``<pass folder>/<file stem>``
+        (a pass re-dumped into another folder holds a file of the same name: both are read)."""
+        ports: dict[str, Any]
+        if self.from_telemetry:
+            ports = {"telemetry": {f"{p.parent.name}/{p.stem}": p for p in self.telemetry}}
+        else:
+            ports = {"l1_passes": {p.stem: p for p in self.l1}, "attitude": self.att}
         if self.ang is not None:
             ports["angles"] = self.ang
         return ports
@@ -264,11 +310,13 @@ class ObservationInputs:
             "dataset": None if self.dataset_dir is None else str(self.dataset_dir),
             "l1": [str(p) for p in self.l1],
             "missing_l1": [str(p) for p in self.missing_l1],
-            "att": str(self.att),
+            "att": None if self.att is None else str(self.att),
             "ang": None if self.ang is None else str(self.ang),
             "saa_dir": None if self.saa_dir is None else str(self.saa_dir),
             "tstart": self.manifest.get("tstart"),
             "tstop": self.manifest.get("tstop"),
+            # Only for telemetry inputs: the description of an L1 run stays as it was.
+            **({"telemetry": [str(p) for p in self.telemetry]} if self.telemetry else {}),
         }
 
 
@@ -464,15 +512,19 @@ def request_from_dataset(
     parameters: Mapping[str, Mapping[str, Any]] | None = None,
     force: bool = False,
     progress: bool = False,
+    telemetry: bool | None = None,
 ) -> RunRequest:
     """The request of ``mxt run DATASET --pipeline ... --out DIR``.
 
     The target comes from ``dataset.json`` (obs_id, object, trigger_time); the mode
-    from the pipeline.
+    from the pipeline.  ``telemetry``: run on the dataset's telemetry packets (True,
+    ``--from-telemetry``), on its L1 files (False), or as its content says (None; see
+    :meth:`ObservationInputs.from_dataset`); with telemetry the pipeline starts with
+    the ``preprocess`` brick.
     """
     if pipeline not in _MODE_OF_PIPELINE:
         raise MXTInputError(f"unknown pipeline {pipeline!r}; known: {sorted(_MODE_OF_PIPELINE)}", keyword="pipeline")
-    inputs = ObservationInputs.from_dataset(dataset_dir)
+    inputs = ObservationInputs.from_dataset(dataset_dir, telemetry=telemetry)
     m = inputs.manifest
     target = Target(
         obs_id=str(m["obs_id"]),

@@ -93,3 +93,62 @@ def test_run_from_telemetry_without_telemetry_is_bad_input(tmp_path, capsys):
     rc = main(["run", str(tmp_path / "obs"), "--from-telemetry", "--pipeline", "xband-gp", "--out", str(tmp_path / "o")])
     assert rc == 10
     assert "no telemetry" in capsys.readouterr().err
+
+
+def test_describe_shows_preprocess_first_only_for_telemetry(capsys):
+    assert main(["run", "--describe", "--pipeline", "xband-cp", "--from-telemetry"]) == 0
+    tm = json.loads(capsys.readouterr().out)
+    assert [b["name"] for b in tm["bricks"]][:2] == ["preprocess", "calibrate"]
+    assert "telemetry" in tm["external"] and "l1_passes" not in tm["external"]
+    assert main(["run", "--describe", "--pipeline", "xband-cp"]) == 0
+    l1 = json.loads(capsys.readouterr().out)
+    assert [b["name"] for b in l1["bricks"]][0] == "calibrate" and "l1_passes" in l1["external"]
+
+
+def test_from_telemetry_needs_a_dataset(tmp_path, capsys):
+    rc = main(["run", "--runtime-data", str(tmp_path / "r.json"), "--from-telemetry"])
+    assert rc == 2
+    assert "--from-telemetry needs DATASET" in capsys.readouterr().err
+
+
+def test_run_on_telemetry_prints_the_defect_counts(tmp_path, capsys):
+    """`mxt run DATASET --from-telemetry`: preprocess is the pipeline's first brick, its counts on stderr."""
+    from mxt_pipeline.io.dataset_manifest import read_manifest
+    from mxt_pipeline.io.products import read_attitude, read_raw_hits
+    from mxt_pipeline.io.telemetry_stream import write_telemetry
+    from mxt_pipeline.pipelines.status import read_status
+    from mxt_pipeline.telemetry.downlink import DownlinkDefects
+    from tests.pipelines.xband_data import make_dataset
+
+    obs = tmp_path / "obs"
+    make_dataset(obs, n_source=200, n_background=100)
+    m = read_manifest(obs)
+    write_telemetry([read_raw_hits(obs / f) for f in m["files"]["l1"]], read_attitude(obs / m["files"]["att"]), obs,
+                    defects=DownlinkDefects(overlap_packets=5), seed=3)  # fmt: skip
+    rc = main(["run", str(obs), "--from-telemetry", "--pipeline", "xband-gp", "--out", str(tmp_path / "o"),
+               "--caldb", "fixtures_caldb", "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err
+    st = read_status(tmp_path / "o")
+    assert [b["name"] for b in st.bricks][0] == "preprocess", err
+    assert rc == st.exit_code
+    assert "telemetry:" in err and " 5 duplicated, 0 corrupted, 0 missing" in err, err
+    assert not (tmp_path / "o" / "preprocessed").exists()  # no L1 dataset decoded beside the run any more
+
+
+def test_a_pass_dumped_again_into_another_folder_is_read_too(tmp_path):
+    """Two pass folders holding a packet file of the same name are two deliveries, not one."""
+    from mxt_pipeline.pipelines.runtime import ObservationInputs
+
+    root = tmp_path / "ds"
+    for folder in ("pass_01", "pass_01_redump"):
+        write_packet_file(root / "telemetry" / folder / "mxt_tm_X_p01.dat", [b"x"])
+    (root / "dataset.json").write_text(json.dumps({
+        "obs_id": "X", "files": {"telemetry": ["telemetry/pass_01", "telemetry/pass_01_redump"]}}))
+    obs = ObservationInputs.from_dataset(root)
+    assert obs.from_telemetry and obs.att is None and obs.l1 == ()
+    files = obs.port_files()["telemetry"]
+    assert sorted(files) == ["pass_01/mxt_tm_X_p01", "pass_01_redump/mxt_tm_X_p01"]
+    assert [role for role, _ in obs.files()].count("telemetry") == 2
+    (root / "dataset.json").write_text(json.dumps({"obs_id": "X", "files": {"telemetry": ["telemetry/pass_09"]}}))
+    with pytest.raises(MXTInputError, match="pass folder not found"):
+        ObservationInputs.from_dataset(root)
