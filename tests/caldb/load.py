@@ -5,7 +5,14 @@ catalogue of ``--datasets`` upload-class files; ``--clients`` asyncio clients ea
 on search + download of a random code name for ``--seconds``, while one more client
 uploads new files.  An idle baseline (one client, no upload) is measured first, in
 the same run.  Prints one JSON object: per phase the request count, the status codes,
-p50/p90/p99/max latency in ms.
+p50/p90/p99/max latency in ms, and under ``cpu`` the CPU seconds used meanwhile by
+the service process (``/proc/<pid>/stat``) and by this generator, the service CPU per
+request and the request rate.  ``--cost N`` first measures the service CPU per
+request of each endpoint (N sequential searches, N downloads, N/10 uploads).
+
+The clients use :class:`HttpConnection`, one keep-alive HTTP/1.1 connection each,
+not ``httpx``: the generator shares the cores with the service, and ``httpx`` cost
+more CPU per request than the service itself.
 
 Full size (the documented acceptance run)::
 
