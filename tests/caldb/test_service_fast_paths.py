@@ -195,3 +195,54 @@ def test_reads_on_the_shared_connection_while_ingests_go_on(tmp_path):
                                                ('"b", "a"', True), ("*", True), ('"b"', False), ("a", False)])  # fmt: skip
 def test_if_none_match_parsing(header, match):
     assert app_mod._etag_matches(header, '"a"') is match
+
+
+@pytest.mark.parametrize("same_bytes", [True, False])
+def test_an_ingest_that_another_process_wins_answers_like_a_second_upload(tmp_path, monkeypatch, same_bytes):
+    """Two stores (two processes) on one root upload the same name at the same time.
+
+    The second reaches its transaction after the first committed: it answers 200
+    ``unchanged`` (same bytes) or 409 "already stored" (other bytes), as if it had come
+    second, and stores nothing.  Before, the check ran only before the transaction: a
+    YAML upload got a misleading 409 ("v01 is not newer than the stored v01") and a
+    FITS one would reach the database's unique path (a 500).
+    """
+    import mxt_pipeline.caldb.service.store as store_mod
+    from mxt_pipeline.caldb.service.store import UploadConflict
+
+    root = tmp_path / "caldb"
+    build_catalogue(root, 2)
+    first, second = CaldbStore(root), CaldbStore(root)
+    src = tmp_path / "src"
+    src.mkdir()
+    name = yaml_name(7)
+    mine, theirs = src / "mine", src / "theirs"
+    mine.mkdir()
+    theirs.mkdir()
+    (mine / name).write_text("threshold_adu: 1\n")
+    (theirs / name).write_text("threshold_adu: 1\n" if same_bytes else "threshold_adu: 2\n")
+    real = store_mod._identity
+    raced: list[dict] = []
+    started: list[bool] = []
+
+    def other_process_first(path):
+        if not started:  # between the first check and the transaction of ``second``
+            started.append(True)
+            raced.append(first.ingest_path("MXT", name, theirs / name))
+        return real(path)
+
+    monkeypatch.setattr(store_mod, "_identity", other_process_first)
+    if same_bytes:
+        answer = second.ingest_path("MXT", name, mine / name)
+        assert answer["status"] == "unchanged" and answer["file_id"] == raced[0]["file_id"]
+    else:
+        with pytest.raises(UploadConflict, match="already stored with other content"):
+            second.ingest_path("MXT", name, mine / name)
+    assert raced[0]["status"] == "created"
+    (row,) = second.search(CaldbQuery(telescop="SVOM", instrume="MXT", codename=code_name(7)))[0]
+    assert row["file_id"] == raced[0]["file_id"]
+    assert (root / raced[0]["path"]).read_text() == (theirs / name).read_text()
+    import sqlite3
+
+    with sqlite3.connect(second.db_path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM pending").fetchone()[0] == 0

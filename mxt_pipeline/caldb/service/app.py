@@ -160,10 +160,26 @@ class AccessLog:
         query = scope.get("query_string", b"").decode("latin-1")
         names = [k for k, _ in parse_qsl(query, keep_blank_values=True)]
         status = {"code": 0}
+        logged: list[bool] = []
+
+        def log_line() -> None:
+            if logged:
+                return
+            logged.append(True)
+            shown = "&".join(sorted(set(names)))
+            access_log.info(
+                "%s %s%s %d %.1f ms", scope.get("method", "?"), scope.get("path", "?"),
+                f"?[{shown}]" if shown else "", status["code"], 1e3 * (time.perf_counter() - t0),
+            )  # fmt: skip
 
         async def send_logged(message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # Written before the last bytes leave: once a client has its answer,
+                # the line is in the log (a client reading the log right after its
+                # request finds it; a line written after the send raced with that).
+                log_line()
             await send(message)
 
         try:
@@ -174,11 +190,7 @@ class AccessLog:
             else:
                 await self.app(scope, receive, send_logged)
         finally:
-            shown = "&".join(sorted(set(names)))
-            access_log.info(
-                "%s %s%s %d %.1f ms", scope.get("method", "?"), scope.get("path", "?"),
-                f"?[{shown}]" if shown else "", status["code"], 1e3 * (time.perf_counter() - t0),
-            )  # fmt: skip
+            log_line()  # an answer cut short, or none at all
 
 
 def create_app(

@@ -773,14 +773,21 @@ class CaldbStore:
         # (a symlinked folder inside the tree must not lead the write outside it).
         final = self.inside_root(rel)
         with self._write_lock, self._connect() as conn:
-            existing = conn.execute(
-                "SELECT id, sha256 FROM files WHERE cal_dir = ? AND cal_file = ?", (rows[0].cal_dir, filename)
-            ).fetchone()
-            if existing is not None:
+
+            def stored_already() -> dict[str, Any] | None:
+                """The answer when the path is already indexed (UploadConflict for other bytes)."""
+                existing = conn.execute(
+                    "SELECT id, sha256 FROM files WHERE cal_dir = ? AND cal_file = ?", (rows[0].cal_dir, filename)
+                ).fetchone()
+                if existing is None:
+                    return None
                 if existing["sha256"] == sha256:
                     return {"status": "unchanged", "file_id": existing["id"], "path": rel, "sha256": sha256,
                             "type": info["type"], "rows": len(rows), "superseded": []}  # fmt: skip
                 raise UploadConflict(f"{rel} is already stored with other content; upload a new version")
+
+            if (answer := stored_already()) is not None:
+                return answer
             if final.exists():
                 raise UploadConflict(f"{rel} exists on disk but not in the index; refusing to overwrite")
             conn.execute("INSERT OR REPLACE INTO pending (path, instrume) VALUES (?, ?)", (rel, nd.instrument))
@@ -789,6 +796,12 @@ class CaldbStore:
             index_before = _identity(index_path(self.root, self.telescop, nd.instrument))
             conn.execute("BEGIN IMMEDIATE")
             try:
+                # Again inside the transaction: another process serving the same root
+                # may have stored this path since the check above (the lock is only
+                # this process's); answer as if it had been first, touching nothing.
+                if (answer := stored_already()) is not None:
+                    conn.execute("ROLLBACK")
+                    return answer
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('generation', '1') ON CONFLICT(key) DO UPDATE"
                     " SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
