@@ -9,9 +9,11 @@ Endpoints (all under ``/api/v1``; every one but ``health`` needs
     the storage nodes (MXT, ECL, VT) with their file and dataset counts.
 ``GET  /search?instrume=MXT&codename=PSF&date=...&time=...&expr=...&detnam=-&filter=-``
     quzcif selection; answers ``{"count", "rows": [{"cif": {...}, "file_id",
-    "sha256", "size", "type", ...}], "reason"}`` (``reason`` says why nothing matched).
+    "sha256", "size", "type", ...}], "reason"}`` (``reason`` says why nothing matched),
+    with an ``ETag`` of the answer (``If-None-Match`` with it: 304 while unchanged).
 ``GET  /files/{id}``
-    the file, streamed, with ``X-Checksum-SHA256`` and ``Content-Disposition``.
+    the file, with ``X-Checksum-SHA256``, ``Content-Disposition`` and its checksum
+    as ``ETag`` (``If-None-Match`` with it: 304).
 ``GET  /index/{node}``
     the node's ``caldb.indx``.
 ``PUT|POST /upload/{node}/{filename}``
@@ -33,11 +35,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import parse_qsl, quote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -69,6 +73,32 @@ access_log = logging.getLogger("mxt_pipeline.caldb.service.access")
 API_PREFIX = "/api/v1"
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+#: Files up to this size are served from one read on the event loop, larger ones
+#: streamed by ``FileResponse`` (in chunks, from a worker thread).
+SMALL_FILE_BYTES = 256 * 1024
+
+
+def _json_bytes(obj: object) -> bytes:
+    """Compact UTF-8 JSON, as Starlette's JSONResponse writes it."""
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    """True when an ``If-None-Match`` header names ``etag`` (or is ``*``); weak tags compare equal."""
+    if not header:
+        return False
+    tags = [t.strip() for t in header.split(",")]
+    return "*" in tags or etag in (t[2:] if t.startswith("W/") else t for t in tags)
+
+
+def _disposition(filename: str) -> str:
+    """``Content-Disposition`` of a download, as Starlette's FileResponse writes it."""
+    quoted = quote(filename)
+    if quoted != filename:
+        return f"attachment; filename*=utf-8''{quoted}"
+    return f'attachment; filename="{filename}"'
 
 
 def _error(status: int, detail: str, **headers: str) -> JSONResponse:
@@ -126,16 +156,30 @@ class AccessLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from urllib.parse import parse_qsl
-
         t0 = time.perf_counter()
         query = scope.get("query_string", b"").decode("latin-1")
         names = [k for k, _ in parse_qsl(query, keep_blank_values=True)]
         status = {"code": 0}
+        logged: list[bool] = []
+
+        def log_line() -> None:
+            if logged:
+                return
+            logged.append(True)
+            shown = "&".join(sorted(set(names)))
+            access_log.info(
+                "%s %s%s %d %.1f ms", scope.get("method", "?"), scope.get("path", "?"),
+                f"?[{shown}]" if shown else "", status["code"], 1e3 * (time.perf_counter() - t0),
+            )  # fmt: skip
 
         async def send_logged(message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # Written before the last bytes leave: once a client has its answer,
+                # the line is in the log (a client reading the log right after its
+                # request finds it; a line written after the send raced with that).
+                log_line()
             await send(message)
 
         try:
@@ -146,11 +190,7 @@ class AccessLog:
             else:
                 await self.app(scope, receive, send_logged)
         finally:
-            shown = "&".join(sorted(set(names)))
-            access_log.info(
-                "%s %s%s %d %.1f ms", scope.get("method", "?"), scope.get("path", "?"),
-                f"?[{shown}]" if shown else "", status["code"], 1e3 * (time.perf_counter() - t0),
-            )  # fmt: skip
+            log_line()  # an answer cut short, or none at all
 
 
 def create_app(
@@ -225,18 +265,44 @@ def create_app(
         )
         query.expression()  # a malformed expression or date is a 400, before any work
         query.mjd()
-        rows, reason = await run_in_threadpool(store.search, query)
-        return JSONResponse({"count": len(rows), "rows": rows, "reason": reason})
+        # In memory, on the event loop (a thread hop costs more than the search); only
+        # the re-read of a node's rows after an ingest goes to a worker thread.
+        found = store.search_cached(query)
+        rows, reason = found if found is not None else await run_in_threadpool(store.search, query)
+        body = _json_bytes({"count": len(rows), "rows": rows, "reason": reason})
+        # The ETag names the answer, not the catalogue: a client that sends it back
+        # gets 304 while the same query still selects the same rows (no-cache: every
+        # use revalidates, as ``date=now`` answers can change with the clock).
+        etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if _etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="application/json", headers=headers)
 
     @protected
     async def download(request: Request) -> Response:
-        info = await run_in_threadpool(store.file_info, request.path_params["file_id"])
-        return FileResponse(
-            info["path"],
-            filename=info["cal_file"],
-            media_type="application/octet-stream",
-            headers={CHECKSUM_HEADER: info["sha256"], "Cache-Control": "no-cache"},
-        )
+        # One indexed lookup on the store's open connection, a stat and a realpath:
+        # cheaper on the event loop than a thread hop.
+        info = store.file_info(request.path_params["file_id"])
+        # Stored files never change (a new version is a new name): their checksum is
+        # a strong ETag.
+        etag = f'"{info["sha256"]}"'
+        headers = {CHECKSUM_HEADER: info["sha256"], "Cache-Control": "no-cache", "ETag": etag}
+        if _etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
+        if info["size"] <= SMALL_FILE_BYTES:
+            # Most calibration files are small: read at once instead of the chunked
+            # FileResponse, whose every step (stat, open, each read) is a thread hop.
+            try:
+                with open(info["path"], "rb") as fh:
+                    data = fh.read(SMALL_FILE_BYTES + 1)
+            except FileNotFoundError:
+                raise MXTCaldbNotFound(f"stored file {info['cal_file']} is missing on disk") from None
+            if len(data) <= SMALL_FILE_BYTES:
+                headers["Content-Disposition"] = _disposition(info["cal_file"])
+                return Response(data, media_type="application/octet-stream", headers=headers)
+        return FileResponse(info["path"], filename=info["cal_file"], media_type="application/octet-stream",
+                            headers=headers)  # fmt: skip
 
     @protected
     async def index_file(request: Request) -> Response:
@@ -270,11 +336,13 @@ def create_app(
             except ClientDisconnect:
                 log.warning("upload of %s interrupted by the client; nothing stored", filename)
                 return _error(400, "upload interrupted")
-            fh.flush()
-            os.fsync(fh.fileno())
-            result = await run_in_threadpool(
-                store.ingest_staged, node, filename, Path(tmp), digest.hexdigest(), size, declared
-            )
+
+            def ingest() -> dict:
+                fh.flush()
+                os.fsync(fh.fileno())  # waits for the disk: not on the event loop
+                return store.ingest_staged(node, filename, Path(tmp), digest.hexdigest(), size, declared)
+
+            result = await run_in_threadpool(ingest)
         return JSONResponse(result, status_code=201 if result["status"] == "created" else 200)
 
     routes = [

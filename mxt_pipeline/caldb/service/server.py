@@ -164,3 +164,8 @@ class ServiceThread(AppThread):
 
     def __repr__(self) -> str:
         return f"ServiceThread(root={str(self.store.root)!r}, host={self.host!r})"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving, then close the store's read connection."""
+        super().stop(timeout)
+        self.store.close()

@@ -218,6 +218,9 @@ class _NodeView:
     rows: list[CifRow]
     records: dict[tuple[str, int], sqlite3.Row]
     by_code: dict[str, list[int]]
+    #: The rows by the database values they were built from (see ``_row_key``): a
+    #: rebuild after an ingest reuses them instead of parsing and checking every row.
+    by_key: dict[tuple, CifRow]
 
 
 class CaldbStore:
@@ -261,6 +264,13 @@ class CaldbStore:
         self._write_lock = threading.Lock()
         self._cache_lock = threading.Lock()
         self._views: dict[str, _NodeView] = {}
+        # One long-lived connection for the reads of requests (searches, downloads):
+        # opening one costs more than the query itself.  Used under its lock, for a
+        # few statements at a time, each run to completion (no read transaction is
+        # left open to hold back WAL checkpoints).  Writes open their own.
+        self._reader_lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None
+        self._reader_pid = 0
         with self._connect() as conn:
             conn.executescript(_SCHEMA)
         self._recover()
@@ -276,7 +286,11 @@ class CaldbStore:
         self.close()
 
     def close(self) -> None:
-        """Nothing is held open between calls (one connection per operation)."""
+        """Close the read connection (a later read opens a new one)."""
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
     # ------------------------------------------------------------------ database
 
@@ -292,6 +306,17 @@ class CaldbStore:
             yield conn
         finally:
             conn.close()
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """The shared read connection, held for the ``with`` block (short statements only)."""
+        with self._reader_lock:
+            if self._reader is None or self._reader_pid != os.getpid():  # not inherited across fork
+                conn = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA busy_timeout=30000")
+                conn.row_factory = sqlite3.Row
+                self._reader, self._reader_pid = conn, os.getpid()
+            yield self._reader
 
     def _insert_file(self, conn: sqlite3.Connection, rows: list[CifRow], info: dict[str, Any]) -> int:
         first = rows[0]
@@ -320,6 +345,31 @@ class CaldbStore:
         kwargs["cal_cbd"] = tuple(json.loads(rec["cal_cbd"]))
         return CifRow(cal_dir=rec["cal_dir"], cal_file=rec["cal_file"], **kwargs)
 
+    @staticmethod
+    def _row_key(rec: sqlite3.Row) -> tuple:
+        """Every database value a :class:`CifRow` is built from (equal keys, equal rows)."""
+        return (rec["cal_dir"], rec["cal_file"], *(rec[c] for c in _ROW_COLUMNS))
+
+    def _rows_from_db(self, records: list[sqlite3.Row], instrume: str) -> tuple[list[CifRow], dict[tuple, CifRow]]:
+        """Rows of ``records``, reusing those of the node's cached view that did not change.
+
+        Building and checking a row costs ~70 us; after an ingest only the new and the
+        superseded rows differ from the cached ones.
+        """
+        with self._cache_lock:
+            view = self._views.get(instrume)
+        known = view.by_key if view is not None else {}
+        rows: list[CifRow] = []
+        by_key: dict[tuple, CifRow] = {}
+        for rec in records:
+            key = self._row_key(rec)
+            row = known.get(key)
+            if row is None:
+                row = self._row_from_db(rec)
+            rows.append(row)
+            by_key[key] = row
+        return rows, by_key
+
     def _node_records(self, conn: sqlite3.Connection, instrume: str) -> list[sqlite3.Row]:
         return conn.execute(
             "SELECT d.*, f.cal_dir, f.cal_file, f.sha256, f.size, f.product_class, f.type, f.version,"
@@ -330,7 +380,7 @@ class CaldbStore:
 
     def _regenerate(self, conn: sqlite3.Connection, node: StorageNode) -> Path | None:
         """Rewrite the node's caldb.indx from what ``conn`` sees (None when empty)."""
-        rows = [self._row_from_db(rec) for rec in self._node_records(conn, node.instrument)]
+        rows, _ = self._rows_from_db(self._node_records(conn, node.instrument), node.instrument)
         if not rows and not index_path(self.root, self.telescop, node.instrument).exists():
             return None
         return write_index(rows, self.root, self.telescop, node.instrument)
@@ -413,8 +463,26 @@ class CaldbStore:
             The matching datasets as JSON-ready records, and when there are none the
             reason (names instrument, code name, date and expression).
         """
-        node = get_node(query.instrume)
-        view = self._view(node.instrument)
+        return self._search(query, self._view(get_node(query.instrume).instrument))
+
+    def search_cached(self, query: CaldbQuery) -> tuple[list[dict[str, Any]], str | None] | None:
+        """:meth:`search` when the node's rows in memory are current, else None.
+
+        Costs one read of the database generation plus the selection among the rows
+        of the code name (tens of microseconds), so the service runs it on its event
+        loop; None (the rows must first be re-read, after an ingest) sends it to a
+        worker thread.
+        """
+        instrume = get_node(query.instrume).instrument
+        with self._read() as conn:
+            gen = self._generation(conn)
+        with self._cache_lock:
+            view = self._views.get(instrume)
+        if view is None or view.generation != gen:
+            return None
+        return self._search(query, view)
+
+    def _search(self, query: CaldbQuery, view: _NodeView) -> tuple[list[dict[str, Any]], str | None]:
         code = (query.codename or "-").strip().upper()
         if code in ("-", "NONE"):
             subset = view.rows
@@ -445,18 +513,25 @@ class CaldbStore:
         name, whatever the size of the catalogue (and another process's upload is
         seen at once).
         """
-        with self._connect() as conn:
+        with self._read() as conn:
             gen = self._generation(conn)
             with self._cache_lock:
                 cached = self._views.get(instrume)
                 if cached is not None and cached.generation == gen:
                     return cached
-            records = self._node_records(conn, instrume)
-        rows = [self._row_from_db(rec) for rec in records]
+            # Read together with the generation: the rows are those of ``gen`` (every
+            # statement of this connection sees the last committed state).
+            conn.execute("BEGIN")
+            try:
+                gen = self._generation(conn)
+                records = self._node_records(conn, instrume)
+            finally:
+                conn.execute("COMMIT")
+        rows, by_key = self._rows_from_db(records, instrume)
         by_code: dict[str, list[int]] = {}
         for i, r in enumerate(rows):
             by_code.setdefault(r.cal_cnam.strip().upper(), []).append(i)
-        view = _NodeView(gen, rows, {(r.relpath, r.cal_xno): rec for r, rec in zip(rows, records)}, by_code)
+        view = _NodeView(gen, rows, {(r.relpath, r.cal_xno): rec for r, rec in zip(rows, records)}, by_code, by_key)
         with self._cache_lock:
             self._views[instrume] = view
         return view
@@ -503,7 +578,7 @@ class CaldbStore:
             raise MXTCaldbNotFound(f"no stored file with id {file_id!r}") from None
         if not 0 < fid <= MAX_FILE_ID:
             raise MXTCaldbNotFound(f"no stored file with id {fid}")
-        with self._connect() as conn:
+        with self._read() as conn:
             rec = conn.execute("SELECT * FROM files WHERE id = ?", (fid,)).fetchone()
         if rec is None:
             raise MXTCaldbNotFound(f"no stored file with id {fid}")
@@ -698,14 +773,21 @@ class CaldbStore:
         # (a symlinked folder inside the tree must not lead the write outside it).
         final = self.inside_root(rel)
         with self._write_lock, self._connect() as conn:
-            existing = conn.execute(
-                "SELECT id, sha256 FROM files WHERE cal_dir = ? AND cal_file = ?", (rows[0].cal_dir, filename)
-            ).fetchone()
-            if existing is not None:
+
+            def stored_already() -> dict[str, Any] | None:
+                """The answer when the path is already indexed (UploadConflict for other bytes)."""
+                existing = conn.execute(
+                    "SELECT id, sha256 FROM files WHERE cal_dir = ? AND cal_file = ?", (rows[0].cal_dir, filename)
+                ).fetchone()
+                if existing is None:
+                    return None
                 if existing["sha256"] == sha256:
                     return {"status": "unchanged", "file_id": existing["id"], "path": rel, "sha256": sha256,
                             "type": info["type"], "rows": len(rows), "superseded": []}  # fmt: skip
                 raise UploadConflict(f"{rel} is already stored with other content; upload a new version")
+
+            if (answer := stored_already()) is not None:
+                return answer
             if final.exists():
                 raise UploadConflict(f"{rel} exists on disk but not in the index; refusing to overwrite")
             conn.execute("INSERT OR REPLACE INTO pending (path, instrume) VALUES (?, ?)", (rel, nd.instrument))
@@ -714,6 +796,12 @@ class CaldbStore:
             index_before = _identity(index_path(self.root, self.telescop, nd.instrument))
             conn.execute("BEGIN IMMEDIATE")
             try:
+                # Again inside the transaction: another process serving the same root
+                # may have stored this path since the check above (the lock is only
+                # this process's); answer as if it had been first, touching nothing.
+                if (answer := stored_already()) is not None:
+                    conn.execute("ROLLBACK")
+                    return answer
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('generation', '1') ON CONFLICT(key) DO UPDATE"
                     " SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
