@@ -26,8 +26,10 @@ from typing import Any
 
 from harness.config import repo_root
 from harness.golden import GoldenError
+from mxt_pipeline._version import __version__
 from mxt_pipeline.io.dataset_manifest import MANIFEST_NAME, read_manifest
 from mxt_pipeline.io.fits import atomic_write_bytes, source_date_epoch
+from mxt_pipeline.io.simulated_dataset import load_scenario, run_scenario
 from mxt_pipeline.io.telemetry_stream import write_telemetry
 from mxt_pipeline.telemetry.downlink import DownlinkDefects
 
@@ -49,18 +51,13 @@ def generate_golden(name: str, spec: Mapping[str, Any], folder: Path) -> dict[st
     Raises
     ------
     GoldenError
-        No scenario in the definition, or the simulator or the CALDB is unavailable.
+        No scenario in the definition, or the CALDB is unavailable.
     """
     from harness import __version__ as harness_version
     from harness.replay import GoldenRun, generate_expected
-    from mxt_pipeline._version import __version__
 
     if "scenario" not in spec or "seed" not in spec:
         raise GoldenError(f"golden set {name!r}: the definition needs 'scenario' and 'seed'")
-    try:
-        from mxt_pipeline.io.simulated_dataset import load_scenario, run_scenario
-    except ImportError as exc:
-        raise GoldenError(f"the simulation bench is not available: {exc}") from None
     scenario_path = Path(spec["scenario"])
     if not scenario_path.is_absolute():
         scenario_path = Path(__file__).resolve().parent / scenario_path

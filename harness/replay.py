@@ -41,7 +41,12 @@ from harness.config import HarnessConfig, repo_root
 from harness.filediff import compare_files
 from harness.fitsdiff import Difference, FileDiff
 from harness.results import CheckResult, Status
+from mxt_pipeline.caldb.select import met_to_datetime
+from mxt_pipeline.pipelines.caldb_bundle import provider_from
+from mxt_pipeline.pipelines.execute import run_dataset
 from mxt_pipeline.pipelines.ports import write_json
+from mxt_pipeline.pipelines.registry import get_pipeline
+from mxt_pipeline.pipelines.runtime import BurstPosition, ObservationInputs, request_from_dataset
 
 __all__ = [
     "GoldenRun",
@@ -104,8 +109,6 @@ class GoldenRun:
 
     def build_pipeline(self):
         """The pipeline of the golden run (with ``preprocess`` first for a telemetry dataset)."""
-        from mxt_pipeline.pipelines.registry import get_pipeline
-
         return get_pipeline(self.pipeline, telemetry=self.telemetry is not None)
 
     def caldb_root(self) -> Path:
@@ -113,8 +116,6 @@ class GoldenRun:
         return p if p.is_absolute() else repo_root() / p
 
     def burst(self):
-        from mxt_pipeline.pipelines.runtime import BurstPosition
-
         if not self.burst_position:
             return None
         bp = self.burst_position
@@ -122,15 +123,11 @@ class GoldenRun:
 
     def target(self, dataset: Path):
         """The ``{target}`` of a run on ``dataset`` (as ``mxt run DATASET`` builds it)."""
-        from mxt_pipeline.pipelines.runtime import request_from_dataset
-
         req = request_from_dataset(dataset, self.pipeline, Path(tempfile.gettempdir()),
                                    burst_position=self.burst(), burst_id=self.burst_id)  # fmt: skip
         return req.target
 
     def obs_date(self, dataset: Path):
-        from mxt_pipeline.caldb.select import met_to_datetime
-
         manifest = json.loads((dataset / "dataset.json").read_text(encoding="utf-8"))
         t = manifest.get("tstart")
         return None if t is None else met_to_datetime(float(t))
@@ -155,8 +152,6 @@ def brick_inputs(pipeline, brick_name: str, dataset: Path, expected_root: Path, 
     built from the dataset; any other input is the golden output of the last upstream
     brick producing it (``expected_root/<brick>/``).
     """
-    from mxt_pipeline.pipelines.runtime import ObservationInputs
-
     brick = pipeline.brick(brick_name)
     order = [b.name for b in pipeline.bricks]
     upstream = order[: order.index(brick_name)]
@@ -257,8 +252,6 @@ def run_brick(pipeline, brick_name: str, dataset: Path, expected_root: Path, run
     BrickResult
         Never raises for a brick failure (``result.error`` says what happened).
     """
-    from mxt_pipeline.pipelines.caldb_bundle import provider_from
-
     brick = pipeline.brick(brick_name)
     inputs = brick_inputs(pipeline, brick_name, dataset, expected_root, run)
     target = inputs.get("target")
@@ -283,8 +276,6 @@ def run_pipeline(dataset: Path, run: GoldenRun, out: Path, work: Path) -> tuple[
 
     Returns the run outcome and the relative paths of the products per brick.
     """
-    from mxt_pipeline.pipelines.execute import run_dataset
-
     outcome = run_dataset(dataset, run.pipeline, work, caldb=str(run.caldb_root()), burst_position=run.burst(),
                           burst_id=run.burst_id, parameters=run.parameters, force=True)  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)

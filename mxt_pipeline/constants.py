@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from mxt_pipeline._version import __version__
+
 #: Mission and instrument names written in every product header.
 TELESCOP = "SVOM"
 INSTRUME = "MXT"
@@ -61,6 +63,4 @@ GAP_ORIGINS = ("TELEMETRY", "SAA", "EARTH", "SLEW", "ATTITUDE", "BADFRAME", "OTH
 #: Creator string stamped in every product.
 def creator() -> str:
     """Return the CREATOR keyword value, e.g. ``mxt_pipeline 0.1.0``."""
-    from mxt_pipeline._version import __version__
-
     return f"mxt_pipeline {__version__}"

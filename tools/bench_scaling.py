@@ -40,6 +40,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# The project modules come after the sys.path entry above (the script runs from a checkout).
+from mxt_pipeline.acceptance.detection import ValidationSetup, simulate_problem  # noqa: E402
+from mxt_pipeline.calib.chain import calibrate_hits  # noqa: E402
+from mxt_pipeline.detect.blas import single_blas_thread  # noqa: E402
+from mxt_pipeline.detect.pipeline import DetectionParameters, detect_in_problem  # noqa: E402
+from mxt_pipeline.lightcurve.bayesian_blocks import bayesian_blocks  # noqa: E402
+
 
 def _cpu(fn) -> float:
     t0 = time.process_time()
@@ -48,9 +55,6 @@ def _cpu(fn) -> float:
 
 
 def detection_points(counts_sizes, source_sizes) -> dict[str, list]:
-    from mxt_pipeline.acceptance.detection import ValidationSetup, simulate_problem
-    from mxt_pipeline.detect.pipeline import DetectionParameters, detect_in_problem
-
     setup = ValidationSetup.from_caldb()
     params = DetectionParameters()
     y3, z3 = np.array([3.0, -40.0, 60.0]), np.array([-1.5, 30.0, -70.0])
@@ -92,7 +96,6 @@ def detection_points(counts_sizes, source_sizes) -> dict[str, list]:
 
 
 def calibration_points(hit_sizes) -> list[dict]:
-    from mxt_pipeline.calib.chain import calibrate_hits
     from tests.calib.conftest import _derive_multiplicity
     from tests.calib.standins import StandInCalibrationSet
     from tests.calib.test_bench_chain import PHOTONS_PER_FRAME, _setup, make_bench_hits
@@ -116,8 +119,6 @@ def calibration_points(hit_sizes) -> list[dict]:
 
 
 def blocks_points(event_sizes, astropy_up_to: float = 0.0) -> list[dict]:
-    from mxt_pipeline.lightcurve.bayesian_blocks import bayesian_blocks
-
     rng = np.random.default_rng(5)
     bayesian_blocks(np.sort(rng.uniform(0, 100, 1000)))  # warm-up
     out = []
@@ -200,7 +201,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--astropy", action="store_true", help="also time astropy's Bayesian blocks up to 1e4 events")
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "benchmarks")
     args = ap.parse_args(argv)
-    from mxt_pipeline.detect.blas import single_blas_thread
 
     counts = [1e3, 1e4] if args.quick else [1e3, 1e4, 1e5, 1e6]
     sources = [1, 3] if args.quick else [1, 3, 10, 30]

@@ -71,10 +71,15 @@ from astropy.table import Table
 
 from mxt_pipeline import constants as C
 from mxt_pipeline.binomial import clopper_pearson
+from mxt_pipeline.caldb.products import CalibrationSet, Systematics
+from mxt_pipeline.caldb.simulator import load_simulator_calibration as load_calibration
+from mxt_pipeline.calib.chain import ChainParams, calibrate
 from mxt_pipeline.datamodel import GTI, EventList
+from mxt_pipeline.detect.bandpsf import DetectionCalibration
 from mxt_pipeline.detect.bands import DEFAULT_BANDS, EnergyBand, format_bands
 from mxt_pipeline.detect.blas import single_blas_thread
 from mxt_pipeline.detect.crlb import position_bound
+from mxt_pipeline.detect.images import build_images, chip_coverage, detector_grid
 from mxt_pipeline.detect.levels import (
     ErrorLevels,
     LevelCalibration,
@@ -87,8 +92,11 @@ from mxt_pipeline.detect.pipeline import DetectionParameters, detect_in_problem,
 from mxt_pipeline.detect.positions import profile_function
 from mxt_pipeline.detect.problem import BandPSFLike, DetectionProblem
 from mxt_pipeline.detect.radii import P_68, P_90
+from mxt_pipeline.detect.reference import iminuit_fit
 from mxt_pipeline.pipelines.bricks.detect import DETECT
 from mxt_pipeline.pipelines.caldb_bundle import provider_from
+from mxt_pipeline.simulate.bench import simulate
+from mxt_pipeline.simulate.cases import gp_scenario
 
 __all__ = [
     "STANDARD_BACKGROUND",
@@ -153,13 +161,6 @@ def measure_empty_field_background(seeds: Sequence[int], duration: float = 10000
         time; ``per_pixel`` (seeds, B): counts per pixel over the observation's good
         time; ``good_time`` (seeds,): seconds.
     """
-    from mxt_pipeline.caldb.simulator import load_simulator_calibration as load_calibration
-    from mxt_pipeline.calib.chain import ChainParams, calibrate
-    from mxt_pipeline.detect.bandpsf import DetectionCalibration
-    from mxt_pipeline.detect.images import build_images
-    from mxt_pipeline.simulate.bench import simulate
-    from mxt_pipeline.simulate.cases import gp_scenario
-
     rate, per_pixel, good = [], [], []
     for seed in seeds:
         sc = replace(gp_scenario(int(seed), n_sources=1, duration=float(duration)), sources=[], object="empty field")
@@ -207,8 +208,6 @@ class ValidationSetup:
     def from_caldb(cls, caldb=None, bands: Sequence[EnergyBand] = DEFAULT_BANDS, background: float = STANDARD_BACKGROUND,
                    params: DetectionParameters | None = None, crop: int | None = None) -> ValidationSetup:
         """The standard setup from a CALDB (default: ``$CALDB``, else the bundled set)."""
-        from mxt_pipeline.detect.bandpsf import DetectionCalibration
-
         return cls.from_calibration(DetectionCalibration.from_caldb(caldb), bands, background, params, crop, "caldb")
 
     @classmethod
@@ -220,8 +219,6 @@ class ValidationSetup:
         ``crop`` keeps only the central ``crop x crop`` pixels around the optical axis
         (quicker simulations for the CI-sized tests; the full chip by default).
         """
-        from mxt_pipeline.detect.images import chip_coverage, detector_grid
-
         # The validated configuration of the CALDB (threshold and dC levels), as the
         # detect brick assembles it.
         params = (params or DetectionParameters()).for_calibration(cal)
@@ -439,8 +436,6 @@ def run_onaxis(setup: ValidationSetup, total_counts: float, rng: np.random.Gener
             delta_c, _ = profile_function(prob, st, k, params.ml_parameters())
             out["dc_true"] = float(delta_c(y0 - st.y[k], z0 - st.z[k]))
         if reference and k >= 0:
-            from mxt_pipeline.detect.reference import iminuit_fit
-
             c = kernel.contours[k]
             ref = iminuit_fit(prob, st.y + 0.2, st.z - 0.2, st.counts * 1.1, st.background * 0.9, st.theta)
             out["reference_shift_r68"] = float(np.hypot(ref.y[k] - st.y[k], ref.z[k] - st.z[k]) / c.radius68)
@@ -960,8 +955,6 @@ def level_report(setup: ValidationSetup, results: dict[str, list[dict]], stoppin
 
 def write_levels_syserr(path: Path, calibration: LevelCalibration, caldb=None) -> Path:
     """A SYSERR CALDB file: the CALDB's systematic and validity, with the new DCLEVELS table."""
-    from mxt_pipeline.caldb.products import CalibrationSet, Systematics
-
     current = CalibrationSet.from_caldb(caldb).syserr
     model = Systematics(current.localization_arcsec, current.confidence, calibration.table(), calibration.keywords())
     return model.to_fits(path, current.meta)

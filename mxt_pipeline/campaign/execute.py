@@ -57,9 +57,12 @@ import numpy as np
 
 from mxt_pipeline import constants as C
 from mxt_pipeline.caldb.select import met_to_datetime
-from mxt_pipeline.campaign.truth_match import Tolerances, compare_run
+from mxt_pipeline.caldb.simulator import load_simulator_calibration as load_calibration
+from mxt_pipeline.campaign.truth_match import Tolerances, chip_fraction, compare_run
 from mxt_pipeline.detect.bandpsf import DetectionCalibration
 from mxt_pipeline.detect.bands import as_bands
+from mxt_pipeline.detect.crlb import position_bound
+from mxt_pipeline.detect.images import select_events
 from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.io.truth import write_truth
 from mxt_pipeline.pipelines.bricks.detect import DETECT_CALDB
@@ -68,7 +71,9 @@ from mxt_pipeline.pipelines.context import RunContext
 from mxt_pipeline.pipelines.ports import write_json
 from mxt_pipeline.pipelines.registry import get_pipeline
 from mxt_pipeline.pipelines.runtime import ObservationInMemory, Target
-from mxt_pipeline.simulate.bench import scenario_manifest
+from mxt_pipeline.simulate.background import CalibrationSettings
+from mxt_pipeline.simulate.bench import scenario_manifest, simulate
+from mxt_pipeline.simulate.cases import make_case
 
 __all__ = [
     "simulate_and_process",
@@ -76,7 +81,6 @@ __all__ = [
     "chain_context",
     "PRODUCTS_DIR",
     "true_counts_in_gti",
-    "chip_fraction",
     "background_per_pixel",
     "line_event_energies",
     "crlb_versus_counts",
@@ -100,32 +104,16 @@ CRLB_COUNTS = np.geomspace(10.0, 1.0e5, 13)
 @functools.lru_cache(maxsize=8)
 def _calibration(caldb: str | None, day: int) -> tuple[Any, dict[str, Any]]:
     """The calibration set valid on mission day ``day`` (cached per worker process)."""
-    from mxt_pipeline.caldb.simulator import load_simulator_calibration as load_calibration
-
     return load_calibration(caldb, met=day * 86400.0)
 
 
 def _scenario(task) -> Any:
-    from mxt_pipeline.simulate.background import CalibrationSettings
-    from mxt_pipeline.simulate.cases import make_case
-
     opts = task.options
     scenario = make_case(task.case, int(task.seed), **dict(opts.get("case_options") or {}))
     lines = opts.get("calibration_lines")
     if lines:
         scenario = replace(scenario, calibration=CalibrationSettings(lines=tuple(lines)))
     return scenario
-
-
-def chip_fraction(source_truth: Mapping[str, Any]) -> float:
-    """Share of a source's focal-plane photons that land on the chip (from its truth).
-
-    ``photons_on_detector / expected_photons``: the PSF arms and halo reach beyond the
-    chip, and the detection's COUNTS are counts of the whole PSF.  1 when unknown.
-    """
-    expected = float(source_truth.get("expected_photons", 0.0) or 0.0)
-    on_chip = float(source_truth.get("photons_on_detector", 0.0) or 0.0)
-    return on_chip / expected if expected > 0 and on_chip > 0 else 1.0
 
 
 def true_counts_in_gti(ds, gti, e_min: float, e_max: float) -> np.ndarray:
@@ -158,8 +146,6 @@ def background_per_pixel(events, table, bands, bad_mask=None) -> list[float]:
     The imaging events of the band less the counts the detection gives its sources,
     over the pixels that are not dead.
     """
-    from mxt_pipeline.detect.images import select_events
-
     n_pix = C.N_PIX * C.N_PIX - (0 if bad_mask is None else int(np.count_nonzero(bad_mask)))
     counts = np.asarray(table["COUNTS"], float).reshape(len(table), len(bands)) if len(table) else np.zeros((0, len(bands)))
     out = []
@@ -176,8 +162,6 @@ def line_event_energies(events) -> np.ndarray:
     their energies are multiplicity-corrected, and single-pixel events alone are too
     few with 75 um pixels (a few per cent at 5.9 keV).
     """
-    from mxt_pipeline.detect.images import select_events
-
     return np.asarray(events["ENERGY"], float)[select_events(events)]
 
 
@@ -317,8 +301,6 @@ def simulate_and_process(task) -> dict[str, Any]:
     dict
         The comparison record (see :func:`process_simulation`), JSON-serialisable.
     """
-    from mxt_pipeline.simulate.bench import simulate
-
     t0 = time.perf_counter()
     scenario = _scenario(task)
     caldb = task.options.get("caldb")
@@ -365,10 +347,6 @@ def crlb_versus_counts(
         ``f(counts) -> sigma`` : the 1-sigma bound per axis (arcsec, root mean square of
         the two axes); what :func:`mxt_pipeline.campaign.ensemble_report.write_html_report` draws.
     """
-    from mxt_pipeline.detect.bandpsf import DetectionCalibration
-    from mxt_pipeline.detect.bands import as_bands
-    from mxt_pipeline.detect.crlb import position_bound
-
     opts = dict(options or {})
     cal = calibration if calibration is not None else DetectionCalibration.from_caldb(opts.get("caldb"))
     bands = as_bands(opts.get("bands"))

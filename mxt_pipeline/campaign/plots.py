@@ -13,7 +13,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
 from mxt_pipeline.campaign.truth_match import profile_bin_means
-from mxt_pipeline.io.fits import atomic_write_bytes
+from mxt_pipeline.io.fits import atomic_write_bytes, met_to_isot
+from mxt_pipeline.simulate.timeprofiles import profile_from_dict
 
 __all__ = ["comparison_plots"]
 
@@ -70,7 +71,6 @@ def _light_curve(rec: Mapping[str, Any], lc, profile, gti, path: Path) -> Path:
         model = comp["norm"] * profile_bin_means(profile, lc.lo, lc.hi, gti if gti is not None else lc.gti)
         ax.step(t, model, where="mid", color="C1",
                 label=f"simulated profile x {comp['norm']:.3g}  chi2/dof {comp['chi2_red']:.2f}")  # fmt: skip
-    from mxt_pipeline.io.fits import met_to_isot
 
     # A date people read, not a mission-time float ("time - 300000000.0").
     ax.set_xlabel(f"time since the first bin's start, {met_to_isot(t0)[:19]} TT (s)")
@@ -111,8 +111,6 @@ def comparison_plots(
     requirement), ``lc_<name>.png`` per source with a light curve (rates and the scaled
     simulated profile), ``lines.png`` (calibration lines and the fitted centroids).
     """
-    from mxt_pipeline.simulate.timeprofiles import profile_from_dict
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [_positions(result, out / "positions.png")]

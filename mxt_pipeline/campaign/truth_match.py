@@ -55,6 +55,7 @@ from scipy import optimize, stats
 
 from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.geometry import angular_separation_arcsec
+from mxt_pipeline.simulate import timeprofiles
 
 __all__ = [
     "Tolerances",
@@ -68,12 +69,24 @@ __all__ = [
     "good_time_fraction",
     "line_residuals",
     "compare_run",
+    "chip_fraction",
 ]
 
 PASS, FAIL, NA = "PASS", "FAIL", "N/A"
 
 #: Localization requirement (Robinet+2026): better than 2 arcmin.
 REQUIREMENT_ARCSEC = 120.0
+
+
+def chip_fraction(source_truth: Mapping[str, Any]) -> float:
+    """Share of a source's focal-plane photons that land on the chip (from its truth).
+
+    ``photons_on_detector / expected_photons``: the PSF arms and halo reach beyond the
+    chip, and the detection's COUNTS are counts of the whole PSF.  1 when unknown.
+    """
+    expected = float(source_truth.get("expected_photons", 0.0) or 0.0)
+    on_chip = float(source_truth.get("photons_on_detector", 0.0) or 0.0)
+    return on_chip / expected if expected > 0 and on_chip > 0 else 1.0
 
 
 @dataclass(frozen=True)
@@ -172,14 +185,12 @@ def good_time_fraction(truth: Mapping[str, Any], source: Mapping[str, Any], gti=
     inside the GTI is the profile integrated over the GTI over the profile integrated
     over the observation (midpoint rule on ``n`` steps).  1 without a GTI or a profile.
     """
-    from mxt_pipeline.simulate.timeprofiles import profile_from_dict
-
     start, stop = _intervals(gti)
     t0, t1 = truth.get("tstart"), truth.get("tstop")
     if not start.size or not source.get("profile") or t0 is None or t1 is None or not float(t1) > float(t0):
         return 1.0
     t = float(t0) + (np.arange(n) + 0.5) * (float(t1) - float(t0)) / n
-    w = np.clip(np.asarray(profile_from_dict(source["profile"]).value(t), float), 0.0, None)
+    w = np.clip(np.asarray(timeprofiles.profile_from_dict(source["profile"]).value(t), float), 0.0, None)
     k = np.searchsorted(start, t, side="right") - 1
     good = (k >= 0) & (t < stop[np.clip(k, 0, None)])
     total = float(w.sum())
@@ -328,15 +339,11 @@ def compare_run(
         light curve), ``lines``, ``line_residual_ev`` (largest residual in absolute
         value, sign kept), ``verdicts``.
     """
-    from mxt_pipeline.simulate.timeprofiles import profile_from_dict
-
     tol = tol or Tolerances()
     src_truth = list(truth.get("sources", []))
     n_t = len(src_truth)
     n_f = 0 if srclist is None else len(srclist)
     if true_counts is None:
-        from mxt_pipeline.campaign.execute import chip_fraction
-
         t_counts = np.array([float(s.get("photons_detected", 0.0)) / chip_fraction(s) for s in src_truth])
         t_counts = t_counts * np.array([good_time_fraction(truth, s, gti) for s in src_truth])
     else:
@@ -377,7 +384,7 @@ def compare_run(
         }
         if found and light_curves and int(f_id[j]) in light_curves and s.get("profile"):
             lc = light_curves[int(f_id[j])]
-            rec["light_curve"] = light_curve_vs_profile(lc, profile_from_dict(s["profile"]), gti)
+            rec["light_curve"] = light_curve_vs_profile(lc, timeprofiles.profile_from_dict(s["profile"]), gti)
         sources.append(rec)
 
     matched_to = np.full(n_f, -1, dtype=int)

@@ -26,13 +26,15 @@ import json
 import click
 
 from mxt_pipeline.cli.vocabulary import CALDB_ROOT_HELP, CALDB_URL_HELP
+from mxt_pipeline.errors import MXTAuthError
+from mxt_pipeline.extras import require
 
 __all__ = ["command"]
 
 
 def _client(url: str | None, root: str | None, runtime_data: str | None, no_token: bool, max_tries: int):
+    # lazy: mxt --help imports every command module (cli/main.py); the client loads httpx and rich
     from mxt_pipeline.caldb import CaDBIO
-    from mxt_pipeline.errors import MXTAuthError
 
     try:
         return CaDBIO(use_tokens=not no_token, max_tries=max_tries, url=url, caldb=root, runtime_data=runtime_data)
@@ -126,6 +128,7 @@ def upload_cmd(file, node, url, root, runtime_data, no_token, max_tries) -> None
 @click.option("--quality", multiple=True, metavar="FILE=Q", help="CAL_QUAL override, e.g. psf_v1.fits=5.")
 def index_cmd(root, instruments, telescop, quality) -> None:
     """Rebuild caldb.indx of each instrument from the files' CALDB keywords."""
+    # lazy: mxt --help imports every command module (cli/main.py); the caldb package loads httpx and rich
     from mxt_pipeline.caldb import build_index
 
     overrides: dict[str, int] = {}
@@ -154,10 +157,9 @@ def index_cmd(root, instruments, telescop, quality) -> None:
                    "root under $XDG_STATE_HOME/mxt; never inside ROOT).")  # fmt: skip
 def serve_cmd(root, host, port, token_file, max_upload_mb, allow_anonymous, log_level, state_dir) -> None:
     """Serve the CALDB at ROOT over HTTP (Starlette + uvicorn, from the pip extra 'service')."""
-    from mxt_pipeline.extras import require
-
     for module in ("starlette", "uvicorn"):
         require(module, "service", "mxt caldb serve")
+    # lazy: the service's optional extra (starlette, uvicorn), checked by require() just above
     from mxt_pipeline.caldb.service.server import serve
 
     serve(

@@ -10,6 +10,8 @@ import click
 from mxt_pipeline.campaign.runner import CampaignSpec, load_results, run_campaign
 from mxt_pipeline.campaign.tables import read_results, write_results
 from mxt_pipeline.cli.vocabulary import CALDB_HELP
+from mxt_pipeline.errors import MXTError, MXTInputError
+from mxt_pipeline.io.fits import atomic_write_bytes
 
 RESULTS_FILE = "campaign_results.fits"
 REPORT_FILE = "report.html"
@@ -53,9 +55,8 @@ def run_cmd(case, n_runs, out_dir, seed, scheduler, workers, caldb, options, run
 @click.argument("campaign_dir", type=click.Path(exists=True, file_okay=False))
 def report_cmd(campaign_dir: str) -> None:
     """Write the ensemble report (HTML with plots, summary JSON) of a campaign."""
+    # lazy: mxt --help imports every command module (cli/main.py); the report loads matplotlib and scipy
     from mxt_pipeline.campaign.ensemble_report import ensemble_summary, write_html_report
-    from mxt_pipeline.errors import MXTInputError
-    from mxt_pipeline.io.fits import atomic_write_bytes
 
     folder = Path(campaign_dir)
     spec_path = folder / "campaign.json"
@@ -108,8 +109,8 @@ def _crlb_function(spec: CampaignSpec, records):
 
     import numpy as np
 
+    # lazy: mxt --help imports every command module (cli/main.py); campaign.execute loads numba and httpx
     from mxt_pipeline.campaign.execute import crlb_versus_counts
-    from mxt_pipeline.errors import MXTError
 
     bkg = [r["result"]["bkg_per_pixel"] for r in records if (r.get("result") or {}).get("bkg_per_pixel")]
     background = np.median(np.asarray(bkg, float), axis=0) if bkg else None

@@ -14,12 +14,14 @@ from typing import Any
 
 import click
 
+from mxt_pipeline.errors import MXTInputError
+
 
 def preprocess_to_dataset(pass_dirs: Sequence[str | Path], out: str | Path, aux: str | Path | None) -> dict[str, Any]:
     """Run the ``preprocess`` brick on the pass folders into the dataset ``out``; returns its report."""
     import json
 
-    from mxt_pipeline.errors import MXTInputError
+    # lazy: mxt --help imports every command module (cli/main.py); these load astropy, pandera, spacepackets (~1000 modules)
     from mxt_pipeline.io.telemetry_stream import (
         REPORT_NAME,
         find_packet_files,
@@ -51,6 +53,7 @@ def preprocess_to_dataset(pass_dirs: Sequence[str | Path], out: str | Path, aux:
               help="Dataset folder whose manifest keys (pointing, span), angle file and saa/ are taken over.")
 def command(pass_dirs: tuple[str, ...], out: str, aux: str | None) -> None:
     """Decode the telemetry of PASS_DIR... into the L1 dataset OUT (dataset.json, l1/, aux/)."""
+    # lazy: mxt --help imports every command module (cli/main.py); telemetry_stream loads ~1000 modules
     from mxt_pipeline.io.telemetry_stream import REPORT_NAME
 
     r = preprocess_to_dataset(list(pass_dirs), out, aux)

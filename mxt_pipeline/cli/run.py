@@ -59,6 +59,7 @@ def _summary(outcome) -> str:
 
 def _early_failure(out_dir: Path | None, pipeline: str, obs_id: str, exc: BaseException, phase: str) -> int:
     """Status for a failure before a run could start (bad runtime data, no dataset)."""
+    # lazy: mxt --help imports every command module (cli/main.py); the pipelines load ~1100 modules
     from mxt_pipeline.pipelines.brick import ErrorInfo
     from mxt_pipeline.pipelines.status import StatusRecord, status_for_exception, write_status
 
@@ -135,6 +136,7 @@ def command(ctx, dataset, pipeline_name, out_dir, runtime_data, reprocess_dir, c
       mxt run --runtime-data runtime_data.json
       mxt run --reprocess DIR/COLLECTION [--caldb NEW_CALDB]
     """
+    # lazy: mxt --help imports every command module (cli/main.py); the pipelines load ~1100 modules
     from mxt_pipeline.pipelines.execute import execute
     from mxt_pipeline.pipelines.parameters import parse_overrides
     from mxt_pipeline.pipelines.runtime import (
@@ -147,6 +149,7 @@ def command(ctx, dataset, pipeline_name, out_dir, runtime_data, reprocess_dir, c
     if progress is None:
         progress = sys.stderr.isatty()
     if describe:
+        # lazy: only --describe needs the registry, which imports every brick
         from mxt_pipeline.pipelines.registry import get_pipeline
 
         if pipeline_name is None:
@@ -164,6 +167,7 @@ def command(ctx, dataset, pipeline_name, out_dir, runtime_data, reprocess_dir, c
         raise click.UsageError(str(exc)) from None
 
     if reprocess_dir is not None:
+        # lazy: only --reprocess needs the collection reader
         from mxt_pipeline.pipelines.reprocess import reprocess
 
         try:

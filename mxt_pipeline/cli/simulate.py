@@ -24,6 +24,8 @@ from __future__ import annotations
 import click
 
 from mxt_pipeline.cli.vocabulary import CALDB_HELP, PROGRESS_HELP, SEED_HELP
+from mxt_pipeline.datapaths import swift_xrt_dir
+from mxt_pipeline.errors import MXTInputError
 
 _SEED = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help=SEED_HELP)
 _OUT = click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Dataset folder to write.")
@@ -58,6 +60,7 @@ def _write_telemetry(ds, out: str, seed: int, telemetry: bool, tm_loss: float, t
         if tm_loss or tm_overlap or tm_reorder or tm_corrupt:
             raise click.UsageError("the --tm-* options need --telemetry")
         return
+    # lazy: mxt --help imports every command module (cli/main.py); these load numpy, astropy, spacepackets
     from mxt_pipeline.io.telemetry_stream import write_telemetry
     from mxt_pipeline.telemetry.downlink import DownlinkDefects
 
@@ -89,7 +92,6 @@ def _prepare_out(out: str, overwrite: bool) -> None:
     import shutil
     from pathlib import Path
 
-    from mxt_pipeline.errors import MXTInputError
 
     root = Path(out)
     present = [name for name in _DATASET_ENTRIES if (root / name).exists()]
@@ -109,6 +111,7 @@ def _run(scenario, seed: int, out: str, caldb: str | None, write_scenario: str |
 
     from tqdm import tqdm
 
+    # lazy: mxt --help imports every command module (cli/main.py); the bench loads ~1100 modules
     from mxt_pipeline.io.simulated_dataset import run_scenario
     from mxt_pipeline.io.simulated_dataset import write_scenario as write_scenario_file
 
@@ -164,6 +167,7 @@ def command() -> None:
 def grb(template, data_dir, delay, duration, counts_to_flux, seed, out, caldb, write_scenario, overwrite, progress,
         **tm):  # fmt: skip
     """A GRB afterglow from a real Swift-XRT light curve (or the analytic canonical one)."""
+    # lazy: mxt --help imports every command module (cli/main.py); the cases load ~970 modules
     from mxt_pipeline.simulate.cases import grb_scenario
 
     tpl = None if template.lower() == "analytic" else template
@@ -187,6 +191,7 @@ def grb(template, data_dir, delay, duration, counts_to_flux, seed, out, caldb, w
 @_telemetry_options
 def gp(n_sources, duration, seed, out, caldb, write_scenario, overwrite, progress, **tm):
     """1 to 3 sources in or out of the field, with variability and various spectra."""
+    # lazy: mxt --help imports every command module (cli/main.py); the cases load ~970 modules
     from mxt_pipeline.simulate.cases import gp_scenario
 
     sc = gp_scenario(seed, n_sources=n_sources, duration=duration)
@@ -214,6 +219,7 @@ def montecarlo(n_runs, data_dir, seed, out, caldb, overwrite, progress):
 
     from tqdm import tqdm
 
+    # lazy: mxt --help imports every command module (cli/main.py); these load numpy and the bench
     from mxt_pipeline.campaign.seeds import run_seed
     from mxt_pipeline.simulate.cases import montecarlo_scenario
 
@@ -238,6 +244,7 @@ def montecarlo(n_runs, data_dir, seed, out, caldb, overwrite, progress):
 @_telemetry_options
 def scenario(file, data_dir, seed, out, caldb, overwrite, progress, **tm):
     """Run a scenario file (YAML; format in docs/simulation.md)."""
+    # lazy: mxt --help imports every command module (cli/main.py); the bench loads ~1100 modules
     from mxt_pipeline.io.simulated_dataset import load_scenario
 
     sc = load_scenario(file, data_dir=data_dir)
@@ -251,8 +258,7 @@ def scenario(file, data_dir, seed, out, caldb, overwrite, progress, **tm):
               help="Swift-XRT light-curve folder (default: $MXT_SWIFT_XRT_DATA, else ../shared/data).")
 def templates(data_dir):
     """List the Swift-XRT light curves usable as --template (none without the data)."""
-    from mxt_pipeline.datapaths import swift_xrt_dir
-    from mxt_pipeline.errors import MXTInputError
+    # lazy: mxt --help imports every command module (cli/main.py); timeprofiles loads numpy
     from mxt_pipeline.simulate.timeprofiles import list_swift_templates
 
     if swift_xrt_dir(data_dir) is None:

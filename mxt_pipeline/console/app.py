@@ -46,6 +46,7 @@ from starlette.staticfiles import StaticFiles
 
 from mxt_pipeline.console import auth
 from mxt_pipeline.console.checks import ProductChecks
+from mxt_pipeline.console.diff import diff_collections
 from mxt_pipeline.console.jobs import CaldbChoice, JobManager
 from mxt_pipeline.console.scan import NotServed, RootScanner, RunSummary, resolve_inside
 from mxt_pipeline.console.trends import HarnessReports
@@ -446,7 +447,6 @@ def create_app(config: ConsoleConfig) -> Starlette:
             return diff_cache[job.id]
         if job.state != "DONE" or not job.new_key or job.new_key == job.source:
             return None
-        from mxt_pipeline.console.diff import diff_collections
 
         d = diff_collections(resolve_inside(config.root, job.new_key), resolve_inside(config.root, job.source))
         diff_cache[job.id] = d

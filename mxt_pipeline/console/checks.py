@@ -10,6 +10,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from mxt_pipeline.errors import MXTError
+from mxt_pipeline.io.fitsverify import fitsverify_available, run_fitsverify
+from mxt_pipeline.io.validate import validate_file
+
 __all__ = ["CheckState", "ProductChecks"]
 
 
@@ -49,9 +53,6 @@ class ProductChecks:
             return CheckState("n/a")
 
         def run() -> CheckState:
-            from mxt_pipeline.errors import MXTError
-            from mxt_pipeline.io.validate import validate_file
-
             try:
                 v = validate_file(path)
             except MXTError as exc:  # not a registered product type, for one
@@ -67,8 +68,6 @@ class ProductChecks:
             return CheckState("n/a")
 
         def run() -> CheckState:
-            from mxt_pipeline.io.fitsverify import fitsverify_available, run_fitsverify
-
             if not fitsverify_available():
                 return CheckState("n/a", "fitsverify is not installed")
             try:

@@ -19,6 +19,7 @@ __all__ = ["command"]
 
 
 def _caldb_choices(values: tuple[str, ...]) -> list:
+    # lazy: mxt --help imports this module (cli/main.py); jobs loads multiprocessing and subprocess
     from mxt_pipeline.console.jobs import CaldbChoice
 
     out = [CaldbChoice("default", None, "$CALDB or the bundled synthetic CALDB")]
@@ -60,6 +61,7 @@ def command(root, host, port, token_file, caldbs, scheduler, workers, reports, s
         require(module, "service", "mxt console")
     uvicorn = require("uvicorn", "service", "mxt console")
 
+    # lazy: mxt --help imports this module (cli/main.py); the web stack (starlette, uvicorn, jinja2) only for mxt console
     from mxt_pipeline.console.app import ConsoleConfig, create_app
     from mxt_pipeline.console.auth import operator_tokens
 

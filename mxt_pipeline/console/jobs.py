@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mxt_pipeline.errors import MXTInputError
+from mxt_pipeline.console.scan import resolve_inside
+from mxt_pipeline.errors import MXTError, MXTInputError
+from mxt_pipeline.pipelines.reprocess import reprocess
 
 __all__ = ["CaldbChoice", "Job", "JobManager", "run_reprocess_job"]
 
@@ -54,9 +56,6 @@ def run_reprocess_job(collection_dir: str, caldb: str | None) -> dict[str, Any]:
     Every failure is an outcome (``ok`` False with the error's type and message), never
     an exception: the console shows it as the command line would.
     """
-    from mxt_pipeline.errors import MXTError
-    from mxt_pipeline.pipelines.reprocess import reprocess
-
     t0 = time.time()
     try:
         outcome = reprocess(collection_dir, caldb=caldb)
@@ -166,8 +165,6 @@ class JobManager:
         MXTInputError
             Unknown CALDB, or ``source_key`` is not a published collection under the root.
         """
-        from mxt_pipeline.console.scan import resolve_inside
-
         choice = self.caldbs.get(caldb_name)
         if choice is None:
             raise MXTInputError(f"unknown CALDB {caldb_name!r} (choose one of {sorted(self.caldbs)})")

@@ -37,7 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from mxt_pipeline.detect.blas import single_blas_thread
-from mxt_pipeline.errors import MXTError, MXTPipelineError, MXTSchemaError
+from mxt_pipeline.errors import MXTError, MXTFormatError, MXTPipelineError, MXTSchemaError
+from mxt_pipeline.io import fitsverify, validate_file
+from mxt_pipeline.io.fits import checked_by_writer, read_product
 from mxt_pipeline.pipelines.caldb_bundle import CalibrationBundle, provider_from
 from mxt_pipeline.pipelines.context import RunContext
 from mxt_pipeline.pipelines.parameters import Parameter, ParameterSet
@@ -490,11 +492,6 @@ def check_product(path: Path) -> dict[str, str]:
         The product fails a check (a bug of the brick that wrote it: INTERNAL_ERROR);
         the file is deleted first, so it can never be published.
     """
-    from mxt_pipeline.errors import MXTFormatError
-    from mxt_pipeline.io import validate_file
-    from mxt_pipeline.io.fits import checked_by_writer, read_product
-    from mxt_pipeline.io.fitsverify import fitsverify_available, run_fitsverify
-
     if checked_by_writer(path):
         # ``write_product`` checked the values before writing; what is left to check is
         # that the file on disk reads back (structure, checksums).
@@ -511,8 +508,8 @@ def check_product(path: Path) -> dict[str, str]:
         raise MXTPipelineError(f"product fails its format ({len(problems)} problem(s)): {first.message}",
                                file=path, hdu=first.hdu, column=first.column, keyword=first.keyword)  # fmt: skip
     checks = {"schema": "ok", "fitsverify": "not installed"}
-    if fitsverify_available():
-        fv = run_fitsverify(path)
+    if fitsverify.fitsverify_available():
+        fv = fitsverify.run_fitsverify(path)
         if not fv.ok:
             Path(path).unlink(missing_ok=True)
             detail = " | ".join(ln.strip() for ln in fv.output.splitlines() if "*** Error" in ln)[:500]

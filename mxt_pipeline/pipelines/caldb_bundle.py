@@ -24,6 +24,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from mxt_pipeline.caldb import CaDBIO
+from mxt_pipeline.caldb.products import load_calibration
 from mxt_pipeline.errors import MXTCaldbNotFound
 from mxt_pipeline.services.files import sha256_file
 
@@ -106,8 +108,6 @@ class CalibrationProvider(Protocol):
 
 
 def _default_loader(code: str, path: Path) -> Any:
-    from mxt_pipeline.caldb.products import load_calibration
-
     return load_calibration(code, path)
 
 
@@ -257,7 +257,6 @@ def provider_from(caldb: Any = None, *, token=None, runtime_data=None, url: str 
     """
     if isinstance(caldb, CalibrationProvider):
         return caldb
-    from mxt_pipeline.caldb import CaDBIO
 
     if isinstance(caldb, CaDBIO):
         return CaldbProvider(caldb, download_dir=download_dir)

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from mxt_pipeline.errors import MXTCaldbNotFound
 from mxt_pipeline.pipelines.caldb_bundle import CaldbFile, CalibrationBundle, CalibrationProvider
 from mxt_pipeline.pipelines.ports import FileRecord, file_record
 
@@ -123,8 +124,6 @@ class RunContext:
         wanted = sorted({c.upper() for c in codes} - set(self.caldb_files))
         if wanted:
             if self.calibration is None:
-                from mxt_pipeline.errors import MXTCaldbNotFound
-
                 raise MXTCaldbNotFound(f"no calibration source for {wanted}", keyword=wanted[0])
             self.caldb_files.update(self.calibration.resolve(wanted, self.obs_date))
         return {c.upper(): self.caldb_files[c.upper()] for c in codes}

@@ -43,6 +43,10 @@ from typing import Any
 import numpy as np
 
 from mxt_pipeline._version import __version__
+from mxt_pipeline.caldb.select import met_to_datetime
+from mxt_pipeline.errors import MXTError, MXTFormatError, MXTInputError
+from mxt_pipeline.io import read_header
+from mxt_pipeline.io.fits import atomic_write_bytes, product_date
 from mxt_pipeline.pipelines.brick import Brick, BrickResult, ErrorInfo
 from mxt_pipeline.pipelines.caldb_bundle import CaldbFile, caldb_version, provider_from
 from mxt_pipeline.pipelines.collection import (
@@ -55,13 +59,15 @@ from mxt_pipeline.pipelines.collection import (
 from mxt_pipeline.pipelines.context import RunContext
 from mxt_pipeline.pipelines.pipeline import Pipeline, PipelineResult
 from mxt_pipeline.pipelines.ports import FileRecord, file_record, write_json
+from mxt_pipeline.pipelines.registry import get_pipeline
 from mxt_pipeline.pipelines.run_report import build_report, split_clock, write_report
-from mxt_pipeline.pipelines.runtime import RunRequest
+from mxt_pipeline.pipelines.runtime import RunRequest, request_from_dataset
 from mxt_pipeline.pipelines.status import (
     STATUS_FILE,
     Interrupted,
     ProcessingStatus,
     StatusRecord,
+    output_failure,
     redact,
     status_for_exception,
     status_of_bricks,
@@ -106,13 +112,8 @@ def _now() -> str:
 
 def observation_date(request: RunRequest) -> datetime | None:
     """Date of the CALDB selection: the observation start (manifest, else the first L1 file)."""
-    from mxt_pipeline.caldb.select import met_to_datetime
-
     tstart = request.inputs.manifest.get("tstart")
     if tstart is None:
-        from mxt_pipeline.errors import MXTFormatError
-        from mxt_pipeline.io import read_header
-
         starts = []
         for p in request.inputs.l1:
             hdr = read_header(p)
@@ -222,8 +223,6 @@ def execute(
     try:
         with _signals_as_interrupts(handle_signals):
             if pipeline is None:
-                from mxt_pipeline.pipelines.registry import get_pipeline
-
                 pipeline = get_pipeline(request.pipeline, telemetry=getattr(request.inputs, "from_telemetry", False))
             effective = pipeline.check_parameters(request.parameters)
 
@@ -383,8 +382,6 @@ def execute(
 
 def _stamp() -> str:
     """The time written into a collection: ``SOURCE_DATE_EPOCH`` when set, else now."""
-    from mxt_pipeline.io.fits import product_date
-
     return product_date() + "Z"
 
 
@@ -398,9 +395,6 @@ def _published_status(status: StatusRecord) -> dict[str, Any]:
 
 def _unusable_output(out: Path, status: StatusRecord, exc: OSError, secrets: list[str]) -> RunOutcome:
     """Outcome of a run whose output folder cannot be created or written."""
-    from mxt_pipeline.errors import MXTInputError
-    from mxt_pipeline.pipelines.status import output_failure
-
     if output_failure(exc) is not None:
         status.status = ProcessingStatus.OUTPUT_ERROR
         err: BaseException = exc
@@ -420,8 +414,6 @@ def _context(request: RunRequest, pipeline: Pipeline, staging: Path, provider, c
 
     ``inputs`` are the records of the run key: their checksums are reused, not recomputed.
     """
-    from mxt_pipeline.io.fits import atomic_write_bytes
-
     ctx = RunContext(
         out_dir=staging,
         naming={"obs_id": request.target.obs_id},
@@ -473,9 +465,6 @@ def run_dataset(dataset_dir: str | Path, pipeline: str, output_dir: str | Path, 
     (``caldb``, ``burst_position``, ``parameters``, ``force``, ...).  Never raises for
     a failed run: read ``outcome.status``.
     """
-    from mxt_pipeline.errors import MXTError
-    from mxt_pipeline.pipelines.runtime import request_from_dataset
-
     try:
         request = request_from_dataset(dataset_dir, pipeline, output_dir, **kwargs)
     except MXTError as exc:

@@ -26,8 +26,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.pipelines.brick import Brick, BrickResult, BrickStatus
 from mxt_pipeline.pipelines.context import RunContext
+from mxt_pipeline.pipelines.parameters import ParameterSet
 
 __all__ = ["Pipeline", "PipelineResult"]
 
@@ -120,9 +122,6 @@ class Pipeline:
 
         Returns the effective values of every parameter of every brick.
         """
-        from mxt_pipeline.errors import MXTInputError
-        from mxt_pipeline.pipelines.parameters import ParameterSet
-
         unknown = sorted(set(overrides) - {b.name for b in self.bricks})
         if unknown:
             raise MXTInputError(

@@ -21,6 +21,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mxt_pipeline._version import __version__
+from mxt_pipeline.errors import MXTError
+from mxt_pipeline.io import read_product
 from mxt_pipeline.io.fits import atomic_write_bytes
 from mxt_pipeline.pipelines.brick import BrickResult
 from mxt_pipeline.pipelines.ports import FileRecord, write_json
@@ -48,7 +51,6 @@ def environment() -> dict[str, str]:
     import numpy
     import scipy
 
-    from mxt_pipeline._version import __version__
 
     return {
         "mxt_pipeline": __version__,
@@ -168,9 +170,6 @@ def science_summary(folder: str | os.PathLike[str] | None, report: Mapping[str, 
         return out
     root = Path(folder)
     for path in sorted(root.glob("mxt_sop_sky_*.fits")):
-        from mxt_pipeline.errors import MXTError
-        from mxt_pipeline.io import read_product
-
         try:
             table = read_product(path, "MXT_SOP_SKY").table("SRCLIST")
         except (MXTError, OSError):

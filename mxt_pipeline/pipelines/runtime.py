@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mxt_pipeline.errors import MXTFormatError, MXTInputError, MXTSchemaError
+from mxt_pipeline.io.dataset_manifest import is_telemetry_manifest, read_manifest
 from mxt_pipeline.pipelines.schema_check import check, check_schema_keywords
 from mxt_pipeline.services.tokens import Secret
 
@@ -201,8 +202,6 @@ class ObservationInputs:
         MXTFormatError
             The manifest is not valid.
         """
-        from mxt_pipeline.io.dataset_manifest import is_telemetry_manifest, read_manifest
-
         root = Path(dataset_dir).resolve()
         if not root.is_dir():
             raise MXTInputError("dataset folder not found", file=root)
@@ -228,6 +227,7 @@ class ObservationInputs:
     @classmethod
     def _telemetry_dataset(cls, root: Path, manifest: dict[str, Any]) -> ObservationInputs:
         """The inputs of a telemetry dataset: packet files, angles, SAA folder, manifest."""
+        # lazy: spacepackets/fastcrc load only for telemetry datasets, never for an L1 run (#18)
         from mxt_pipeline.io.telemetry_stream import dataset_packet_files
 
         files = manifest["files"]

@@ -57,6 +57,7 @@ def date_of_inputs(inputs: Mapping[str, Any]) -> datetime | None:
     if obs is not None:
         manifest = getattr(obs, "manifest", None)
         if manifest is None:
+            # lazy: runtime loads jsonschema (~40 modules), which mxt detect does not load otherwise
             from mxt_pipeline.pipelines.runtime import ObservationInputs
 
             manifest = ObservationInputs.from_dataset(obs).manifest

@@ -48,6 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import mxt_pipeline.errors as errors
 from mxt_pipeline.errors import (
     MXTAuthError,
     MXTCaldbError,
@@ -222,7 +223,6 @@ def _status_from_error_info(info: ErrorInfo | None) -> ProcessingStatus:
     """Status of a failure known only from its record (a resumed attempt)."""
     if info is None:
         return ProcessingStatus.INTERNAL_ERROR
-    import mxt_pipeline.errors as errors
 
     cls = getattr(errors, info.type, None)
     if isinstance(cls, type) and issubclass(cls, BaseException):

@@ -36,6 +36,7 @@ from typing import Any
 
 import httpx
 
+from mxt_pipeline._version import __version__
 from mxt_pipeline.errors import (
     MXTAuthError,
     MXTCaldbNotFound,
@@ -209,8 +210,6 @@ class RetryingClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         if user_agent is None:
-            from mxt_pipeline._version import __version__
-
             user_agent = f"mxt_pipeline/{__version__}"
         self._client = httpx.Client(
             base_url=self.base_url,

@@ -49,6 +49,7 @@ from scipy.special import ndtr, ndtri
 
 from mxt_pipeline import constants as C
 from mxt_pipeline.errors import MXTInputError
+from mxt_pipeline.simulate.caldb_models import detector_parameters
 
 __all__ = [
     "FANO_SI",
@@ -330,8 +331,6 @@ class DetectorModel:
     @classmethod
     def from_calibration(cls, calset, settings: DetectorSettings | None = None) -> DetectorModel:
         """From a CALDB calibration set (``pattern``, ``cti``, ``gainoff``, ``badpix``)."""
-        from mxt_pipeline.simulate.caldb_models import detector_parameters
-
         settings = settings or DetectorSettings()
         p = detector_parameters(calset)
         onboard = settings.onboard_threshold_kev if settings.onboard_threshold_kev is not None else p["split_threshold_kev"]

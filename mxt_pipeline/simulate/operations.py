@@ -45,6 +45,7 @@ from mxt_pipeline.datamodel import (
     RawHits,
     SAAIntervals,
     pointing_rotation,
+    rotation_to_pointing,
     week_of,
 )
 from mxt_pipeline.errors import MXTInputError
@@ -178,7 +179,6 @@ def make_attitude(pointing: Pointing, tstart: float, tstop: float, rng: np.rando
     # Keep a continuous quaternion sign (a slerp between samples takes the short way).
     flip = np.r_[False, np.sum(q[1:] * q[:-1], axis=1) < 0]
     q[np.cumsum(flip) % 2 == 1] *= -1
-    from mxt_pipeline.datamodel import rotation_to_pointing
 
     ra, dec, roll = rotation_to_pointing(Rotation.from_quat(q))
     table = Table({"TIME": t, "QPARAM": q, "RA": ra, "DEC": dec, "ROLL": roll})

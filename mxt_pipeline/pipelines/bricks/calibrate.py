@@ -16,11 +16,15 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from mxt_pipeline.calib.screening import ScreeningParams
+from mxt_pipeline.datamodel import week_of
+from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.pipelines.brick import Brick, CoreResult
 from mxt_pipeline.pipelines.bricks.codecs import ANGLES, ATTITUDE, L1_PASSES, L2_EVENTS, OBSERVATION
 from mxt_pipeline.pipelines.context import RunContext
 from mxt_pipeline.pipelines.parameters import Parameter
 from mxt_pipeline.pipelines.ports import MEMORY, FileRecord, Port, file_record, json_codec
+from mxt_pipeline.services.saa import SAAArchive
 
 __all__ = ["CALIBRATE", "CALIBRATE_CALDB", "load_calibration_inputs", "calibrate_core"]
 
@@ -37,9 +41,6 @@ def load_calibration_inputs(brick: Brick, ctx: RunContext) -> tuple[dict[str, An
     SAA intervals already in the context's values (a simulated observation held in
     memory) are used as they are.
     """
-    from mxt_pipeline.errors import MXTInputError
-    from mxt_pipeline.services.saa import SAAArchive
-
     obs = ctx.values.get("observation")
     if obs is None and ctx.records.get("observation"):
         obs = OBSERVATION.read(ctx.path_of(ctx.records["observation"][0]))
@@ -67,8 +68,6 @@ def load_calibration_inputs(brick: Brick, ctx: RunContext) -> tuple[dict[str, An
         raise MXTInputError("no SAA source: the dataset has no saa/ folder and no science-database URL was given",
                             keyword="services.sdb_url")  # fmt: skip
     with archive:
-        from mxt_pipeline.datamodel import week_of
-
         weeks = range(int(week_of(tstart)), int(week_of(tstop)) + 1)
         paths = [archive.path(w) for w in weeks]
         saa = archive.intervals(list(weeks))
@@ -90,8 +89,8 @@ def _span(obs, passes) -> tuple[float, float]:
 
 def calibrate_core(inputs: dict[str, Any], params, cal) -> CoreResult:
     """Run the calibration chain on the loaded inputs (pure: no file access)."""
+    # lazy: numba and scipy (~280 modules) only when calibrating, not for mxt --help or run --describe
     from mxt_pipeline.calib.chain import ChainParams, calibrate
-    from mxt_pipeline.calib.screening import ScreeningParams
 
     obs = inputs.get("observation")
     target = inputs.get("target")

@@ -12,7 +12,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mxt_pipeline.detect.bands import EnergyBand
+from mxt_pipeline.detect.srclist import region_text
+from mxt_pipeline.errors import MXTPipelineError
+from mxt_pipeline.io import read_product
 from mxt_pipeline.io.fits import atomic_write_bytes
+from mxt_pipeline.io.products import (
+    read_angles,
+    read_attitude,
+    read_events,
+    read_raw_hits,
+    write_events,
+)
+from mxt_pipeline.io.srclist_product import write_srclist
 from mxt_pipeline.pipelines.ports import Codec
 
 __all__ = [
@@ -33,6 +45,7 @@ __all__ = [
 
 
 def _read_observation(path: Path):
+    # lazy: runtime loads jsonschema (~40 modules), which mxt detect (and its --help) does not load otherwise
     from mxt_pipeline.pipelines.runtime import ObservationInputs
 
     p = Path(path)
@@ -40,20 +53,14 @@ def _read_observation(path: Path):
 
 
 def _read_raw(path: Path):
-    from mxt_pipeline.io.products import read_raw_hits
-
     return read_raw_hits(path)
 
 
 def _read_att(path: Path):
-    from mxt_pipeline.io.products import read_attitude
-
     return read_attitude(path)
 
 
 def _read_ang(path: Path):
-    from mxt_pipeline.io.products import read_angles
-
     return read_angles(path)
 
 
@@ -69,14 +76,10 @@ ANGLES = Codec("MXT_ANG", read=_read_ang, fits=True)
 
 
 def _write_events(path: Path, events, naming) -> None:
-    from mxt_pipeline.io.products import write_events
-
     write_events(path, events)
 
 
 def _read_events(path: Path):
-    from mxt_pipeline.io.products import read_events
-
     return read_events(path)
 
 
@@ -116,16 +119,11 @@ class SourceList:
 
 
 def _write_srclist(path: Path, src: SourceList, naming) -> None:
-    from mxt_pipeline.io.srclist_product import write_srclist
-
     write_srclist(path, src.table, src.bands, obs_id=src.obs_id, syserr_arcsec=src.syserr_arcsec,
                   ml_threshold=src.ml_threshold, tstart=src.tstart, tstop=src.tstop, object_name=src.object)  # fmt: skip
 
 
 def _read_srclist(path: Path) -> SourceList:
-    from mxt_pipeline.detect.bands import EnergyBand
-    from mxt_pipeline.io import read_product
-
     prod = read_product(path, "MXT_SOP_SKY")
     hdr = prod.header("SRCLIST")
     bands_t = prod.table("BANDS")
@@ -147,8 +145,6 @@ SRCLIST = Codec("MXT_SOP_SKY", "mxt_sop_sky_{obs_id}.fits", _write_srclist, _rea
 
 
 def _write_regions(path: Path, src: SourceList, naming) -> None:
-    from mxt_pipeline.detect.srclist import region_text
-
     atomic_write_bytes(path, region_text(src.table).encode("ascii"))
 
 
@@ -164,12 +160,14 @@ REGIONS = Codec("ds9-region", "mxt_sop_sky_{obs_id}.reg", _write_regions, _read_
 
 
 def _write_lc(path: Path, lc, naming) -> None:
+    # lazy: the light-curve product loads scipy (~150 modules); only the lightcurves brick needs it
     from mxt_pipeline.io.lightcurve_product import write_light_curve
 
     write_light_curve(path, lc)
 
 
 def _read_lc(path: Path):
+    # lazy: the light-curve product loads scipy (~150 modules); only the lightcurves brick needs it
     from mxt_pipeline.io.lightcurve_product import read_light_curve
 
     return read_light_curve(path)
@@ -184,8 +182,6 @@ LIGHT_CURVES = Codec("MXT_LC", "mxt_lc_{obs_id}_{key}.fits", _write_lc, _read_lc
 
 def _write_png(path: Path, data: bytes, naming) -> None:
     if not isinstance(data, (bytes, bytearray)) or not bytes(data[:8]) == b"\x89PNG\r\n\x1a\n":
-        from mxt_pipeline.errors import MXTPipelineError
-
         raise MXTPipelineError("a preview must be PNG bytes", file=path)
     atomic_write_bytes(path, bytes(data))
 

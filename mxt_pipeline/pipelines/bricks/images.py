@@ -16,6 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from mxt_pipeline.detect.field_preview import FieldSource, field_image_png
+from mxt_pipeline.detect.images import select_events
+from mxt_pipeline.geometry import radec_to_sky
+from mxt_pipeline.io.fits import met_to_isot
 from mxt_pipeline.pipelines.brick import Brick, CoreResult
 from mxt_pipeline.pipelines.bricks.codecs import L2_EVENTS, SRCLIST, png_codec
 from mxt_pipeline.pipelines.parameters import Parameter
@@ -44,10 +48,6 @@ def image_preview_core(inputs: dict[str, Any], params, cal) -> CoreResult:
     The figure itself (WCS axes, colour bar, scale bar, N/E arrows) is drawn by
     :func:`mxt_pipeline.detect.field_preview.field_image_png`.
     """
-    from mxt_pipeline.detect.field_preview import FieldSource, field_image_png
-    from mxt_pipeline.detect.images import select_events
-    from mxt_pipeline.io.fits import met_to_isot
-
     events = inputs["events"]
     src = inputs["srclist"]
     target = inputs.get("target")
@@ -62,8 +62,6 @@ def image_preview_core(inputs: dict[str, Any], params, cal) -> CoreResult:
     trigger = None
     bp = getattr(target, "burst_position", None)
     if bp is not None and "RA_NOM" in events.meta:
-        from mxt_pipeline.geometry import radec_to_sky
-
         tx, ty = radec_to_sky(np.array([bp.ra]), np.array([bp.dec]), ra_nom, dec_nom)
         trigger = (float(tx[0]), float(ty[0]))
     when = met_to_isot(events.gti.tstart) if len(events.gti) else "no good time"

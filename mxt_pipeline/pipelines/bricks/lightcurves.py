@@ -49,6 +49,7 @@ LIGHTCURVES_CALDB = ("PSF",)
 def psf_encircled_fraction(psf: Any, energy_kev: float, theta_arcmin: float = 0.0):
     """Encircled fraction ``eef(r_pixels)`` of a CALDB PSF model, or None without a usable
     PSF (:func:`mxt_pipeline.lightcurve.extract.psf_eef` at this energy and angle)."""
+    # lazy: lightcurve.extract loads scipy (~150 modules), not for mxt --help or run --describe
     from mxt_pipeline.lightcurve.extract import psf_eef
 
     if psf is None:
@@ -90,6 +91,7 @@ def source_order(srclist, burst: dict[str, Any] | None, max_sources: int) -> lis
 
 def lightcurves_core(inputs: dict[str, Any], params, cal) -> CoreResult:
     """Light curves and previews of the detected sources (pure: bytes and objects out)."""
+    # lazy: scipy and matplotlib (~300 modules) only when light curves are made, not for calibrate/detect (#18)
     from mxt_pipeline.lightcurve.extract import extract_light_curves, source_region
     from mxt_pipeline.lightcurve.preview import plot_light_curve
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mxt_pipeline.errors import MXTFormatError
+from mxt_pipeline.io.products import read_attitude, read_raw_hits, write_attitude, write_raw_hits
 from mxt_pipeline.pipelines.brick import Brick, CoreResult
 from mxt_pipeline.pipelines.ports import Codec, Port, json_codec
 
@@ -30,7 +32,7 @@ class PacketDelivery(list):
 
 
 def _read_delivery(path: Path) -> PacketDelivery:
-    from mxt_pipeline.errors import MXTFormatError
+    # lazy: spacepackets/fastcrc only when telemetry is decoded, never for an L1 run (#18)
     from mxt_pipeline.io.telemetry_stream import read_packet_file
     from mxt_pipeline.telemetry.packets import APID_HOUSEKEEPING, parse_housekeeping, parse_packet
 
@@ -48,26 +50,18 @@ def _read_delivery(path: Path) -> PacketDelivery:
 
 
 def _write_raw(path: Path, hits, naming) -> None:
-    from mxt_pipeline.io.products import write_raw_hits
-
     write_raw_hits(path, hits)
 
 
 def _read_raw(path: Path):
-    from mxt_pipeline.io.products import read_raw_hits
-
     return read_raw_hits(path)
 
 
 def _write_att(path: Path, att, naming) -> None:
-    from mxt_pipeline.io.products import write_attitude
-
     write_attitude(path, att)
 
 
 def _read_att(path: Path):
-    from mxt_pipeline.io.products import read_attitude
-
     return read_attitude(path)
 
 
@@ -79,6 +73,7 @@ _ATT_OUT = Codec("MXT_ATT", "mxt_att_{obs_id}.fits", _write_att, _read_att, fits
 
 def preprocess_core(inputs: dict[str, Any], params, cal) -> CoreResult:
     """Decode the deliveries (pure: the packets are already in memory)."""
+    # lazy: spacepackets/fastcrc only when telemetry is decoded, never for an L1 run (#18)
     from mxt_pipeline.telemetry.stream import decode_deliveries
 
     deliveries = [inputs["telemetry"][k] for k in sorted(inputs["telemetry"])]
