@@ -456,7 +456,12 @@ LIGHTCURVE = register(
             "(OGIP/93-003). TIME is the bin centre (TIMEPIXR=0.5), TIMEDEL its width; "
             "FRACEXP the fraction of the bin inside the good time, after dead time. Bins "
             "wholly in gaps are not written: a gap is not a rate of zero. ERR_LO/ERR_HI "
-            "are the asymmetric 1-sigma errors, ERROR their mean."
+            "are the asymmetric 1-sigma errors (confidence limits of the ERRMETH method, "
+            "exact Poisson by default: they hold the true rate in more than 68.3% of the "
+            "bins at low counts), ERROR their mean. ERR_CHI2 is the symmetric error to use "
+            "as sigma in a chi-square fit (about 68% coverage, reduced chi-square near 1); "
+            "or fit COUNTS with the Cash statistic. Products written before ERR_CHI2 "
+            "existed lack it."
         ),
         filename="mxt_lc_<OBS_ID>_src<SRC_ID>.fits",
         primary_keywords=(_OBS_ID, _OBJECT),
@@ -471,6 +476,9 @@ LIGHTCURVE = register(
                     ColumnSpec("ERROR", "E", "count/s", "1-sigma error (mean of ERR_LO, ERR_HI)", tlmin=0),
                     ColumnSpec("ERR_LO", "E", "count/s", "lower 1-sigma error", tlmin=0),
                     ColumnSpec("ERR_HI", "E", "count/s", "upper 1-sigma error", tlmin=0),
+                    ColumnSpec("ERR_CHI2", "E", "count/s", "symmetric 1-sigma error for chi-square fits: "
+                               "sqrt((COUNTS + 1) + AREARAT^2 (N_bkg + 1)) / (exposure PSFFRAC) (Mighell 1999)",
+                               tlmin=0, required=False),
                     ColumnSpec("FRACEXP", "E", None, "fractional exposure of the bin", tlmin=0, tlmax=1),
                     ColumnSpec("COUNTS", "J", "count", "counts in the source region", tlmin=0, tlmax=2**31 - 1),
                     ColumnSpec("BKG_RATE", "E", "count/s", "background rate scaled to the source region"),
