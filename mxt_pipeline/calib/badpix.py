@@ -330,9 +330,10 @@ def _concentration_p(h: np.ndarray, h_ref: np.ndarray, prior: np.ndarray) -> np.
     n_ref = h_ref.sum(axis=1, keepdims=True)
     k = _PRIOR_EVENTS
     share = np.minimum((h_ref + np.sqrt(h_ref) + k * prior[None, :]) / (n_ref + k), 1.0)
-    from scipy import stats
-
-    p_bin = stats.binom.sf(h - 1, n, share)
+    # Binomial P(X >= h | n, share) = I_share(h, n - h + 1) for h >= 1 (scipy.special:
+    # importing scipy.stats would cost the chain most of a second).
+    nn = np.broadcast_to(n, h.shape)
+    p_bin = np.where(h >= 1, special.betainc(np.maximum(h, 1.0), np.maximum(nn - h + 1.0, 1.0), share), 1.0)
     return np.minimum(p_bin.min(axis=1) * h.shape[1], 1.0)
 
 
@@ -385,8 +386,8 @@ def find_warm_pixels(
         nb = int(tb.max()) + 1
         prior = np.bincount(tb, minlength=nb) / tb.size
         valid = ~excl_c[y, z]
-        cube = np.zeros((_N, _N, nb))
-        np.add.at(cube, (y[valid], z[valid], tb[valid]), 1.0)
+        flat = (y[valid] * _N + z[valid]) * nb + tb[valid]
+        cube = np.bincount(flat, minlength=_N * _N * nb).reshape(_N, _N, nb).astype(float)
         # Pixels: against the 5x5 box around them (itself left out).
         tested = (cube.sum(axis=2) >= min_counts) & ~excl_c
         if tested.any():

@@ -190,3 +190,19 @@ def test_simulator_warm_column_settings_round_trip_and_hits():
         WarmColumn(rawy=300)
     with pytest.raises(MXTInputError):
         WarmColumn(rawy=3, rawz_min=10, rawz_max=5)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(0, 30), min_size=4, max_size=4), st.lists(st.integers(0, 300), min_size=4, max_size=4))
+def test_concentration_p_is_the_bonferroni_binomial_tail(h, h_ref):
+    """The kernel's incomplete-beta tail equals scipy.stats' binomial survival function."""
+    from scipy import stats
+
+    from mxt_pipeline.calib.badpix import _PRIOR_EVENTS, _concentration_p
+
+    h_a = np.array([h], float)
+    r_a = np.array([h_ref], float)
+    prior = np.full(4, 0.25)
+    share = np.minimum((r_a + np.sqrt(r_a) + _PRIOR_EVENTS * prior) / (r_a.sum() + _PRIOR_EVENTS), 1.0)
+    want = np.minimum(stats.binom.sf(h_a - 1, h_a.sum(), share).min() * 4, 1.0)
+    assert _concentration_p(h_a, r_a, prior)[0] == pytest.approx(want, rel=1e-9, abs=1e-300)
