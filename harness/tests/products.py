@@ -83,6 +83,7 @@ def srclist_columns(ra, dec, r90) -> dict[str, np.ndarray]:
         "RATE_ERR": np.full(n, 0.01, np.float32),
         "DET_ML": np.full(n, 40.0, np.float32),
         "QF": np.full(n, 3, np.int16),
+        "FLAGS": np.zeros(n, np.int16),
     }
 
 

@@ -69,7 +69,11 @@ class ChainParams:
     cti_correction, multiplicity_correction, adc_dither, hot_pixel_search : bool
         Switch steps off (diagnostics and tests).
     hot_pixel_alpha : float
-        Nominal false hot-pixel flags per observation.
+        Nominal false hot-pixel flags per observation (also of each test of the warm
+        and flickering pixel and column search).
+    warm_pixel_search : bool
+        Search the valid events for warm and flickering pixels and columns
+        (:func:`mxt_pipeline.calib.badpix.find_warm_pixels`) and flag them HOTPIX.
     screening : ScreeningParams
     """
 
@@ -86,6 +90,7 @@ class ChainParams:
     adc_dither: bool = True
     hot_pixel_search: bool = True
     hot_pixel_alpha: float = 1e-3
+    warm_pixel_search: bool = True
     screening: ScreeningParams = field(default_factory=ScreeningParams)
 
 
@@ -99,6 +104,7 @@ class CalibrationReport:
     n_hits_in_gti: int = 0
     n_caldb_bad_pixels: int = 0
     hot_pixels: list[list[int]] = field(default_factory=list)
+    pixel_search: dict[str, Any] = field(default_factory=dict)
     n_hits_below_split: int = 0
     n_components_below_primary: int = 0
     n_events: int = 0
@@ -290,6 +296,36 @@ def calibrate_hits(
     return table, info
 
 
+#: STATUS bits that keep an event out of the warm-pixel search (and of the images).
+_SEARCH_REJECT = (STATUS_BITS["BADPIX"] | STATUS_BITS["HOTPIX"] | STATUS_BITS["INVALID_PATTERN"]
+                  | STATUS_BITS["OUT_OF_BAND"] | STATUS_BITS["PILEUP"])  # fmt: skip
+
+
+def _flag_warm_pixels(table: Table, known: np.ndarray, alpha: float) -> dict[str, Any]:
+    """Search the valid events for warm and flickering pixels and columns; flag them.
+
+    Events whose main pixel is flagged get HOTPIX (so the detection, the light curves
+    and the spectra leave them out, and the detection masks the pixel in its exposure)
+    and those whose main pixel neighbours one get NEAR_BADPIX, as for the pixels of the
+    first search.  Returns the calibration report's ``pixel_search`` entry.
+    """
+    status = np.asarray(table["STATUS"])
+    sel = (np.asarray(table["PATTERN"]) < PATTERN_INVALID) & ((status & _SEARCH_REJECT) == 0)
+    y = np.asarray(table["RAWY"], dtype=np.intp)
+    z = np.asarray(table["RAWZ"], dtype=np.intp)
+    found = bp.find_warm_pixels(y[sel], z[sel], np.asarray(table["FRAME"])[sel], known, alpha=alpha)
+    out = found.to_dict()
+    out["n_events_flagged"] = 0
+    if found.mask.any():
+        new_map = bp.pixel_status_map(known, found.mask | known)
+        add = new_map[y, z] & (STATUS_BITS["HOTPIX"] | STATUS_BITS["NEAR_BADPIX"])
+        add = np.where(found.mask[y, z], STATUS_BITS["HOTPIX"], add & STATUS_BITS["NEAR_BADPIX"])
+        table["STATUS"] = (status | add).astype(status.dtype)
+        out["n_events_flagged"] = int(np.count_nonzero(found.mask[y, z] & sel))
+    out["n_events_searched"] = int(sel.sum())
+    return out
+
+
 def calibrate(
     raw_hits_list: Sequence[RawHits],
     attitude: Attitude,
@@ -343,6 +379,7 @@ def calibrate(
         "multiplicity_correction": params.multiplicity_correction,
         "adc_dither": params.adc_dither,
         "hot_pixel_search": params.hot_pixel_search,
+        "warm_pixel_search": params.warm_pixel_search,
     }
     clock["ingest"] = _time.perf_counter() - t0
 
@@ -399,6 +436,10 @@ def calibrate(
         multiplicity_correction=params.multiplicity_correction, dither=params.adc_dither,
     )  # fmt: skip
     clock["events"] = _time.perf_counter() - t3
+    if params.warm_pixel_search and len(table):
+        t4 = _time.perf_counter()
+        report.pixel_search = _flag_warm_pixels(table, bad | hot, params.hot_pixel_alpha)
+        clock["warm_pixels"] = _time.perf_counter() - t4
     report.n_hits_below_split = info["n_below_split"]
     report.n_components_below_primary = info["n_below_primary"]
     report.n_events = len(table)

@@ -53,9 +53,12 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
+from mxt_pipeline.datamodel import GTI
 from mxt_pipeline.errors import MXTInputError
-from mxt_pipeline.geometry import angular_separation_arcsec
+from mxt_pipeline.geometry import angular_separation_arcsec, radec_to_vectors
 from mxt_pipeline.simulate import timeprofiles
+from mxt_pipeline.simulate.ephemeris import Orbit
+from mxt_pipeline.simulate.sources import occultation_time
 
 __all__ = [
     "Tolerances",
@@ -176,14 +179,46 @@ def profile_bin_means(profile, lo: np.ndarray, hi: np.ndarray, gti=None, n_sub: 
     return values.mean(axis=1)
 
 
+def simulated_time(truth: Mapping[str, Any], source: Mapping[str, Any]):
+    """The time over which the simulator produced a source's photons, as a GTI.
+
+    The bench draws a source's photons only while the camera is on (the observation
+    less the SAA passages, ``truth["bad_time"]["saa"]``) and the source itself is above
+    the atmosphere (its own Earth occultation, recomputed here from the truth's orbit
+    and the source position exactly as :func:`mxt_pipeline.simulate.sources.source_photons`
+    does; the boresight's ``bad_time.earth`` when the orbit cannot be rebuilt).  Its
+    ``photons_detected`` therefore already leaves these intervals out.
+    """
+    t0, t1 = float(truth["tstart"]), float(truth["tstop"])
+    good = GTI([t0], [t1])
+    bad = truth.get("bad_time") or {}
+    saa = np.asarray(bad.get("saa") or [], float).reshape(-1, 2)
+    if saa.size:
+        good = good.subtract(GTI(saa[:, 0], saa[:, 1]))
+    try:
+        orbit = Orbit(**truth["orbit"])
+        direction = radec_to_vectors(float(source["ra"]), float(source["dec"]))[0]
+        occ = occultation_time(direction, orbit, t0, t1)
+    except (KeyError, TypeError, ValueError, MXTInputError):
+        earth = np.asarray(bad.get("earth") or [], float).reshape(-1, 2)
+        occ = GTI(earth[:, 0], earth[:, 1]) if earth.size else None
+    if occ is not None and len(occ):
+        good = good.subtract(occ)
+    return good
+
+
 def good_time_fraction(truth: Mapping[str, Any], source: Mapping[str, Any], gti=None, n: int = 20000) -> float:
     """Fraction of a source's simulated photons that arrive inside the good time.
 
-    The truth counts every photon the camera detected, during the slews and the
-    screened intervals too; the detection sees only the GTI.  With the source's time
-    profile (``truth["sources"][i]["profile"]``) the expected share of its photons
-    inside the GTI is the profile integrated over the GTI over the profile integrated
-    over the observation (midpoint rule on ``n`` steps).  1 without a GTI or a profile.
+    The truth's ``photons_detected`` counts the photons the camera detected while it
+    was on and the source was above the atmosphere (:func:`simulated_time`), during
+    the slews and the screened intervals too; the detection sees only the GTI.  With
+    the source's time profile (``truth["sources"][i]["profile"]``) the expected share
+    of those photons inside the GTI is the profile integrated over the GTI *within the
+    simulated time* over the profile integrated over the simulated time (midpoint rule
+    on ``n`` steps), so that every excluded interval (SAA, Earth occultation) is
+    counted once: dividing by the whole observation instead removed the occulted and
+    SAA time a second time (issue 21, item 7).  1 without a GTI or a profile.
     """
     start, stop = _intervals(gti)
     t0, t1 = truth.get("tstart"), truth.get("tstop")
@@ -191,6 +226,8 @@ def good_time_fraction(truth: Mapping[str, Any], source: Mapping[str, Any], gti=
         return 1.0
     t = float(t0) + (np.arange(n) + 0.5) * (float(t1) - float(t0)) / n
     w = np.clip(np.asarray(timeprofiles.profile_from_dict(source["profile"]).value(t), float), 0.0, None)
+    if "ra" in source and "dec" in source:
+        w = np.where(simulated_time(truth, source).contains(t), w, 0.0)
     k = np.searchsorted(start, t, side="right") - 1
     good = (k >= 0) & (t < stop[np.clip(k, 0, None)])
     total = float(w.sum())
@@ -203,7 +240,8 @@ def light_curve_vs_profile(lc, profile, gti=None) -> dict[str, Any]:
     Parameters
     ----------
     lc : LightCurve-like
-        ``lo``, ``hi``, ``rate`` and ``error`` (mean of the two errors) per bin.
+        ``lo``, ``hi`` and ``rate_chi2`` with ``err_chi2`` (Mighell's chi-square data
+        and error); ``rate`` with ``error``, the mean of the two errors, without them.
     profile : TimeProfile
         ``value(t)`` of the simulated source.
     gti : GTI or (n, 2) array, optional
@@ -216,7 +254,12 @@ def light_curve_vs_profile(lc, profile, gti=None) -> dict[str, Any]:
         1), ``n_bins``; NaN figures when fewer than two bins have a positive error.
     """
     lo, hi = np.asarray(lc.lo, float), np.asarray(lc.hi, float)
-    rate, err = np.asarray(lc.rate, float), np.asarray(lc.error, float)
+    # The chi-square error (Mighell 1999 weights) when the light curve has it: the mean
+    # of the exact Poisson limits is conservative at low counts (reduced chi-square ~0.9).
+    # Mighell's shifted rates go with it (no bias of the fitted normalisation).
+    sigma = getattr(lc, "err_chi2", None)
+    rate = np.asarray(lc.rate if sigma is None else lc.rate_chi2, float)
+    err = np.asarray(lc.error if sigma is None else sigma, float)
     use = np.isfinite(rate) & np.isfinite(err) & (err > 0)
     nan = {"chi2": math.nan, "dof": 0, "chi2_red": math.nan, "pvalue": math.nan, "norm": math.nan,
            "n_bins": int(use.sum())}  # fmt: skip

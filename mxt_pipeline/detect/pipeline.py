@@ -49,6 +49,7 @@ from mxt_pipeline.detect.mlfit import DEFAULT_DET_ML_THRESHOLD, MLParameters, ML
 from mxt_pipeline.detect.positions import count_errors, position_errors
 from mxt_pipeline.detect.problem import BandPSFLike, DetectionProblem
 from mxt_pipeline.detect.radii import ContourResult, add_systematic, quality_factor, systematic_68
+from mxt_pipeline.detect.srclist import position_flags
 from mxt_pipeline.detect.stage1 import run_stage1
 from mxt_pipeline.detect.systematic import DEFAULT_PSF_SYSTEMATIC
 from mxt_pipeline.errors import MXTInputError
@@ -306,6 +307,15 @@ def source_table(
     rate_err_b = cerr / (livetime * vig)
     err68 = add_systematic(r68, systematic_68(syserr_arcsec))
     err90 = add_systematic(r90, syserr_arcsec)
+    problem = getattr(result, "problem", None)
+    flags = position_flags(
+        rawy, rawz, dety, detz,
+        y_edges=None if problem is None else problem.y_edges,
+        z_edges=None if problem is None else problem.z_edges,
+        exposure=None if problem is None or not problem.bands else problem.bands[0].exposure,
+    ) if n else np.zeros(0, np.int16)  # fmt: skip
+    # A position off the sensitive area is never an alert-quality in-field position.
+    qf = np.where(flags == 0, quality_factor(err90), 0).astype(np.int16)
     table = Table(
         {
             "SRC_ID": np.arange(1, n + 1, dtype=np.int32),
@@ -325,7 +335,8 @@ def source_table(
             "RATE_BAND": rate_b.astype(np.float32).reshape(n, n_b),
             "RATE_BAND_ERR": rate_err_b.astype(np.float32).reshape(n, n_b),
             "DET_ML": st.det_ml[order].astype(np.float32),
-            "QF": quality_factor(err90),
+            "QF": qf,
+            "FLAGS": flags,
             # Not in the product: detector position and statistical radii.
             "DETY": dety,
             "DETZ": detz,

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 from astropy.table import Table
 
+from mxt_pipeline import constants as C
 from mxt_pipeline.detect.bands import EnergyBand
 from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.io.formats import get_spec
@@ -30,7 +31,15 @@ __all__ = [
     "VECTOR_COLUMNS",
     "vector_layout",
     "region_text",
+    "FLAG_OFF_CHIP",
+    "FLAG_UNEXPOSED",
+    "position_flags",
 ]
+
+#: FLAGS bit: the fitted position lies outside the chip's 256 x 256 pixels (off the field).
+FLAG_OFF_CHIP = 1
+#: FLAGS bit: on the chip, but no exposure within 1 pixel of the position (masked area).
+FLAG_UNEXPOSED = 2
 
 #: Columns of the SRCLIST HDU, in the order of the product spec.
 SRCLIST_COLUMNS = tuple(c.name for c in get_spec("MXT_SOP_SKY").hdu("SRCLIST").columns)
@@ -38,6 +47,66 @@ SRCLIST_COLUMNS = tuple(c.name for c in get_spec("MXT_SOP_SKY").hdu("SRCLIST").c
 VECTOR_COLUMNS = ("COUNTS", "COUNTS_ERR")
 #: Per-band columns of a source table (S, B) and the SRCBANDS column each one fills.
 BAND_COLUMNS = {"COUNTS": "COUNTS", "COUNTS_ERR": "COUNTS_ERR", "RATE_BAND": "RATE", "RATE_BAND_ERR": "RATE_ERR"}
+
+
+def position_flags(
+    rawy: np.ndarray,
+    rawz: np.ndarray,
+    dety: np.ndarray | None = None,
+    detz: np.ndarray | None = None,
+    *,
+    y_edges: np.ndarray | None = None,
+    z_edges: np.ndarray | None = None,
+    exposure: np.ndarray | None = None,
+    n_pix: int = C.N_PIX,
+) -> np.ndarray:
+    """FLAGS of fitted source positions: where they lie against the sensitive area.
+
+    Parameters
+    ----------
+    rawy, rawz : ndarray
+        Fitted positions in RAW pixels (pixel centres at integers, the chip spans
+        ``[-0.5, n_pix - 0.5]``).
+    dety, detz : ndarray, optional
+        The same positions on the detection grid (DET pixels).
+    y_edges, z_edges : ndarray, optional
+        Edges of the detection grid.
+    exposure : ndarray (ny, nz), optional
+        Relative exposure of the grid (0: masked or off the chip).  Without it (or
+        without the DET positions) only :data:`FLAG_OFF_CHIP` is set.
+    n_pix : int
+        Chip size in pixels.
+
+    Returns
+    -------
+    ndarray of int16
+        :data:`FLAG_OFF_CHIP` (1) when the position is off the chip (a source off the
+        field of view, fitted through its cross arms), :data:`FLAG_UNEXPOSED` (2) when it
+        is on the chip but every grid cell within 1 DET pixel of it has zero exposure
+        (a masked block of bad pixels or columns), 0 otherwise; a non-finite position
+        is off the chip.
+    """
+    ry = np.atleast_1d(np.asarray(rawy, dtype=float))
+    rz = np.atleast_1d(np.asarray(rawz, dtype=float))
+    lo, hi = -0.5, n_pix - 0.5
+    on = np.isfinite(ry) & np.isfinite(rz) & (ry >= lo) & (ry <= hi) & (rz >= lo) & (rz <= hi)
+    flags = np.where(on, 0, FLAG_OFF_CHIP).astype(np.int16)
+    if exposure is None or dety is None or detz is None or y_edges is None or z_edges is None or not on.any():
+        return flags
+    g = np.asarray(exposure, dtype=float)
+    ye, ze = np.asarray(y_edges, dtype=float), np.asarray(z_edges, dtype=float)
+    y = np.atleast_1d(np.asarray(dety, dtype=float))
+    z = np.atleast_1d(np.asarray(detz, dtype=float))
+    step_y, step_z = ye[1] - ye[0], ze[1] - ze[0]
+    for i in np.flatnonzero(on):
+        # Grid cells overlapping the square of half-side 1 DET pixel around the position.
+        a = int(np.clip(np.floor((y[i] - 1.0 - ye[0]) / step_y), 0, g.shape[0] - 1))
+        b = int(np.clip(np.floor((y[i] + 1.0 - ye[0]) / step_y), 0, g.shape[0] - 1))
+        c = int(np.clip(np.floor((z[i] - 1.0 - ze[0]) / step_z), 0, g.shape[1] - 1))
+        d = int(np.clip(np.floor((z[i] + 1.0 - ze[0]) / step_z), 0, g.shape[1] - 1))
+        if not np.any(g[a : b + 1, c : d + 1] > 0):
+            flags[i] |= FLAG_UNEXPOSED
+    return flags
 
 
 def empty_source_table(n_bands: int) -> Table:

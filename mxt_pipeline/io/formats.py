@@ -358,7 +358,12 @@ SRCLIST = register(
             "Sources found by the two-stage detection: positions with 68% and 90% error "
             "radii (the CALDB systematic added in quadrature), counts per energy band, "
             "detection likelihood DET_ML and the SVOM alert quality factor QF (4: R90 < 30\", "
-            "3: 30-60\", 2: 60-120\", 1: 120-300\", 0: worse). The BANDS extension lists the "
+            "3: 30-60\", 2: 60-120\", 1: 120-300\", 0: worse, or a flagged position). FLAGS marks "
+            "a fitted position that is not on the detector's sensitive area (bit 1 OFF_CHIP: "
+            "outside the chip, i.e. off the field of view; bit 2 UNEXPOSED: in a masked area); "
+            "such a source is listed (its arms or wings are in the data and in the model of "
+            "its neighbours) but is never an in-field source: select FLAGS == 0 for those. "
+            "Products written before FLAGS existed lack the column. The BANDS extension lists the "
             "energy bands; SRCBANDS gives the counts and rates of each source in each band. "
             "An empty field gives zero rows."
         ),
@@ -384,7 +389,13 @@ SRCLIST = register(
                     ColumnSpec("RATE", "E", "count/s", "source count rate, all bands", tlmin=0),
                     ColumnSpec("RATE_ERR", "E", "count/s", "1-sigma error of RATE", tlmin=0),
                     ColumnSpec("DET_ML", "E", None, "detection likelihood -ln(P_false)", tlmin=0),
-                    ColumnSpec("QF", "I", None, "alert quality factor 0-4", tlmin=0, tlmax=4, allowed=(0, 1, 2, 3, 4)),
+                    ColumnSpec("QF", "I", None, "alert quality factor 0-4 (0 when FLAGS is not 0)", tlmin=0, tlmax=4,
+                               allowed=(0, 1, 2, 3, 4)),
+                    ColumnSpec("FLAGS", "I", None, "position flags, bit field (0: on the chip's sensitive area); "
+                               "1 OFF_CHIP: fitted position outside the 256 x 256 pixels (off the field of view, "
+                               "seen through its PSF arms); 2 UNEXPOSED: on the chip but with no exposure within "
+                               "1 pixel (masked bad pixels or columns)", tlmin=0, tlmax=3, allowed=(0, 1, 2, 3),
+                               required=False),
                 ),
                 keywords=(
                     KeywordSpec("HDUCLAS1", str, "", value="SRCLIST"),
@@ -445,7 +456,12 @@ LIGHTCURVE = register(
             "(OGIP/93-003). TIME is the bin centre (TIMEPIXR=0.5), TIMEDEL its width; "
             "FRACEXP the fraction of the bin inside the good time, after dead time. Bins "
             "wholly in gaps are not written: a gap is not a rate of zero. ERR_LO/ERR_HI "
-            "are the asymmetric 1-sigma errors, ERROR their mean."
+            "are the asymmetric 1-sigma errors (confidence limits of the ERRMETH method, "
+            "exact Poisson by default: they hold the true rate in more than 68.3% of the "
+            "bins at low counts), ERROR their mean. ERR_CHI2 is the symmetric error to use "
+            "as sigma in a chi-square fit (about 68% coverage, reduced chi-square near 1); "
+            "or fit COUNTS with the Cash statistic. Products written before ERR_CHI2 "
+            "existed lack it."
         ),
         filename="mxt_lc_<OBS_ID>_src<SRC_ID>.fits",
         primary_keywords=(_OBS_ID, _OBJECT),
@@ -460,6 +476,9 @@ LIGHTCURVE = register(
                     ColumnSpec("ERROR", "E", "count/s", "1-sigma error (mean of ERR_LO, ERR_HI)", tlmin=0),
                     ColumnSpec("ERR_LO", "E", "count/s", "lower 1-sigma error", tlmin=0),
                     ColumnSpec("ERR_HI", "E", "count/s", "upper 1-sigma error", tlmin=0),
+                    ColumnSpec("ERR_CHI2", "E", "count/s", "symmetric 1-sigma error for chi-square fits: "
+                               "sqrt((COUNTS + 1) + AREARAT^2 (N_bkg + 1)) / (exposure PSFFRAC) (Mighell 1999)",
+                               tlmin=0, required=False),
                     ColumnSpec("FRACEXP", "E", None, "fractional exposure of the bin", tlmin=0, tlmax=1),
                     ColumnSpec("COUNTS", "J", "count", "counts in the source region", tlmin=0, tlmax=2**31 - 1),
                     ColumnSpec("BKG_RATE", "E", "count/s", "background rate scaled to the source region"),

@@ -24,7 +24,12 @@ Modelling assumptions
   error of the background and conversely (a common approximation for asymmetric errors,
   see Barlow 2003, arXiv:physics/0306138); or ``kbn`` (Kraft, Burrows & Nousek 1991,
   the background taken as known, net counts the posterior mode ``max(N - B, 0)``).
-  ``ERROR`` is the mean of the lower and upper errors.
+  ``ERROR`` is the mean of the lower and upper errors.  These are confidence limits:
+  at 8-20 counts per bin the exact ones hold the true rate in 74-77 % of the bins, more
+  than 68.3 %, and give a reduced chi-square of about 0.9 against the true model.
+* ``ERR_CHI2`` (:func:`chi2_sigma`) is the symmetric error for chi-square fits, the
+  same for every error method: ``sqrt((N + 1) + a^2 (N_bkg + 1))`` over exposure and
+  PSF fraction (Mighell 1999), about 68-70 % coverage and a reduced chi-square near 1.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from mxt_pipeline.datamodel import GTI, GapList
 from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.lightcurve import poisson_errors as pe
 
-__all__ = ["ERROR_METHODS", "LightCurve", "bin_exposure", "count_in_bins", "light_curve"]
+__all__ = ["ERROR_METHODS", "LightCurve", "bin_exposure", "chi2_sigma", "count_in_bins", "light_curve"]
 
 ERROR_METHODS = ("frequentist", "gehrels", "kbn")
 
@@ -90,6 +95,34 @@ class LightCurve:
         """Mean of the lower and upper errors."""
         return 0.5 * (self.err_lo + self.err_hi)
 
+    @property
+    def err_chi2(self) -> np.ndarray:
+        """Symmetric error of RATE for chi-square fits (``ERR_CHI2``), whatever ERRMETH.
+
+        ``sqrt((N + 1) + a^2 (N_bkg + 1)) / (exposure x psf_fraction)``: the weights
+        ``1 / (N + 1)`` of Mighell's (1999, ApJ 518, 380) chi-square-gamma statistic
+        for each Poisson count, the background scaled by ``a = AREARAT`` (see
+        :func:`chi2_sigma`).  Unlike ``ERROR`` (mean of exact 1-sigma limits, which hold
+        the true rate in more than 68.3 % of the bins at 8-20 counts), its bars hold the
+        true rate in about 68-70 % of the bins and give a reduced chi-square near 1.
+        """
+        area = float(self.meta.get("AREARAT", 0.0) or 0.0)
+        psf = float(self.meta.get("PSFFRAC", 1.0) or 1.0)
+        return chi2_sigma(self.counts, self.bkg_counts, area) / (self.exposure * psf)
+
+    @property
+    def rate_chi2(self) -> np.ndarray:
+        """RATE with Mighell's (1999) shift, the data to fit with ``err_chi2`` as sigma.
+
+        ``RATE + min(N, 1) / (exposure x psf_fraction)``: with weights ``1 / (N + 1)``
+        the unshifted rates pull a fitted amplitude low (about 7 % at 8-20 counts per
+        bin); the shifted ones make the weighted least-squares estimate unbiased and
+        the expected chi-square equal to the degrees of freedom.  Not a product column:
+        computed from RATE, COUNTS, FRACEXP, TIMEDEL and PSFFRAC.
+        """
+        psf = float(self.meta.get("PSFFRAC", 1.0) or 1.0)
+        return self.rate + np.minimum(self.counts, 1) / (self.exposure * psf)
+
     def rate_table(self) -> dict[str, np.ndarray]:
         """The columns of the RATE extension of the ``MXT_LC`` product."""
         return {
@@ -99,6 +132,7 @@ class LightCurve:
             "ERROR": self.error,
             "ERR_LO": self.err_lo,
             "ERR_HI": self.err_hi,
+            "ERR_CHI2": self.err_chi2,
             "FRACEXP": self.fracexp,
             "COUNTS": self.counts.astype(np.int64),
             "BKG_RATE": self.bkg_rate,
@@ -143,6 +177,43 @@ def bin_exposure(
         )
     good = gti.overlap(lo, hi)
     return np.minimum(good, hi - lo) * (1.0 - dead_time_fraction)
+
+
+def chi2_sigma(counts: object, bkg_counts: object = 0, area_ratio: float = 0.0) -> np.ndarray:
+    """Symmetric one-sigma error of net counts ``N - a N_bkg`` for chi-square fits.
+
+    ``sqrt((N + 1) + a^2 (N_bkg + 1))`` (the background term only when ``a > 0``): each
+    Poisson count weighted by ``1 / (N + 1)`` as in Mighell's (1999, ApJ 518, 380)
+    chi-square-gamma statistic.  Against the true mean ``mu`` of a Poisson count it
+    gives ``E[(N - mu)^2 / (N + 1)]`` of 1.05-1.12 at ``mu`` = 8-20 and tends to 1, and
+    the interval ``N +- sigma`` holds ``mu`` in 69-70 % of the cases averaged over such
+    ``mu``, where ``sqrt(N)`` gives 1.2 (and 0 for an empty bin), the mean of the exact
+    68.27 % limits 0.88 and 74 %, and Gehrels' upper error ``1 + sqrt(N + 3/4)`` 0.65
+    and 80 % (``docs/lightcurves.md``).  Weights that depend on the data bias a fitted
+    amplitude (low, about 7 % at 8-20 counts with these); Mighell's statistic removes
+    it by fitting ``N + min(N, 1)`` (:attr:`LightCurve.rate_chi2`), which makes the
+    expected chi-square exactly the number of bins too.
+
+    Parameters
+    ----------
+    counts : array-like of int
+        Counts ``N`` in the source region (>= 0).
+    bkg_counts : array-like of int
+        Counts ``N_bkg`` in the background region (>= 0).
+    area_ratio : float
+        Source over background area ``a`` (0: no background subtraction).
+
+    Returns
+    -------
+    ndarray
+        The error in counts (> 0, also for an empty bin).
+    """
+    n = pe._counts(counts, "counts")
+    nb = pe._counts(bkg_counts, "bkg_counts")
+    var = n + 1.0
+    if area_ratio > 0.0:
+        var = var + area_ratio**2 * (nb + 1.0)
+    return np.sqrt(var)
 
 
 def count_in_bins(times: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

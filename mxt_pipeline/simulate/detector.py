@@ -55,6 +55,7 @@ __all__ = [
     "FANO_SI",
     "PAIR_ENERGY_EV",
     "HotPixel",
+    "WarmColumn",
     "DetectorSettings",
     "DetectorModel",
     "fano_charge",
@@ -260,6 +261,46 @@ class HotPixel:
 
 
 @dataclass(frozen=True)
+class WarmColumn:
+    """A column (RAWY) of warm or flickering pixels missing from the CALDB list.
+
+    Each of its pixels in ``rawz_min..rawz_max`` fires on average
+    ``hits_per_pixel`` times over the observation (Poisson, each pixel independently),
+    with an amplitude ~ Exp(``mean_kev``) (those below the on-board threshold are
+    lost).  ``flicker_frames = 0``: warm, the hits spread at random over the frames
+    read; ``flicker_frames = k > 0``: flickering, every hit falls in one of ``k``
+    frames drawn at random (the column switches on now and then).
+    """
+
+    rawy: int
+    hits_per_pixel: float = 1.0
+    mean_kev: float = 1.0
+    flicker_frames: int = 0
+    rawz_min: int = 0
+    rawz_max: int = _NPIX - 1
+
+    def __post_init__(self):
+        if not 0 <= self.rawy < _NPIX:
+            raise MXTInputError(f"warm column {self.rawy} outside the detector", keyword="warm_columns")
+        if not 0 <= self.rawz_min <= self.rawz_max < _NPIX:
+            raise MXTInputError("warm column rows must satisfy 0 <= rawz_min <= rawz_max < 256", keyword="warm_columns")
+        if self.hits_per_pixel < 0 or self.mean_kev <= 0 or self.flicker_frames < 0:
+            raise MXTInputError("warm column: hits_per_pixel >= 0, mean_kev > 0, flicker_frames >= 0",
+                                keyword="warm_columns")  # fmt: skip
+
+    def hits(self, frames_read: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        """(frame, rawy, rawz, charge keV) of the column's hits."""
+        frames = np.asarray(frames_read, dtype=np.int64)
+        n_rows = self.rawz_max - self.rawz_min + 1
+        n = int(rng.poisson(self.hits_per_pixel * n_rows)) if frames.size else 0
+        if self.flicker_frames:
+            frames = rng.choice(frames, size=min(self.flicker_frames, frames.size), replace=False)
+        f = frames[rng.integers(0, frames.size, n)] if n else np.empty(0, np.int64)
+        z = rng.integers(self.rawz_min, self.rawz_max + 1, n)
+        return f, np.full(n, self.rawy), z, rng.exponential(self.mean_kev, n)
+
+
+@dataclass(frozen=True)
 class DetectorSettings:
     """Scenario-level detector options (the physics comes from the CALDB).
 
@@ -273,16 +314,21 @@ class DetectorSettings:
         Hot pixels missing from the CALDB list.
     mask_bad_pixels : bool
         Do not telemeter the CALDB bad pixels.
+    warm_columns : sequence of WarmColumn
+        Warm or flickering columns missing from the CALDB list.
     """
 
     onboard_threshold_kev: float | None = None
     noise_hits: bool = True
     hot_pixels: tuple[HotPixel, ...] = field(default_factory=tuple)
     mask_bad_pixels: bool = True
+    warm_columns: tuple[WarmColumn, ...] = field(default_factory=tuple)
 
     def __post_init__(self):
         hp = tuple(h if isinstance(h, HotPixel) else HotPixel(**h) for h in self.hot_pixels)
         object.__setattr__(self, "hot_pixels", hp)
+        wc = tuple(c if isinstance(c, WarmColumn) else WarmColumn(**c) for c in self.warm_columns)
+        object.__setattr__(self, "warm_columns", wc)
         if self.onboard_threshold_kev is not None and not self.onboard_threshold_kev > 0:
             raise MXTInputError("onboard_threshold_kev must be > 0", keyword="onboard_threshold_kev")
 
@@ -292,17 +338,20 @@ class DetectorSettings:
             "noise_hits": self.noise_hits,
             "hot_pixels": [vars(h).copy() for h in self.hot_pixels],
             "mask_bad_pixels": self.mask_bad_pixels,
+            **({"warm_columns": [vars(c).copy() for c in self.warm_columns]} if self.warm_columns else {}),
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> DetectorSettings:
         d = dict(d or {})
-        unknown = sorted(set(d) - {"onboard_threshold_kev", "noise_hits", "hot_pixels", "mask_bad_pixels"})
+        unknown = sorted(set(d) - {"onboard_threshold_kev", "noise_hits", "hot_pixels", "mask_bad_pixels",
+                                   "warm_columns"})  # fmt: skip
         if unknown:
             raise MXTInputError(f"detector: unknown key(s) {unknown}", keyword=unknown[0])
         hp = d.pop("hot_pixels", ()) or ()
+        wc = d.pop("warm_columns", ()) or ()
         try:
-            return cls(hot_pixels=tuple(HotPixel(**h) for h in hp), **d)
+            return cls(hot_pixels=tuple(HotPixel(**h) for h in hp), warm_columns=tuple(WarmColumn(**c) for c in wc), **d)
         except TypeError as exc:
             raise MXTInputError(f"detector: {exc}", keyword="hot_pixels") from None
 
@@ -407,6 +456,8 @@ class DetectorModel:
                 fired = np.asarray(frames_read)[rng.random(np.size(frames_read)) < hp.probability]
                 extra.append((fired, np.full(fired.size, hp.rawy), np.full(fired.size, hp.rawz),
                               rng.exponential(hp.mean_kev, fired.size)))  # fmt: skip
+            for wc in self.settings.warm_columns:
+                extra.append(wc.hits(frames_read, rng))
         key, q = accumulate(pf, py, pz, share)
         f, y, z = unpack_key(key)
         # Read noise (counter-based: depends only on the pixel key and the salt).

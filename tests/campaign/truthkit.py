@@ -61,7 +61,7 @@ def srclist(rows) -> Table:
         "COUNTS_ERR": cols[:, 4:5].astype(np.float32), "RATE": (cols[:, 3] / SPAN).astype(np.float32),
         "RATE_ERR": (cols[:, 4] / SPAN).astype(np.float32), "DET_ML": cols[:, 5].astype(np.float32),
         "RATE_BAND": (cols[:, 3:4] / SPAN).astype(np.float32), "RATE_BAND_ERR": (cols[:, 4:5] / SPAN).astype(np.float32),
-        "QF": np.full(n, 3, np.int16),
+        "QF": np.full(n, 3, np.int16), "FLAGS": np.zeros(n, np.int16),
     })  # fmt: skip
 
 

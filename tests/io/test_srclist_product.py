@@ -36,6 +36,7 @@ def _table(n=3, n_bands=2):
             "RATE_BAND_ERR": rng.uniform(0.001, 0.1, (n, n_bands)),
             "DET_ML": rng.uniform(10, 500, n),
             "QF": rng.integers(0, 5, n),
+            "FLAGS": rng.integers(0, 3, n).astype(np.int16),
         }
     )
     assert set(rows.colnames) == set(empty_source_table(n_bands).colnames)

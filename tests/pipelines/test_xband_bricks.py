@@ -47,6 +47,9 @@ def test_match_burst_rules():
     assert match_burst(t, 100.0, 20.0, 120.0, 0.5)[0] == 0  # only the closest fits a tight match
     assert match_burst(t, 200.0, -20.0, 120.0, 1.5)[0] is None
     assert match_burst(_sources([]), 0, 0, 1, 1)[0] is None
+    # A source fitted off the chip (FLAGS OFF_CHIP) is never the burst: the next one is.
+    t["FLAGS"][1] = 1
+    assert match_burst(t, 100.0, 20.0, 120.0, 1.5)[0] == 0
 
 
 def _events(n=2000, seed=0, ra_nom=100.0, dec_nom=20.0):

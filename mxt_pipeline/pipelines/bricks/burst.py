@@ -40,13 +40,18 @@ BURST_JSON = json_codec("mxt_burst_{obs_id}.json", role="product")
 def match_burst(table, ra: float, dec: float, radius_arcsec: float, factor: float) -> tuple[int | None, np.ndarray]:
     """Index of the burst in a source table (None when no source is compatible).
 
+    A source whose position is flagged (``FLAGS`` not 0: off the chip or in a masked
+    area) is never the burst: its position is not an in-field one.
     Returns the index and the distances of every source to the trigger (arcsec).
     """
     if len(table) == 0:
         return None, np.zeros(0)
     d = angular_separation_arcsec(table["RA"], table["DEC"], ra, dec)
     allowed = factor * np.hypot(radius_arcsec, np.asarray(table["ERR_R90"], float))
-    ok = np.flatnonzero(d <= allowed)
+    usable = d <= allowed
+    if "FLAGS" in table.colnames:
+        usable &= np.asarray(table["FLAGS"]) == 0
+    ok = np.flatnonzero(usable)
     if ok.size == 0:
         return None, d
     best = ok[np.argmax(np.asarray(table["DET_ML"], float)[ok])]

@@ -109,6 +109,7 @@ def calibrate_core(inputs: dict[str, Any], params, cal) -> CoreResult:
         adc_dither=params.adc_dither,
         hot_pixel_search=params.hot_pixel_search,
         hot_pixel_alpha=params.hot_pixel_alpha,
+        warm_pixel_search=params.warm_pixel_search,
         screening=replace(
             ScreeningParams(),
             min_earth_elev_deg=params.min_earth_elev_deg,
@@ -157,6 +158,8 @@ CALIBRATE = Brick(
         Parameter("adc_dither", bool, True, "dither PHA within the ADC step before calibration"),
         Parameter("hot_pixel_search", bool, True, "flag hot pixels found in the data"),
         Parameter("hot_pixel_alpha", float, 1e-3, "false hot-pixel flags per observation", minimum=1e-9, maximum=1.0),
+        Parameter("warm_pixel_search", bool, True,
+                  "search the events for warm and flickering pixels and columns, flag them HOTPIX"),
         Parameter("min_earth_elev_deg", float, 10.0, "least boresight elevation above the Earth limb (deg)",
                   minimum=-90.0, maximum=90.0),
         Parameter("max_slew_rate_arcsec_s", float, 30.0, "largest boresight rate of good time (arcsec/s)",
