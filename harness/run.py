@@ -20,6 +20,7 @@ the run says so (MISSING) and, unless ``golden.required`` is true, does not fail
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -72,6 +73,11 @@ class RunOptions:
         Replace the timing baselines with this run's figures (explicit, reviewed update).
     test_paths : tuple of str
         What the coverage step runs under pytest.
+    nojit_args : str, optional
+        A pytest argument file (``tests/nojit.args``): after ``test_paths``, the coverage
+        step runs these tests again with ``NUMBA_DISABLE_JIT=1`` and appends their
+        coverage, so that the lines of the numba kernels count (as ``tox -e cov-nojit``).
+        ``python -m harness run`` sets it; None runs ``test_paths`` only.
     """
 
     config: HarnessConfig = field(default_factory=load_config)
@@ -84,6 +90,7 @@ class RunOptions:
     record: bool = False
     update_timing_baseline: bool = False
     test_paths: tuple[str, ...] = ("tests", "harness/tests")
+    nojit_args: str | None = None
     verbose: bool = False
 
 
@@ -327,6 +334,11 @@ def run_tests_with_coverage(opts: RunOptions, json_out: Path) -> CheckResult:
     timeout = float(opts.config.coverage.get("tests_timeout_s", 540))
     try:
         proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env, timeout=timeout, check=False)
+        if proc.returncode == 0 and opts.nojit_args and importlib.util.find_spec("numba") is not None:
+            # The numba kernels once more, interpreted, so that coverage.py traces them.
+            nojit = [*cmd[:-len(opts.test_paths)], "--cov-append", f"@{opts.nojit_args}"]
+            proc = subprocess.run(nojit, cwd=root, capture_output=True, text=True, timeout=timeout, check=False,
+                                  env={**env, "NUMBA_DISABLE_JIT": "1"})  # fmt: skip
     except subprocess.TimeoutExpired:
         return CheckResult("tests", "pytest", Status.FAIL, f"the test suite did not finish in {timeout:.0f} s")
     tail = (proc.stdout + proc.stderr)[-6000:]
