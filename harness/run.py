@@ -543,6 +543,7 @@ def run_regression(opts: RunOptions | None = None) -> RunSummary:
                 summary.extend(res[0])
                 if res[1]:
                     plots["coverage"] = res[1]
+        summary.extend(mutation_results(opts.reports_dir))
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -550,6 +551,37 @@ def run_regression(opts: RunOptions | None = None) -> RunSummary:
     summary.elapsed_s = time.perf_counter() - t0
     write_reports(summary, opts.reports_dir, plots)
     return summary
+
+
+#: Goal of issue #22: share of the non-equivalent mutants killed in each science package.
+MUTATION_GOAL = 0.9
+
+
+def mutation_results(reports_dir: Path) -> list[CheckResult]:
+    """One line per package of the last mutation run (``tox -e mutation`` wrote
+    ``reports/mutation.json``; nothing when there is none).  Informational: a score
+    below the goal is a warning, never a failure (a sample of a few mutants scatters)."""
+    out: list[CheckResult] = []
+    for stem, layer in (("mutation", "unit tests"), ("mutation-golden", "golden replay")):
+        path = Path(reports_dir) / f"{stem}.json"
+        if not path.exists():
+            continue
+        try:
+            data = json.loads(path.read_text())
+            packages = dict(data["packages"])
+        except (ValueError, KeyError, TypeError) as exc:
+            out.append(CheckResult("mutation", path.name, Status.WARN, f"unreadable mutation report: {exc}"))
+            continue
+        when = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        for name, p in packages.items():
+            if "broken" in p or p.get("score") is None:
+                out.append(CheckResult("mutation", f"{name} ({layer})", Status.WARN, "no score: the unmutated tests failed or nothing was sampled"))
+                continue
+            status = Status.PASS if p["score"] >= MUTATION_GOAL else Status.WARN
+            msg = (f"{100 * p['score']:.0f} % of the non-equivalent mutants killed ({p['sampled']} sampled of "
+                   f"{p['mutants_total']}, {p['survived'] + p['uncovered']} survived; {path.name} of {when})")
+            out.append(CheckResult("mutation", f"{name} ({layer})", status, msg, {"score": p["score"], "sampled": p["sampled"]}))
+    return out
 
 
 def summary_text(summary: RunSummary, paths: dict[str, Any] | None = None) -> str:

@@ -204,3 +204,21 @@ def test_tests_step_appends_the_interpreted_kernels(tmp_path, config, monkeypatc
     assert first[-2:] == ["tests/a.py", "tests/b.py"] and "NUMBA_DISABLE_JIT" not in env1
     assert second[-2:] == ["--cov-append", "@tests/nojit.args"] and env2["NUMBA_DISABLE_JIT"] == "1"
     assert "tests/a.py" not in second and f"--cov-report=json:{tmp_path / 'c.json'}" in second
+
+
+def test_the_last_mutation_scores_are_reported(tmp_path):
+    """reports/mutation.json (tox -e mutation) gives one informational line per package."""
+    assert run_mod.mutation_results(tmp_path) == []
+    rep = {"packages": {"gti": {"mutants_total": 391, "sampled": 5, "killed": 5, "timeout": 0, "survived": 0,
+                                "uncovered": 0, "score": 1.0},
+                        "detect": {"mutants_total": 9, "sampled": 4, "killed": 2, "timeout": 0, "survived": 2,
+                                   "uncovered": 0, "score": 0.5},
+                        "calib": {"mutants_total": 9, "broken": "1 failed"}}}  # fmt: skip
+    (tmp_path / "mutation.json").write_text(json.dumps(rep))
+    res = {r.name: r for r in run_mod.mutation_results(tmp_path)}
+    assert {r.section for r in res.values()} == {"mutation"}
+    assert res["gti (unit tests)"].status == Status.PASS and res["gti (unit tests)"].message.startswith("100 %")
+    assert res["detect (unit tests)"].status == Status.WARN and "2 survived" in res["detect (unit tests)"].message
+    assert res["calib (unit tests)"].status == Status.WARN
+    (tmp_path / "mutation-golden.json").write_text("{")
+    assert run_mod.mutation_results(tmp_path)[-1].status == Status.WARN

@@ -209,3 +209,16 @@ def test_abutting_and_overlapping_gaps_of_several_origins():
     assert _pairs_of(good) == [(0.0, 10.0), (30.0, 40.0), (45.0, 50.0)]
     assert good.exposure == 50.0 - 25.0
     assert list(good.contains([9.999, 10.0, 29.999, 30.0, 40.0, 45.0])) == [True, False, False, True, False, True]
+
+
+@given(raw_intervals, st.lists(st.tuples(endpoint, endpoint), min_size=1, max_size=6))
+def test_overlap_of_any_window_is_its_good_time(pairs, windows):
+    """Good time in windows [lo, hi), exact boundaries included; an inverted or empty
+    window (hi <= lo) holds none (never a negative time)."""
+    g = GTI([s for s, _ in pairs], [e for _, e in pairs])
+    lo = np.array([w[0] for w in windows])
+    hi = np.array([w[1] for w in windows])
+    got = g.overlap(lo, hi)
+    want = [sum(max(0.0, min(b, h) - max(a, lw)) for a, b in zip(g.start, g.stop)) for lw, h in zip(lo, hi)]
+    np.testing.assert_allclose(got, want, atol=1e-9)
+    assert np.all(got >= 0.0) and np.all(got[hi <= lo] == 0.0)

@@ -72,6 +72,10 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
                  "--reference 1", "one or two runs per case; the acceptance criteria cannot hold on so few "
                  "(exit 1)", ok_codes=(0, 1)),  # fmt: skip
     Substitution(r"--calibrate-levels 1000\b", "--calibrate-levels 1", "1 detected run per level"),
+    Substitution(r"^(python tools/mutation\.py run) --per-package 0 --jobs 8\b", r"\1 --package gti --per-package 1",
+                 "one mutant of the smallest package: every mutant takes days on two cores"),
+    Substitution(r"^(python tools/mutation\.py run --layer golden) --per-package 4\b", r"\1 --package gti --per-package 1",
+                 "one mutant against the golden replay instead of four per package (each costs a replay)"),
 )
 
 
