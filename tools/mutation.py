@@ -14,6 +14,7 @@ Commands::
     python tools/mutation.py run                        # seeded sample, 4 mutants per package
     python tools/mutation.py run --per-package 0 --jobs 8          # every mutant (hours)
     python tools/mutation.py run --layer golden --package gti      # the golden replay only
+    python tools/mutation.py recheck reports/mutation.json         # survivors again, after new tests
 
 ``--layer golden`` runs every mutant against ``python -m harness run`` restricted to the
 golden datasets and their replay (``--skip`` of the other steps) instead of the unit tests:
@@ -369,10 +370,49 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def recheck(args: argparse.Namespace) -> int:
+    """Run the survivors of an earlier report again (after tests were written for them)
+    and rewrite that report with their new outcomes and the new scores."""
+    signal.signal(signal.SIGTERM, _terminate)
+    path = Path(args.report)
+    result = json.loads(path.read_text())
+    triage = load_triage()
+    fields = {f.name for f in dataclasses.fields(Mutant)}
+    mutants = [Mutant(**{k: v for k, v in d.items() if k in fields}) for d in result["mutants"]]
+    again = [m for m in mutants if m.outcome in ("survived", "uncovered", "equivalent")]
+    with tempfile.TemporaryDirectory(prefix="mxt-mutation-") as tmp:
+        copy = private_copy(Path(tmp) / "w0")
+        for name in sorted({m.package for m in again}):
+            secs, executed, failure = baseline(name, result["layer"], copy)
+            if failure:
+                print(f"{name}: the unmutated tests fail; not rechecked\n{failure}", file=sys.stderr)
+                continue
+            for m in (x for x in again if x.package == name):
+                before = m.outcome
+                m.outcome, m.triage = "pending", None
+                run_mutant(m, copy, result["layer"], max(3.0 * secs, secs + 30.0), executed)
+                if m.outcome in ("survived", "uncovered"):
+                    m.triage = triage_of(m, triage)
+                    if m.triage and m.triage.get("verdict") == "equivalent":
+                        m.outcome = "equivalent"
+                print(f"  {before} -> {m.outcome}: {m.ident}", file=sys.stderr, flush=True)
+    for name in result["packages"]:
+        if "broken" not in result["packages"][name]:
+            result["packages"][name].update(score([m for m in mutants if m.package == name]))
+    result["mutants"] = [dataclasses.asdict(m) | {"id": m.ident} for m in mutants]
+    result["rechecked"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    path.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result))
+    return 0
+
+
 def markdown(result: dict) -> str:
     lines = [f"# Mutation testing ({result['layer']} layer)", "",
              f"Seed {result['seed']}, {result['per_package'] or 'all'} mutant(s) per package, "
-             f"{result.get('elapsed_s', 0):.0f} s. Score = (killed + timeout) / (sampled - equivalent - incompetent).", "",
+             f"{result.get('elapsed_s', 0):.0f} s. Score = (killed + timeout) / (sampled - equivalent - incompetent)."
+             + (f" Survivors rechecked {result['rechecked']} against the tests written for them." if result.get("rechecked") else ""),
+             "",
              "| package | mutants | sampled | killed | timeout | survived | uncovered | equivalent | score |",
              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for name, p in result["packages"].items():
@@ -415,6 +455,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--out", default=str(ROOT / "reports"), help="folder of mutation.json and mutation.md")
     r.set_defaults(func=run)
     sub.add_parser("list", help="packages, files, tests and mutant counts").set_defaults(func=list_packages)
+    c = sub.add_parser("recheck", help="run the survivors of a report again and rewrite it")
+    c.add_argument("report", help="a mutation.json written by run")
+    c.set_defaults(func=recheck)
     args = ap.parse_args(argv)
     return args.func(args)
 

@@ -99,3 +99,27 @@ def test_triage_file_gives_a_verdict_and_reason_for_each_entry():
             assert e.get("test"), e  # the test written for it
     raw = yaml.safe_load((ROOT / "harness" / "mutation_triage.yaml").read_text())
     assert set(raw) == {"mutants"}
+
+
+def test_recheck_reruns_the_survivors_and_rescores(tmp_path, monkeypatch):
+    ms = [mt.Mutant("gti", "mxt_pipeline/datamodel/gti.py", 10, "op", 0, outcome="killed"),
+          mt.Mutant("gti", "mxt_pipeline/datamodel/gti.py", 11, "op", 1, outcome="survived")]  # fmt: skip
+    report = tmp_path / "mutation.json"
+    report.write_text(mt.json.dumps({"layer": "unit", "seed": 1, "per_package": 2, "elapsed_s": 1.0,
+                                     "packages": {"gti": {"mutants_total": 9, **mt.score(ms)}},
+                                     "mutants": [mt.dataclasses.asdict(m) for m in ms]}))  # fmt: skip
+    assert mt.json.loads(report.read_text())["packages"]["gti"]["score"] == 0.5
+    ran = []
+
+    def fake_run(m, copy, layer, limit, executed):
+        ran.append(m.line)
+        m.outcome = "killed"
+
+    monkeypatch.setattr(mt, "private_copy", lambda dest: dest)
+    monkeypatch.setattr(mt, "baseline", lambda name, layer, copy: (1.0, None, ""))
+    monkeypatch.setattr(mt, "run_mutant", fake_run)
+    assert mt.main(["recheck", str(report)]) == 0
+    assert ran == [11]  # only the survivor
+    data = mt.json.loads(report.read_text())
+    assert data["packages"]["gti"]["score"] == 1.0 and data["rechecked"]
+    assert "Survivors rechecked" in report.with_suffix(".md").read_text()
