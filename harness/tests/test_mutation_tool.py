@@ -77,7 +77,7 @@ def test_the_checkout_is_never_written_even_when_interrupted(tmp_path, gti_mutan
     mt.run_mutant(m, tmp_path, "unit", 1.0, None)
     assert m.outcome == "timeout"
     m.outcome = "pending"
-    mt.run_mutant(m, tmp_path, "unit", 1.0, {rel: set()})  # no test executes the line
+    mt.run_mutant(m, tmp_path, "unit", 1.0, {rel: {m.line}})  # no test executes the line
     assert m.outcome == "uncovered"
 
 

@@ -73,6 +73,15 @@ def test_now_is_the_current_time():
     assert files(rows) == ["teldef_v1.fits"]
 
 
+@given(seconds=st.integers(0, 86399), micro=st.integers(0, 999999), day=st.integers(0, 3000))
+def test_now_resolves_to_the_instant_to_the_second(seconds, micro, day):
+    """'now' is the current instant, time of day included (astropy's MJD of it), so a
+    file valid from this afternoon is not selected this morning."""
+    now = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(days=day, seconds=seconds, microseconds=micro)
+    want = Time(now.replace(tzinfo=None), scale="utc").mjd
+    assert requested_mjd("now", now=now) == pytest.approx(want, abs=1e-6 / 86400.0 + 1e-9)
+
+
 def test_detnam_and_filter_none_rules():
     # Query NONE matches every row; a row NONE matches every query.
     assert sorted(files(q("BADPIX", detnam="CCD1"))) == ["badpix_ccd1.fits"]  # latest REF_TIME only
