@@ -70,6 +70,11 @@ def test_invalid_inputs():
         GTI([0.0], [1.0, 2.0])
     with pytest.raises(MXTInputError, match="unknown gap origin"):
         GapList([0.0], [1.0], ["COFFEE"])
+    # Any one of the three columns of another length.
+    for start, stop, origin in (([0.0, 1.0], [2.0], ["SAA"]), ([0.0], [1.0, 2.0], ["SAA"]),
+                                ([0.0], [1.0], ["SAA", "EARTH"])):  # fmt: skip
+        with pytest.raises(MXTInputError, match="equal lengths"):
+            GapList(start, stop, origin)
 
 
 def test_gaps_keep_origins():
