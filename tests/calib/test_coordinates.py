@@ -292,3 +292,14 @@ def test_a_field_across_ra_zero_keeps_its_shape(engine):
     step = np.diff(out["X"])
     np.testing.assert_allclose(step, step.mean(), rtol=1e-3)  # uniform pixel steps across RA 0
     assert np.all(np.abs(out["Y"] - out["Y"][0]) < 1.0)
+
+
+@given(ra1=wrap_ra_st, dec1=polar_dec_st, ra2=wrap_ra_st, dec2=polar_dec_st)
+def test_angular_separation_equals_astropy(ra1, dec1, ra2, dec2):
+    """Great-circle distances in arcsec, across RA 0/360 and near the poles, are
+    astropy's; symmetric, zero for a point with itself."""
+    got = co.angular_separation_arcsec(ra1, dec1, ra2, dec2)
+    want = SkyCoord(ra1 * u.deg, dec1 * u.deg).separation(SkyCoord(ra2 * u.deg, dec2 * u.deg)).arcsec
+    assert got == pytest.approx(want, rel=1e-9, abs=1e-6)
+    assert co.angular_separation_arcsec(ra2, dec2, ra1, dec1) == pytest.approx(got, rel=1e-12, abs=1e-9)
+    assert co.angular_separation_arcsec(ra1, dec1, ra1, dec1) == pytest.approx(0.0, abs=1e-6)
