@@ -63,7 +63,8 @@ def run_cmd(ctx, skip, coverage_json, reports_dir, golden_root, work_dir, requir
     if unknown:
         raise click.BadParameter(f"unknown step(s) {sorted(unknown)}; known: {', '.join(SECTIONS)}", param_hint="--skip")
     opts = RunOptions(config=ctx.obj["config"], skip=skipped, require_golden=require_golden,
-                      record=record, update_timing_baseline=update_timing_baseline, verbose=verbose)  # fmt: skip
+                      record=record, update_timing_baseline=update_timing_baseline, verbose=verbose,
+                      nojit_args="tests/nojit.args")  # fmt: skip
     if reports_dir:
         opts.reports_dir = Path(reports_dir)
     if golden_root:

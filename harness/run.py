@@ -20,6 +20,7 @@ the run says so (MISSING) and, unless ``golden.required`` is true, does not fail
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -72,6 +73,11 @@ class RunOptions:
         Replace the timing baselines with this run's figures (explicit, reviewed update).
     test_paths : tuple of str
         What the coverage step runs under pytest.
+    nojit_args : str, optional
+        A pytest argument file (``tests/nojit.args``): after ``test_paths``, the coverage
+        step runs these tests again with ``NUMBA_DISABLE_JIT=1`` and appends their
+        coverage, so that the lines of the numba kernels count (as ``tox -e cov-nojit``).
+        ``python -m harness run`` sets it; None runs ``test_paths`` only.
     """
 
     config: HarnessConfig = field(default_factory=load_config)
@@ -84,6 +90,7 @@ class RunOptions:
     record: bool = False
     update_timing_baseline: bool = False
     test_paths: tuple[str, ...] = ("tests", "harness/tests")
+    nojit_args: str | None = None
     verbose: bool = False
 
 
@@ -327,6 +334,11 @@ def run_tests_with_coverage(opts: RunOptions, json_out: Path) -> CheckResult:
     timeout = float(opts.config.coverage.get("tests_timeout_s", 540))
     try:
         proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env, timeout=timeout, check=False)
+        if proc.returncode == 0 and opts.nojit_args and importlib.util.find_spec("numba") is not None:
+            # The numba kernels once more, interpreted, so that coverage.py traces them.
+            nojit = [*cmd[:-len(opts.test_paths)], "--cov-append", f"@{opts.nojit_args}"]
+            proc = subprocess.run(nojit, cwd=root, capture_output=True, text=True, timeout=timeout, check=False,
+                                  env={**env, "NUMBA_DISABLE_JIT": "1"})  # fmt: skip
     except subprocess.TimeoutExpired:
         return CheckResult("tests", "pytest", Status.FAIL, f"the test suite did not finish in {timeout:.0f} s")
     tail = (proc.stdout + proc.stderr)[-6000:]
@@ -531,6 +543,7 @@ def run_regression(opts: RunOptions | None = None) -> RunSummary:
                 summary.extend(res[0])
                 if res[1]:
                     plots["coverage"] = res[1]
+        summary.extend(mutation_results(opts.reports_dir))
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -538,6 +551,37 @@ def run_regression(opts: RunOptions | None = None) -> RunSummary:
     summary.elapsed_s = time.perf_counter() - t0
     write_reports(summary, opts.reports_dir, plots)
     return summary
+
+
+#: Goal of issue #22: share of the non-equivalent mutants killed in each science package.
+MUTATION_GOAL = 0.9
+
+
+def mutation_results(reports_dir: Path) -> list[CheckResult]:
+    """One line per package of the last mutation run (``tox -e mutation`` wrote
+    ``reports/mutation.json``; nothing when there is none).  Informational: a score
+    below the goal is a warning, never a failure (a sample of a few mutants scatters)."""
+    out: list[CheckResult] = []
+    for stem, layer in (("mutation", "unit tests"), ("mutation-golden", "golden replay")):
+        path = Path(reports_dir) / f"{stem}.json"
+        if not path.exists():
+            continue
+        try:
+            data = json.loads(path.read_text())
+            packages = dict(data["packages"])
+        except (ValueError, KeyError, TypeError) as exc:
+            out.append(CheckResult("mutation", path.name, Status.WARN, f"unreadable mutation report: {exc}"))
+            continue
+        when = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        for name, p in packages.items():
+            if "broken" in p or p.get("score") is None:
+                out.append(CheckResult("mutation", f"{name} ({layer})", Status.WARN, "no score: the unmutated tests failed or nothing was sampled"))
+                continue
+            status = Status.PASS if p["score"] >= MUTATION_GOAL else Status.WARN
+            msg = (f"{100 * p['score']:.0f} % of the non-equivalent mutants killed ({p['sampled']} sampled of "
+                   f"{p['mutants_total']}, {p['survived'] + p['uncovered']} survived; {path.name} of {when})")
+            out.append(CheckResult("mutation", f"{name} ({layer})", status, msg, {"score": p["score"], "sampled": p["sampled"]}))
+    return out
 
 
 def summary_text(summary: RunSummary, paths: dict[str, Any] | None = None) -> str:

@@ -182,3 +182,43 @@ def test_a_default_run_leaves_the_tracked_reports_unchanged(tmp_path, config):
     run_regression(opts)
     assert {n: (rep / n).read_bytes() for n in before} == before
     assert (rep / "regression.html").exists() and (rep / "tmp" / "pending" / "coverage.json").exists()
+
+
+def test_tests_step_appends_the_interpreted_kernels(tmp_path, config, monkeypatch):
+    """With ``nojit_args`` the kernels' tests run a second time, NUMBA_DISABLE_JIT=1,
+    appending to the coverage data of the first run (as ``tox -e cov-nojit``)."""
+    import subprocess
+
+    calls = []
+
+    def fake_run(cmd, **kw):
+        calls.append((cmd, kw["env"]))
+        return subprocess.CompletedProcess(cmd, 0, stdout="3 passed in 0.1s\n", stderr="")
+
+    monkeypatch.setattr(run_mod.subprocess, "run", fake_run)
+    opts = RunOptions(config=config, reports_dir=tmp_path, test_paths=("tests/a.py", "tests/b.py"),
+                      nojit_args="tests/nojit.args")  # fmt: skip
+    res = run_mod.run_tests_with_coverage(opts, tmp_path / "c.json")
+    assert res.status == Status.PASS
+    (first, env1), (second, env2) = calls
+    assert first[-2:] == ["tests/a.py", "tests/b.py"] and "NUMBA_DISABLE_JIT" not in env1
+    assert second[-2:] == ["--cov-append", "@tests/nojit.args"] and env2["NUMBA_DISABLE_JIT"] == "1"
+    assert "tests/a.py" not in second and f"--cov-report=json:{tmp_path / 'c.json'}" in second
+
+
+def test_the_last_mutation_scores_are_reported(tmp_path):
+    """reports/mutation.json (tox -e mutation) gives one informational line per package."""
+    assert run_mod.mutation_results(tmp_path) == []
+    rep = {"packages": {"gti": {"mutants_total": 391, "sampled": 5, "killed": 5, "timeout": 0, "survived": 0,
+                                "uncovered": 0, "score": 1.0},
+                        "detect": {"mutants_total": 9, "sampled": 4, "killed": 2, "timeout": 0, "survived": 2,
+                                   "uncovered": 0, "score": 0.5},
+                        "calib": {"mutants_total": 9, "broken": "1 failed"}}}  # fmt: skip
+    (tmp_path / "mutation.json").write_text(json.dumps(rep))
+    res = {r.name: r for r in run_mod.mutation_results(tmp_path)}
+    assert {r.section for r in res.values()} == {"mutation"}
+    assert res["gti (unit tests)"].status == Status.PASS and res["gti (unit tests)"].message.startswith("100 %")
+    assert res["detect (unit tests)"].status == Status.WARN and "2 survived" in res["detect (unit tests)"].message
+    assert res["calib (unit tests)"].status == Status.WARN
+    (tmp_path / "mutation-golden.json").write_text("{")
+    assert run_mod.mutation_results(tmp_path)[-1].status == Status.WARN

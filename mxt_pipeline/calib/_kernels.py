@@ -56,7 +56,7 @@ def _find(parent, i):
 
 
 @_njit
-def reconstruct_sorted(key, e, split, primary, table, invalid):  # pragma: no cover - compiled
+def reconstruct_sorted(key, e, split, primary, table, invalid):
     """Events of hits sorted by key (see :func:`mxt_pipeline.calib.patterns.reconstruct`).
 
     Parameters: ``key`` strictly increasing pixel keys, ``e`` hit energies, thresholds,
@@ -159,7 +159,7 @@ def reconstruct_sorted(key, e, split, primary, table, invalid):  # pragma: no co
 
 
 @_njit
-def event_sums(event_of_hit, n_events, e, y, z, pha):  # pragma: no cover - compiled
+def event_sums(event_of_hit, n_events, e, y, z, pha):
     """Per event: sum of E, of E*RAWY, of E*RAWZ and of PHA over its hits (one pass)."""
     esum = np.zeros(n_events)
     eys = np.zeros(n_events)
@@ -179,7 +179,7 @@ def event_sums(event_of_hit, n_events, e, y, z, pha):  # pragma: no cover - comp
 @_njit
 def rotate_and_project(
     ang_y, ang_z, times, t_att, quats, p0, e0, n0, sky_scale, ref_pix
-):  # pragma: no cover - compiled
+):
     """RA, Dec (deg) and sky X, Y of instrument off-axis angles, event by event.
 
     The attitude quaternion (x, y, z, w; instrument -> ICRS) of each event is the
@@ -273,7 +273,7 @@ def rotate_and_project(
 
 
 @_njit
-def splitmix_uniform(key):  # pragma: no cover - compiled
+def splitmix_uniform(key):
     """Uniform numbers in [-0.5, 0.5) from int64 keys (same values as energy.adc_dither)."""
     out = np.empty(key.size)
     for i in range(key.size):
@@ -286,7 +286,7 @@ def splitmix_uniform(key):  # pragma: no cover - compiled
 
 
 @_njit
-def table_interp(e, z, table, step):  # pragma: no cover - compiled
+def table_interp(e, z, table, step):
     """CTIInverseTable.__call__ in one loop (identical arithmetic)."""
     n_nodes = table.shape[1]
     out = np.empty(e.size)

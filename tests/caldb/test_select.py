@@ -73,6 +73,26 @@ def test_now_is_the_current_time():
     assert files(rows) == ["teldef_v1.fits"]
 
 
+@given(seconds=st.integers(0, 86399), micro=st.integers(0, 999999), day=st.integers(0, 3000))
+def test_now_resolves_to_the_instant_to_the_second(seconds, micro, day):
+    """'now' is the current instant, time of day included (astropy's MJD of it), so a
+    file valid from this afternoon is not selected this morning."""
+    now = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(days=day, seconds=seconds, microseconds=micro)
+    want = Time(now.replace(tzinfo=None), scale="utc").mjd
+    assert requested_mjd("now", now=now) == pytest.approx(want, abs=1e-6 / 86400.0 + 1e-9)
+
+
+@given(seconds=st.integers(0, 86399), micro=st.integers(0, 999999), day=st.integers(0, 3000),
+       form=st.sampled_from(["datetime", "iso", "astropy"]))  # fmt: skip
+def test_a_full_date_time_resolves_to_its_instant(seconds, micro, day, form):
+    """A date-time query (datetime, ISO string with fraction, astropy Time) is its own
+    instant to the microsecond, as astropy counts MJD."""
+    at = datetime(2020, 1, 1) + timedelta(days=day, seconds=seconds, microseconds=micro)
+    query = {"datetime": at, "iso": at.isoformat(timespec="microseconds"),
+             "astropy": Time(at, scale="utc")}[form]  # fmt: skip
+    assert requested_mjd(query) == pytest.approx(Time(at, scale="utc").mjd, abs=2e-6 / 86400.0)
+
+
 def test_detnam_and_filter_none_rules():
     # Query NONE matches every row; a row NONE matches every query.
     assert sorted(files(q("BADPIX", detnam="CCD1"))) == ["badpix_ccd1.fits"]  # latest REF_TIME only

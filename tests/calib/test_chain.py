@@ -83,6 +83,19 @@ def test_hot_pixel_found_and_flagged(l2):
     assert len(report["hot_pixels"]) == 1
 
 
+def test_report_counts_are_those_of_the_events(l2):
+    """The calibration report's tallies per STATUS bit and per PATTERN are the event
+    list's, bit by bit (the hot pixel makes HOTPIX non-zero, so a wrong bit test shows)."""
+    _, events, report, _ = l2
+    st = np.asarray(events["STATUS"]).astype(np.int64)
+    assert report["status_counts"] == {name: int(np.count_nonzero(st & bit)) for name, bit in STATUS_BITS.items()}
+    assert report["status_counts"]["HOTPIX"] > 500
+    assert sum(report["pattern_counts"].values()) == report["n_events"] == len(events)
+    pat = np.asarray(events["PATTERN"])
+    for k, v in report["pattern_counts"].items():
+        assert v == int(np.count_nonzero(pat == int(k)))
+
+
 def test_source_lands_at_its_position(l2):
     """Events within 1' of the simulated source: their mean sky position is the source's."""
     _, events, _, _ = l2

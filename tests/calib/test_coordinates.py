@@ -213,3 +213,93 @@ def test_compiled_attitude_interpolation_matches_scipy_slerp(seed, sorted_times)
     ok = np.isfinite(b["X"])
     np.testing.assert_array_equal(np.isfinite(a["X"]), ok)
     np.testing.assert_allclose(a["X"][ok], b["X"][ok], rtol=1e-9, atol=1e-6)
+
+
+# ---- the whole chain at the edges of the sky (issue #22, item 3) ---------------------------
+#: Pointing RA anywhere, with extra weight right on either side of 0/360.
+wrap_ra_st = st.one_of(
+    st.floats(0.0, 360.0, exclude_max=True),
+    st.floats(359.9, 360.0, exclude_max=True),
+    st.floats(0.0, 0.1),
+)
+#: Declination anywhere, with extra weight above 80 degrees (either pole).
+polar_dec_st = st.one_of(st.floats(-89.999, 89.999), st.floats(80.0, 89.999), st.floats(-89.999, -80.0))
+
+
+@given(ra=wrap_ra_st, dec=polar_dec_st, roll=st.floats(0.0, 360.0, exclude_max=True),
+       dra=st.floats(-0.2, 0.2), ddec=st.floats(-0.2, 0.2), engine=st.sampled_from(["numba", "numpy"]),
+       seed=st.integers(0, 2**32 - 1))  # fmt: skip
+def test_raw_det_sky_radec_chain_against_astropy(ra, dec, roll, dra, ddec, engine, seed):
+    """RAW -> DET -> RA/Dec and SKY (X, Y) of L2 events, then back to RAW, at any RA
+    (0/360 included), any declination up to the poles and any roll: RA/Dec is where an
+    independent astropy TAN WCS of the DET plane puts the DET position, X/Y is where the
+    astropy WCS of the L2 column keywords puts RA/Dec, and both invert to the RAW
+    position.  The nominal pointing of the sky pixels may lie across 0/360 from the
+    attitude."""
+    if engine == "numba":
+        from mxt_pipeline.calib import _kernels
+
+        if not _kernels.HAVE_NUMBA:
+            pytest.skip("numba not installed")
+    teldef = StandInTeldef(centre=(130.2, 125.7), rotation_deg=90.0, flip_z=True)  # no offsets: gnomonic
+    rng = np.random.default_rng(seed)
+    rawy, rawz = rng.uniform(-0.5, 255.5, 40), rng.uniform(-0.5, 255.5, 40)
+    att = Attitude.from_pointing([0.0, 100.0], [ra, ra], [dec, dec], [roll, roll])
+    ra_nom = (ra + dra) % 360.0
+    dec_nom = float(np.clip(dec + ddec, -89.999, 89.999))
+    out = event_coordinates(rawy, rawz, np.full(40, 50.0), att, teldef, ra_nom, dec_nom, engine=engine)
+    assert np.all((out["RA"] >= 0.0) & (out["RA"] < 360.0))
+    assert np.all(np.abs(out["DEC"]) <= 90.0)
+    # DET -> RA/Dec: astropy's TAN projection about the pointing, rotated by the roll.
+    dety, detz = teldef.raw_to_det(rawy, rawz)
+    np.testing.assert_allclose([out["DETY"], out["DETZ"]], [dety, detz], atol=1e-12)
+    scale = np.degrees(C.PIXEL_SIZE_MM / C.FOCAL_LENGTH_MM)
+    world = _det_wcs(ra, dec, roll, scale).all_pix2world(np.c_[dety, detz], 0)
+    assert _sep_arcsec(out["RA"], out["DEC"], world[:, 0], world[:, 1]).max() < 1e-3
+    # RA/Dec -> SKY: astropy's WCS of the TCTYP/TCRVL/TCRPX/TCDLT keywords of the L2 file.
+    kw = sky_column_keywords(ra_nom, dec_nom)
+    w = WCS(naxis=2)
+    w.wcs.ctype = [kw["X"]["TCTYP"], kw["Y"]["TCTYP"]]
+    w.wcs.crval = [kw["X"]["TCRVL"], kw["Y"]["TCRVL"]]
+    w.wcs.crpix = [kw["X"]["TCRPX"], kw["Y"]["TCRPX"]]
+    w.wcs.cdelt = [kw["X"]["TCDLT"], kw["Y"]["TCDLT"]]
+    pix = w.all_world2pix(np.c_[out["RA"], out["DEC"]], 1)
+    np.testing.assert_allclose(out["X"], pix[:, 0], atol=1e-5)
+    np.testing.assert_allclose(out["Y"], pix[:, 1], atol=1e-5)
+    # ... and back: SKY -> RA/Dec -> RAW.
+    ra2, dec2 = co.sky_to_radec(out["X"], out["Y"], ra_nom, dec_nom)
+    assert _sep_arcsec(ra2, dec2, out["RA"], out["DEC"]).max() < 1e-4
+    y2, z2 = co.radec_to_raw(ra2, dec2, 50.0, att, teldef)
+    np.testing.assert_allclose(y2, rawy, atol=1e-3)
+    np.testing.assert_allclose(z2, rawz, atol=1e-3)
+
+
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+def test_a_field_across_ra_zero_keeps_its_shape(engine):
+    """A pointing at RA 0: the events east of it have RA just above 0, those west just
+    below 360, and the sky image is continuous across the line (no 360 degree jump)."""
+    from mxt_pipeline.calib import _kernels
+
+    if engine == "numba" and not _kernels.HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    teldef = StandInTeldef()
+    att = Attitude.from_pointing([0.0], [0.0], [5.0], [0.0])
+    rawy = np.linspace(0.0, 255.0, 256)
+    rawz = np.full(256, 127.5)
+    out = event_coordinates(rawy, rawz, np.zeros(256), att, teldef, 0.0, 5.0, engine=engine)
+    ra = out["RA"]
+    assert np.any(ra < 1.0) and np.any(ra > 359.0) and np.all((ra < 1.0) | (ra > 359.0))
+    step = np.diff(out["X"])
+    np.testing.assert_allclose(step, step.mean(), rtol=1e-3)  # uniform pixel steps across RA 0
+    assert np.all(np.abs(out["Y"] - out["Y"][0]) < 1.0)
+
+
+@given(ra1=wrap_ra_st, dec1=polar_dec_st, ra2=wrap_ra_st, dec2=polar_dec_st)
+def test_angular_separation_equals_astropy(ra1, dec1, ra2, dec2):
+    """Great-circle distances in arcsec, across RA 0/360 and near the poles, are
+    astropy's; symmetric, zero for a point with itself."""
+    got = co.angular_separation_arcsec(ra1, dec1, ra2, dec2)
+    want = SkyCoord(ra1 * u.deg, dec1 * u.deg).separation(SkyCoord(ra2 * u.deg, dec2 * u.deg)).arcsec
+    assert got == pytest.approx(want, rel=1e-9, abs=1e-6)
+    assert co.angular_separation_arcsec(ra2, dec2, ra1, dec1) == pytest.approx(got, rel=1e-12, abs=1e-9)
+    assert co.angular_separation_arcsec(ra1, dec1, ra1, dec1) == pytest.approx(0.0, abs=1e-6)

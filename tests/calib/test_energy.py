@@ -64,6 +64,17 @@ def test_cti_model_must_be_monotonic():
     with pytest.raises(MXTCalibrationError, match="increase"):
         CTIInverseTable.from_model(Broken())
 
+    class ZeroAtTheFirstNode:
+        """Increasing, but a measured energy > 0 corrected to exactly 0 keV."""
+
+        first = np.linspace(0.0, np.sqrt(20.0), 2001)[1] ** 2
+
+        def correct(self, e, z):
+            return np.asarray(e) - self.first
+
+    with pytest.raises(MXTCalibrationError, match="increase"):
+        CTIInverseTable.from_model(ZeroAtTheFirstNode())
+
 
 @given(e=st.floats(0.1, 12.0), y=st.integers(0, 255), z=st.integers(0, 255))
 def test_hit_energy_inverts_the_signal_chain(cti_table, e, y, z):

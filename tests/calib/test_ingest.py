@@ -134,3 +134,16 @@ def test_empty_pass():
     empty = RawHits(None, gti=GTI([0.0], [10.0]), meta={"OBS_ID": "E", "PASS_ID": 1})
     merged, rep = merge_passes([empty])
     assert len(merged) == 0 and rep.n_hits_kept == 0 and merged.gti.exposure == 10.0
+
+
+@pytest.mark.parametrize(("column", "value", "dropped"),
+                         [("RAWY", -1, 1), ("RAWY", 256, 1), ("RAWZ", -1, 1), ("RAWZ", 256, 1), ("RAWZ", 300, 1),
+                          ("RAWY", 0, 0), ("RAWY", 255, 0), ("RAWZ", 0, 0), ("RAWZ", 255, 0)])  # fmt: skip
+def test_every_detector_edge_drops_outside_hits(column, value, dropped):
+    """A hit one pixel past any of the four edges is dropped as outside the detector;
+    the first and last pixel rows and columns are kept."""
+    cols = {k: v.copy() for k, v in _all(np.random.default_rng(5), 10).items()}
+    cols[column][0] = value
+    merged, rep = merge_passes([_pass(cols, 1)])
+    assert rep.dropped["outside_detector"] == dropped
+    assert rep.n_hits_kept + rep.dropped["duplicate_pixel"] == cols["TIME"].size - dropped

@@ -76,6 +76,10 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
                  "PARTIAL (exit 3) by design, the lost time recorded as TELEMETRY gaps", ok_codes=(0, 3)),
     Substitution(r"^mxt run golden/telemetry_downlink/input ", r"\g<0>", "the golden downlink loses packets: PARTIAL "
                  "(exit 3) by design", ok_codes=(0, 3)),
+    Substitution(r"^(python tools/mutation\.py run) --per-package 0 --jobs 8\b", r"\1 --package gti --per-package 1",
+                 "one mutant of the smallest package: every mutant takes days on two cores"),
+    Substitution(r"^(python tools/mutation\.py run --layer golden) --per-package 4\b", r"\1 --package gti --per-package 1",
+                 "one mutant against the golden replay instead of four per package (each costs a replay)"),
 )
 
 

@@ -250,3 +250,40 @@ def test_gti_blocks_find_a_real_change_and_equal_gap_free_result():
     u_edges = bayesian_blocks(t, gti=single)
     plain = reference(t)
     np.testing.assert_allclose(u_edges[1:-1], plain[1:-1], rtol=0, atol=1e-9)
+
+
+# ---- invariances (issue #22, item 3) -------------------------------------------------------
+#: Times on a dyadic grid (k/8 s), so that a shift by a whole number of seconds and the
+#: midpoints between events are exact in floating point.
+dyadic_times = st.one_of(
+    st.lists(st.integers(0, 4000), min_size=1, max_size=250).map(lambda v: np.asarray(v, float) / 8.0),
+    burst_times.map(lambda t: np.round(t * 8.0) / 8.0),
+)
+
+
+@given(t=dyadic_times, prior=priors, seed=st.integers(0, 2**32 - 1),
+       method=st.sampled_from(["pruned", "dense"]), with_gti=st.booleans())  # fmt: skip
+def test_edges_do_not_depend_on_event_order(t, prior, seed, method, with_gti):
+    """Any permutation of the events gives the same edges, with or without GTIs, by the
+    pruned and by the quadratic algorithm; the edges equal astropy's on gap-free data."""
+    gti = GTI([t.min() - 3.0, t.max() + 7.0], [t.max() + 5.0, t.max() + 9.0]) if with_gti else None
+    shuffled = np.random.default_rng(seed).permutation(t)
+    edges = bayesian_blocks(np.sort(t), gti=gti, method=method, **prior)
+    assert np.array_equal(bayesian_blocks(shuffled, gti=gti, method=method, **prior), edges)
+    assert np.array_equal(bayesian_blocks(t[::-1].copy(), gti=gti, method=method, **prior), edges)
+    if gti is None:
+        assert np.array_equal(edges, reference(shuffled, fitness="events", **prior))
+
+
+@given(t=dyadic_times, prior=priors, shift=st.integers(-10**6, 10**6), with_gti=st.booleans())
+def test_edges_move_with_a_time_shift(t, prior, shift, with_gti):
+    """Shifting every time (and the GTIs) by s shifts every edge by s and changes nothing
+    else: the number and the placement of the blocks are those of the unshifted data."""
+    lo, hi = t.min() - 2.5, t.max() + 4.0
+    gti = (lambda d: GTI([lo + d, hi + 1.0 + d], [hi + d, hi + 3.0 + d])) if with_gti else (lambda d: None)
+    base = bayesian_blocks(t, gti=gti(0.0), **prior)
+    moved = bayesian_blocks(t + shift, gti=gti(float(shift)), **prior)
+    assert moved.size == base.size
+    np.testing.assert_allclose(moved - shift, base, rtol=0, atol=1e-9)
+    if not with_gti:
+        np.testing.assert_allclose(reference(t + shift, fitness="events", **prior) - shift, base, rtol=0, atol=1e-9)

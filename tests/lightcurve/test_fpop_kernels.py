@@ -45,3 +45,21 @@ def test_roots_near_the_double_root():
         assert abs(lower_root(w)[0] - (1 - s + s * s / 3)) < 1e-3 * s
         assert abs(upper_root(w)[0] - (1 + s + s * s / 3)) < 1e-3 * s
     assert lower_root(0.0)[0] == 1.0 and upper_root(0.0)[0] == 1.0
+
+
+@given(da=st.floats(-50.0, 50.0), de=st.floats(-5.0, 5.0).filter(lambda v: v != 0.0),
+       ds=st.one_of(st.just(0.0), st.floats(-5.0, 5.0)))  # fmt: skip
+def test_difference_of_pieces_takes_its_limits_at_zero_and_infinity(da, de, ds):
+    """``da - de x + ds ln x`` at x = 0 and x = inf is the limit of its values (ln x
+    dominates at 0, the linear term at infinity), not a number from a wrong branch."""
+    from mxt_pipeline.lightcurve._fpop import _diff_at
+
+    at0 = _diff_at(da, de, ds, 0.0, -np.inf)
+    if ds == 0.0:
+        assert at0 == da
+    else:
+        assert at0 == (np.inf if ds < 0.0 else -np.inf)
+    at_inf = _diff_at(da, de, ds, np.inf, np.inf)
+    assert at_inf == (-np.inf if de > 0.0 else np.inf)
+    x = 2.5
+    assert _diff_at(da, de, ds, x, np.log(x)) == da - de * x + ds * np.log(x)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from astropy.stats import poisson_conf_interval
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -122,3 +123,75 @@ def test_min_fracexp_drops_barely_exposed_bins():
     lc = light_curve(np.array([50.0, 150.0]), lo, hi, gti, min_fracexp=0.6)
     assert np.all(lc.fracexp > 0.6)
     assert len(lc) == 19  # [90, 100) has FRACEXP 0.5
+
+
+# ---- physical invariants (issue #22, item 3) ------------------------------------------------
+_edge = st.integers(0, 400).map(lambda k: 0.25 * k)
+
+
+@given(
+    raw=st.lists(st.tuples(_edge, st.integers(0, 120).map(lambda k: 0.25 * k)), min_size=1, max_size=8),
+    cuts=st.lists(st.integers(1, 519), min_size=0, max_size=15, unique=True),
+    dead=st.sampled_from([0.0, 0.04, 0.25, 0.5]),
+)
+def test_exposure_is_the_good_time_minus_dead_time(raw, cuts, dead):
+    """Overlapping and abutting GTIs (SAA, Earth, telemetry at once), any partition of the
+    time axis into bins: each bin's exposure is its good time (brute force on the raw
+    intervals) times the live fraction, and the bins add up to the GTI sum minus the
+    dead time."""
+    gti = GTI([a for a, _ in raw], [a + w for a, w in raw])
+    edges = np.r_[-5.0, 0.25 * np.sort(np.asarray(cuts, dtype=float)), 135.0]
+    lo, hi = edges[:-1], edges[1:]
+    exp = bin_exposure(lo, hi, gti, dead_time_fraction=dead)
+    # The union of the raw intervals on the 0.25 s lattice they live on.
+    ticks = np.arange(-5.0, 135.0, 0.25) + 0.125
+    good = np.zeros(ticks.shape, bool)
+    for a, w in raw:
+        good |= (ticks >= a) & (ticks < a + w)
+    assert gti.exposure == pytest.approx(0.25 * good.sum(), abs=1e-9)
+    want = np.array([0.25 * good[(ticks >= lw) & (ticks < h)].sum() for lw, h in zip(lo, hi)]) * (1.0 - dead)
+    np.testing.assert_allclose(exp, want, atol=1e-9)
+    assert exp.sum() == pytest.approx(gti.exposure * (1.0 - dead), abs=1e-9)
+    # Through light_curve: the kept bins hold every live second.
+    lc = light_curve(np.array([]), lo, hi, gti, dead_time_fraction=dead)
+    assert lc.exposure.sum() == pytest.approx(gti.exposure * (1.0 - dead), abs=1e-9)
+    assert np.all(lc.exposure > 0) and np.all(lc.fracexp <= 1.0 - dead + 1e-12)
+
+
+@given(
+    counts=st.lists(st.integers(0, 60), min_size=1, max_size=6),
+    bkg=st.lists(st.integers(0, 80), min_size=6, max_size=6),
+    area_ratio=st.sampled_from([0.0, 0.05, 0.3, 1.0]),
+    psf=st.floats(0.2, 1.0),
+    dead=st.floats(0.0, 0.5),
+    method=st.sampled_from(["frequentist", "gehrels", "kbn"]),
+)
+def test_upper_limit_rate_lower_limit_ordered(counts, bkg, area_ratio, psf, dead, method):
+    """lower <= rate <= upper for any counts, background and exposure, with every error
+    method; without background the limits are astropy's Poisson limits over the live
+    exposure."""
+    n = len(counts)
+    lo, hi = 10.0 * np.arange(n), 10.0 * np.arange(n) + 10.0
+    src = np.concatenate([np.linspace(lo[i] + 0.01, hi[i] - 0.01, c) for i, c in enumerate(counts)])
+    bt = np.concatenate([np.linspace(lo[i] + 0.02, hi[i] - 0.02, bkg[i]) for i in range(n)])
+    gti = GTI([0.0], [10.0 * n])
+    lc = light_curve(src, lo, hi, gti, bkg_times=bt, area_ratio=area_ratio, psf_fraction=psf,
+                     dead_time_fraction=dead, error_method=method)  # fmt: skip
+    assert len(lc) == n
+    np.testing.assert_array_equal(lc.counts, counts)
+    assert np.all(np.isfinite(lc.rate)) and np.all(lc.err_lo >= 0) and np.all(lc.err_hi >= 0)
+    lower, upper = lc.rate - lc.err_lo, lc.rate + lc.err_hi
+    assert np.all(lower <= lc.rate) and np.all(lc.rate <= upper)
+    scale = 10.0 * (1.0 - dead) * psf
+    if area_ratio == 0.0 or method == "kbn":
+        assert np.all(upper > 0)  # an upper limit even for an empty bin
+    if area_ratio == 0.0:
+        interval = {"frequentist": "frequentist-confidence", "gehrels": "sherpagehrels"}.get(method)
+        if interval is not None:
+            ref_lo, ref_hi = poisson_conf_interval(np.asarray(counts), interval=interval)
+            np.testing.assert_allclose(upper * scale, ref_hi, rtol=1e-9)
+            if method == "frequentist":
+                np.testing.assert_allclose(lower * scale, ref_lo, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(lc.rate * scale, counts, rtol=1e-12)
+    if method == "kbn":
+        assert np.all(lower >= -1e-12)  # KBN limits a non-negative source rate
