@@ -36,9 +36,15 @@ from typing import Any
 from harness import checks as chk
 from harness import coverage_trend, timing
 from harness.config import HarnessConfig, load_config, repo_root
+from harness.filediff import is_fits
 from harness.golden import GoldenStore, git_commit
 from harness.regression_report import write_reports
+from harness.replay import replay_dataset
 from harness.results import CheckResult, RunSummary, Status
+from mxt_pipeline.campaign.ensemble_report import ensemble_summary
+from mxt_pipeline.campaign.runner import CampaignSpec, run_campaign
+from mxt_pipeline.campaign.tables import records_to_tables
+from mxt_pipeline.io import atomic_write_bytes
 
 __all__ = ["RunOptions", "run_regression", "SECTIONS"]
 
@@ -134,15 +140,11 @@ def golden_checks(store: GoldenStore, cfg: HarnessConfig) -> tuple[list[CheckRes
 
 
 def _fits_outputs(folder: Path) -> list[Path]:
-    from harness.filediff import is_fits
-
     return [p for p in sorted(folder.rglob("*")) if p.is_file() and is_fits(p)]
 
 
 def replay_and_check(names: list[str], store: GoldenStore, opts: RunOptions, work: Path) -> list[CheckResult]:
     """Replay every usable golden dataset, then check every output it wrote."""
-    from harness.replay import replay_dataset
-
     cfg = opts.config
     out: list[CheckResult] = []
     for name in names:
@@ -202,9 +204,6 @@ def ensemble_step(opts: RunOptions, work: Path) -> list[CheckResult]:
     module = runner.partition(":")[0]
     if importlib.util.find_spec(module) is None:
         return [CheckResult("ensemble", "campaign", Status.MISSING, f"the campaign run function {runner} does not exist yet")]
-    from mxt_pipeline.campaign.ensemble_report import ensemble_summary
-    from mxt_pipeline.campaign.runner import CampaignSpec, run_campaign
-    from mxt_pipeline.campaign.tables import records_to_tables
 
     t0 = time.perf_counter()
     options = dict(camp.get("options") or {})
@@ -428,8 +427,6 @@ def pending_dir(reports_dir: Path) -> Path:
 
 
 def write_json_file(path: Path, doc: Any) -> None:
-    from mxt_pipeline.io import atomic_write_bytes
-
     atomic_write_bytes(path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
 
 
@@ -448,7 +445,7 @@ def record_timing(reports_dir: Path) -> Path | None:
     hist = bench_dir / "history.csv"
     timing.append_history(hist, samples, commit=meta["commit"])
     plot = timing.plot_trend(timing.read_history(hist), Path(reports_dir) / "timing-trend.png", meta["baseline"])
-    shutil.copy2(bench, bench_dir / "latest.json")
+    atomic_write_bytes(bench_dir / "latest.json", bench.read_bytes())  # a tracked file: never half written
     meta_path.unlink()
     bench.unlink()
     return plot
