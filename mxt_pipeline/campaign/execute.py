@@ -16,6 +16,9 @@ Campaign options (``CampaignSpec.options``, ``mxt campaign run --option KEY=VALU
 
 ``caldb``
     CALDB root (default ``$CALDB``, else the bundled CALDB).
+``scenario``
+    The ``scenario`` case: the parsed scenario file of ``mxt campaign run --scenario``
+    (with ``scenario_file``, its name, and ``scenario_sha256``, its digest).
 ``case_options``
     Keyword arguments of the case preset (:func:`mxt_pipeline.simulate.cases.make_case`),
     e.g. ``{"duration": 2000}`` or ``{"template": null}`` for the analytic GRB.
@@ -109,7 +112,11 @@ def _calibration(caldb: str | None, day: int) -> tuple[Any, dict[str, Any]]:
 
 def _scenario(task) -> Any:
     opts = task.options
-    scenario = make_case(task.case, int(task.seed), **dict(opts.get("case_options") or {}))
+    kwargs = dict(opts.get("case_options") or {})
+    if task.case == "scenario" and "scenario" in opts:
+        # A user's scenario file (mxt campaign run --scenario), parsed into campaign.json.
+        kwargs.setdefault("scenario", opts["scenario"])
+    scenario = make_case(task.case, int(task.seed), **kwargs)
     lines = opts.get("calibration_lines")
     if lines:
         scenario = replace(scenario, calibration=CalibrationSettings(lines=tuple(lines)))

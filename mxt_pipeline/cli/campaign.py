@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import click
+import yaml
 
 from mxt_pipeline.campaign.runner import CampaignSpec, load_results, run_campaign
 from mxt_pipeline.campaign.tables import read_results, write_results
 from mxt_pipeline.cli.vocabulary import CALDB_HELP
 from mxt_pipeline.errors import MXTError, MXTInputError
 from mxt_pipeline.io.fits import atomic_write_bytes
+from mxt_pipeline.simulate.scenario import scenario_from_dict
 
 RESULTS_FILE = "campaign_results.fits"
 REPORT_FILE = "report.html"
@@ -24,7 +27,10 @@ def command() -> None:
 
 
 @command.command("run")
-@click.option("--case", type=click.Choice(["montecarlo", "grb", "gp"]), required=True, help="Simulated case.")
+@click.option("--case", type=click.Choice(["montecarlo", "grb", "gp"]), default=None,
+              help="Simulated preset case (or --scenario).")
+@click.option("--scenario", "scenario_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A scenario file (YAML, docs/simulation.md) run N times with per-run seeds (or --case).")
 @click.option("--n", "n_runs", type=click.IntRange(min=1), required=True, help="Number of runs.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Campaign folder (created; run again to resume).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Campaign seed.")
@@ -33,8 +39,14 @@ def command() -> None:
 @click.option("--caldb", type=click.Path(file_okay=False), default=None, help=CALDB_HELP)
 @click.option("--option", "options", multiple=True, help="Case option KEY=VALUE (JSON value), repeatable.")
 @click.option("--runner", default=CampaignSpec.runner, show_default=True, help="Run function module:function.")
-def run_cmd(case, n_runs, out_dir, seed, scheduler, workers, caldb, options, runner) -> None:
-    """Run (or resume) a campaign; only runs without a result are executed."""
+def run_cmd(case, scenario_file, n_runs, out_dir, seed, scheduler, workers, caldb, options, runner) -> None:
+    """Run (or resume) a campaign; only runs without a result are executed.
+
+    A campaign runs a preset case (``--case``) or the user's scenario file
+    (``--scenario``): the same observation N times, each run with its own seed.
+    """
+    if (case is None) == (scenario_file is None):
+        raise click.UsageError("give either --case or --scenario")
     opts = {}
     for item in options:
         key, _, value = item.partition("=")
@@ -44,11 +56,38 @@ def run_cmd(case, n_runs, out_dir, seed, scheduler, workers, caldb, options, run
             opts[key] = value
     if caldb:
         opts["caldb"] = str(Path(caldb).resolve())
+    if scenario_file is not None:
+        case = "scenario"
+        opts.update(read_scenario_option(Path(scenario_file)))
     spec = CampaignSpec(case=case, n=n_runs, seed=seed, runner=runner, options=opts)
     records = run_campaign(out_dir, spec, scheduler=scheduler, n_workers=workers)
     write_results(Path(out_dir) / RESULTS_FILE, records, case, seed)
     n_ok = sum(r["status"] == "OK" for r in records)
     click.echo(f"{n_ok} of {len(records)} runs OK; results in {Path(out_dir) / RESULTS_FILE}")
+
+
+def read_scenario_option(path: Path) -> dict:
+    """The campaign options of a scenario file: its parsed content, name and digest.
+
+    The scenario is checked here, before any worker starts, and kept whole in
+    ``campaign.json``: a campaign resumed after the file changed is refused as another
+    campaign instead of mixing two scenarios.
+
+    Raises
+    ------
+    MXTInputError
+        The file is not YAML or not a valid scenario (the message names the file and key).
+    """
+    raw = path.read_bytes()
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise MXTInputError(f"not a YAML scenario file: {exc}", file=path) from None
+    try:
+        scenario_from_dict(data)
+    except MXTInputError as exc:
+        raise MXTInputError(f"invalid scenario: {exc.message}", file=path, keyword=exc.keyword) from None
+    return {"scenario": data, "scenario_file": path.name, "scenario_sha256": hashlib.sha256(raw).hexdigest()}
 
 
 @command.command("report")

@@ -56,6 +56,7 @@ import difflib
 import logging
 import math
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -68,7 +69,7 @@ from mxt_pipeline.geometry import angles_to_vectors, instrument_to_radec, radec_
 from mxt_pipeline.simulate.background import CXBSettings, ParticleSettings
 from mxt_pipeline.simulate.ephemeris import Orbit, earth_elevation_deg
 from mxt_pipeline.simulate.operations import PassPlan, Pointing, Slew
-from mxt_pipeline.simulate.scenario import Scenario
+from mxt_pipeline.simulate.scenario import Scenario, scenario_from_dict
 from mxt_pipeline.simulate.sources import Source
 from mxt_pipeline.simulate.spectra import Blackbody, PowerLaw
 from mxt_pipeline.simulate.timeprofiles import (
@@ -90,6 +91,7 @@ __all__ = [
     "grb_scenario",
     "gp_scenario",
     "montecarlo_scenario",
+    "scenario_case",
     "make_case",
 ]
 
@@ -342,14 +344,45 @@ def montecarlo_scenario(seed: int, *, data_dir: str | os.PathLike[str] | None = 
                        obs_id=obs_id or f"MC{seed % 10**8:08d}")  # fmt: skip
 
 
-CASES = ("grb", "gp", "montecarlo")
+def scenario_case(seed: int, *, scenario: Mapping[str, Any], data_dir: str | os.PathLike[str] | None = None) -> Scenario:
+    """A user's scenario (the dict form of a scenario file), the same for every seed.
+
+    The seed does not change the scenario: it drives the bench's photon, background,
+    jitter and pass streams, so the runs of a campaign are independent realisations of
+    one observation, each reproduced by ``mxt simulate scenario FILE.yaml --seed SEED``.
+
+    Parameters
+    ----------
+    seed : int
+        Unused by the scenario itself; kept for the signature of the presets.
+    scenario : mapping
+        The parsed scenario file (:func:`~.scenario.scenario_from_dict`).
+    data_dir : path-like, optional
+        Folder of the Swift-XRT light curves, for ``swift_xrt`` profiles given by name.
+
+    Raises
+    ------
+    MXTInputError
+        The scenario is not valid (the message names the key).
+    """
+    del seed  # the bench, not the scenario, takes the seed
+    return scenario_from_dict(scenario, data_dir=data_dir)
+
+
+CASES = ("grb", "gp", "montecarlo", "scenario")
 
 
 def make_case(case: str, seed: int, **options: Any) -> Scenario:
     """The scenario of a preset by name (``grb``, ``gp``, ``montecarlo``) and options.
 
-    This is what the campaign runner calls for each run.
+    This is what the campaign runner calls for each run.  The ``scenario`` case takes a
+    user's scenario (option ``scenario``: the parsed file) and reuses it for every seed.
     """
+    if case == "scenario":
+        if "scenario" not in options:
+            raise MXTInputError("the scenario case needs its scenario (mxt campaign run --scenario FILE.yaml)",
+                                keyword="scenario")  # fmt: skip
+        return scenario_case(seed, **options)
     if case == "grb":
         return grb_scenario(seed, **options)
     if case == "gp":
