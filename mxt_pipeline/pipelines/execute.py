@@ -110,9 +110,38 @@ def _now() -> str:
     return datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: Packets read from the head of each packet file to date a telemetry observation: the
+#: downlink reorders packets only locally, so the earliest of these is the pass start to
+#: within frames, far below the validity steps of calibration files.
+DATING_PACKETS = 64
+
+
+def _telemetry_start(files) -> float | None:
+    """Earliest packet time (MET) at the head of the packet files; None when none is valid."""
+    # lazy: spacepackets/fastcrc load only for telemetry datasets, never for an L1 run (#18)
+    from mxt_pipeline.io.telemetry_stream import read_packet_file
+    from mxt_pipeline.telemetry.packets import parse_packet
+
+    times = []
+    for f in files:
+        for raw in read_packet_file(f)[:DATING_PACKETS]:
+            try:
+                times.append(parse_packet(raw).cuc_time)
+            except MXTFormatError:
+                continue  # a corrupted packet: preprocess counts it; the next valid one dates the pass
+    return min(times) if times else None
+
+
 def observation_date(request: RunRequest) -> datetime | None:
-    """Date of the CALDB selection: the observation start (manifest, else the first L1 file)."""
+    """Date of the CALDB selection: the observation start.
+
+    From the manifest's ``tstart``, else the earliest ``TSTART`` of the L1 files, else
+    (telemetry inputs) the earliest time code of the packets; None only when none of
+    them is known.
+    """
     tstart = request.inputs.manifest.get("tstart")
+    if tstart is None and getattr(request.inputs, "telemetry", ()):
+        tstart = _telemetry_start(request.inputs.telemetry)
     if tstart is None:
         starts = []
         for p in request.inputs.l1:

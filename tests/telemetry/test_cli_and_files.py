@@ -152,3 +152,47 @@ def test_a_pass_dumped_again_into_another_folder_is_read_too(tmp_path):
     (root / "dataset.json").write_text(json.dumps({"obs_id": "X", "files": {"telemetry": ["telemetry/pass_09"]}}))
     with pytest.raises(MXTInputError, match="pass folder not found"):
         ObservationInputs.from_dataset(root)
+
+
+def test_a_telemetry_dataset_without_tstart_is_dated_by_its_packets(simulated, tmp_path):
+    """The CALDB is selected for the observation's date, not for the day the run happens."""
+    import shutil
+
+    from mxt_pipeline.caldb.select import met_to_datetime
+    from mxt_pipeline.io.telemetry_stream import read_packet_file
+    from mxt_pipeline.pipelines.execute import observation_date
+    from mxt_pipeline.pipelines.runtime import ObservationInputs
+    from mxt_pipeline.telemetry.packets import parse_packet
+
+    ds = tmp_path / "tm"
+    shutil.copytree(simulated, ds, ignore=shutil.ignore_patterns("l1"))
+    manifest = json.loads((ds / "dataset.json").read_text())
+    manifest.pop("tstart", None)
+    manifest["files"].pop("l1", None)
+    manifest["files"].pop("att", None)
+    passes = json.loads((ds / "telemetry" / "telemetry.json").read_text())["passes"]
+    manifest["files"]["telemetry"] = [f"telemetry/{p}" for p in passes]
+    (ds / "dataset.json").write_text(json.dumps(manifest))
+    inputs = ObservationInputs.from_dataset(ds)
+    assert inputs.from_telemetry and "tstart" not in inputs.manifest
+
+    class _Request:
+        pass
+
+    request = _Request()
+    request.inputs = inputs
+    first = min(parse_packet(r).cuc_time for f in inputs.telemetry for r in read_packet_file(f)[:8]
+                if len(r) > 20 and _valid(r))  # fmt: skip
+    assert observation_date(request) == met_to_datetime(first)
+    assert observation_date(request).year == 2026  # the simulated epoch, not today
+
+
+def _valid(raw):
+    from mxt_pipeline.errors import MXTFormatError
+    from mxt_pipeline.telemetry.packets import parse_packet
+
+    try:
+        parse_packet(raw)
+    except MXTFormatError:
+        return False
+    return True
