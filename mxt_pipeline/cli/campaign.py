@@ -42,8 +42,8 @@ def command() -> None:
 def run_cmd(case, scenario_file, n_runs, out_dir, seed, scheduler, workers, caldb, options, runner) -> None:
     """Run (or resume) a campaign; only runs without a result are executed.
 
-    A campaign runs a preset case (``--case``) or the user's scenario file
-    (``--scenario``): the same observation N times, each run with its own seed.
+    A campaign runs a preset case (--case) or the user's scenario file (--scenario):
+    the same observation N times, each run with its own seed.
     """
     if (case is None) == (scenario_file is None):
         raise click.UsageError("give either --case or --scenario")
