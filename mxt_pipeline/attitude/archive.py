@@ -36,7 +36,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from mxt_pipeline.datamodel.attitude import Attitude
+from mxt_pipeline.datamodel.attitude import Attitude, bad_quaternion
 from mxt_pipeline.errors import MXTError, MXTInputError, MXTServiceError
 from mxt_pipeline.io.products import read_attitude
 
@@ -128,6 +128,29 @@ def _header_span(path: Path) -> tuple[float | None, float | None]:
         return (float(a), float(b)) if a is not None and b is not None else (None, None)
     except (OSError, ValueError, TypeError):
         return None, None
+
+
+def _row_problem(path: Path) -> str | None:
+    """The first bad row of an ATT file's table (quaternion not a finite unit one, TIME
+    not finite or not increasing), named by FITS row number; None when the rows are fine
+    or the table cannot be read raw (the product reader then says why)."""
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            data = hdul["ATTITUDE"].data
+            q = np.array(data["QPARAM"], dtype=float).reshape(-1, 4)
+            t = np.array(data["TIME"], dtype=float)
+    except (OSError, KeyError, ValueError, TypeError, IndexError):
+        return None
+    found = bad_quaternion(q)
+    if found is not None:
+        return f"[ATTITUDE] column QPARAM: row {found[0]}: {found[1]}"
+    bad_t = np.flatnonzero(~np.isfinite(t))
+    if bad_t.size:
+        return f"[ATTITUDE] column TIME: row {bad_t[0] + 1}: TIME {t[bad_t[0]]!r} is not finite"
+    back = np.flatnonzero(np.diff(t) <= 0)
+    if back.size:
+        return f"[ATTITUDE] column TIME: row {back[0] + 2}: TIME does not increase"
+    return None
 
 
 class AttitudeArchive:
@@ -235,18 +258,26 @@ class AttitudeArchive:
 
     def _inspect(self, path: Path, name: str, st: os.stat_result) -> tuple:
         sha = _sha256(path)
-        try:
-            att = read_attitude(path)
-        except MXTError as exc:
-            tstart, tstop = _header_span(path)
-            # The file as named in the archive, not by its path on the service's disk.
-            where = " ".join(x for x in (f"[{exc.hdu}]" if exc.hdu is not None else "",
-                                         f"column {exc.column}" if exc.column else "") if x)  # fmt: skip
-            problem = f"{name}{where and ' ' + where}: {exc.message}"
-            log.warning("attitude file refused: %s", problem)
-            return (name, tstart, tstop, 0, sha, st.st_size, st.st_mtime_ns, problem)
-        t = np.asarray(att["TIME"], dtype=float)
-        return (name, float(t[0]), float(t[-1]), int(t.size), sha, st.st_size, st.st_mtime_ns, None)
+        problem = _row_problem(path)
+        if problem is None:
+            try:
+                att = read_attitude(path)
+            except MXTError as exc:
+                where = " ".join(x for x in (f"[{exc.hdu}]" if exc.hdu is not None else "",
+                                             f"column {exc.column}" if exc.column else "") if x)  # fmt: skip
+                problem = f"{where + ': ' if where else ''}{exc.message}"
+                violations = [str(v) for v in getattr(exc, "violations", ())]
+                if violations:
+                    problem += f" (first: {violations[0]})"
+                problem = problem.replace(str(path), name)
+            else:
+                t = np.asarray(att["TIME"], dtype=float)
+                return (name, float(t[0]), float(t[-1]), int(t.size), sha, st.st_size, st.st_mtime_ns, None)
+        # The file as named in the archive, never by its path on the service's disk.
+        problem = f"{name}{'' if problem.startswith('[') else ': '}{problem}"
+        log.warning("attitude file refused: %s", problem)
+        tstart, tstop = _header_span(path)
+        return (name, tstart, tstop, 0, sha, st.st_size, st.st_mtime_ns, problem)
 
     def files(self) -> list[dict]:
         """The index rows, by name (``problem`` is None for a usable file)."""
