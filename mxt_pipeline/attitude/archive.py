@@ -331,21 +331,26 @@ class AttitudeArchive:
             # Files overlapping the range, and the nearest file on each side of it (the
             # sample before tstart and the one after tstop may lie in another file).
             inside = self._db.execute(
-                "SELECT name, sha256, problem, mtime_ns FROM files WHERE tstart <= ? AND tstop >= ?", (tstop, tstart)
+                "SELECT name, sha256, problem, mtime_ns, tstart, tstop FROM files WHERE tstart <= ? AND tstop >= ?",
+                (tstop, tstart),
             ).fetchall()
-            before = self._db.execute(
-                "SELECT name, sha256, problem, mtime_ns FROM files WHERE tstop < ? ORDER BY tstop DESC LIMIT 1", (tstart,)
-            ).fetchall()
-            after = self._db.execute(
-                "SELECT name, sha256, problem, mtime_ns FROM files WHERE tstart > ? ORDER BY tstart ASC LIMIT 1", (tstop,)
-            ).fetchall()
+            # Only when no overlapping file already holds a sample at or before tstart
+            # (at or after tstop) is the neighbouring file needed.
+            before = [] if any(r[4] <= tstart for r in inside) else self._db.execute(
+                "SELECT name, sha256, problem, mtime_ns, tstart, tstop FROM files WHERE tstop < ? "
+                "ORDER BY tstop DESC LIMIT 1", (tstart,)
+            ).fetchall()  # fmt: skip
+            after = [] if any(r[5] >= tstop for r in inside) else self._db.execute(
+                "SELECT name, sha256, problem, mtime_ns, tstart, tstop FROM files WHERE tstart > ? "
+                "ORDER BY tstart ASC LIMIT 1", (tstop,)
+            ).fetchall()  # fmt: skip
         if not inside and not (before and after):
             raise NoCoverage(f"no attitude covers [{tstart:.6f}, {tstop:.6f}]")
         chosen = sorted(set(inside) | set(before) | set(after))
-        bad = [problem for _, _, problem, _ in chosen if problem is not None]
+        bad = [r[2] for r in chosen if r[2] is not None]
         if bad:
             raise BadArchiveFile(f"the attitude of [{tstart:.6f}, {tstop:.6f}] needs an unusable file: {bad[0]}")
-        parts = [(name, self._load(name, sha)) for name, sha, _, _ in chosen]
+        parts = [(r[0], self._load(r[0], r[1])) for r in chosen]
         time_ = np.concatenate([np.asarray(a["TIME"], dtype=float) for _, a in parts])
         origin = np.concatenate([np.full(len(a), i) for i, (_, a) in enumerate(parts)])
         # Sorted by time; where two files hold the same time, the first file by name wins.
