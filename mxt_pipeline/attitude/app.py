@@ -61,6 +61,8 @@ from mxt_pipeline.services.http import CHECKSUM_HEADER
 __all__ = ["create_app", "API_PREFIX", "SOURCES_HEADER", "DEFAULT_SLOTS", "attitude_fits_bytes"]
 
 log = logging.getLogger(__name__)
+#: The access log (one line per request, without query values).
+access_log = logging.getLogger("mxt_pipeline.attitude.access")
 
 API_PREFIX = "/api/v1"
 #: Response header listing the archive files an answer comes from.
@@ -237,5 +239,5 @@ def create_app(
     app = Starlette(routes=routes)
     app.state.archive = archive
     app.state.slots = slots
-    app.add_middleware(AccessLog)
+    app.add_middleware(AccessLog, logger=access_log)
     return app

@@ -40,7 +40,7 @@ from mxt_pipeline.datamodel.attitude import Attitude, bad_quaternion
 from mxt_pipeline.errors import MXTError, MXTInputError, MXTServiceError
 from mxt_pipeline.io.products import read_attitude
 
-__all__ = ["AttitudeArchive", "AttitudeSelection", "NoCoverage", "BadArchiveFile", "NotReady", "MAX_SPAN_S"]
+__all__ = ["AttitudeArchive", "AttitudeSelection", "rows_for_range", "NoCoverage", "BadArchiveFile", "NotReady", "MAX_SPAN_S"]
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,22 @@ def _header_span(path: Path) -> tuple[float | None, float | None]:
         return (float(a), float(b)) if a is not None and b is not None else (None, None)
     except (OSError, ValueError, TypeError):
         return None, None
+
+
+def rows_for_range(time: np.ndarray, tstart: float, tstop: float) -> tuple[int, int]:
+    """First and last index (inclusive) of the samples serving ``[tstart, tstop]``.
+
+    Every sample with TIME in the range, plus the last one before ``tstart`` and the first
+    one after ``tstop`` when they exist (a sample exactly at an end needs no neighbour).
+
+    Parameters
+    ----------
+    time : ndarray
+        Strictly increasing sample times (at least one).
+    """
+    i0 = max(int(np.searchsorted(time, tstart, "right")) - 1, 0)
+    i1 = min(int(np.searchsorted(time, tstop, "left")), time.size - 1)
+    return i0, i1
 
 
 def _row_problem(path: Path) -> str | None:
@@ -359,8 +375,7 @@ class AttitudeArchive:
         keep = np.r_[True, np.diff(time_s) > 0]
         order = order[keep]
         time_s = time_s[keep]
-        i0 = max(int(np.searchsorted(time_s, tstart, "right")) - 1, 0)
-        i1 = min(int(np.searchsorted(time_s, tstop, "left")), time_s.size - 1)
+        i0, i1 = rows_for_range(time_s, tstart, tstop)
         rows = order[i0 : i1 + 1]
         columns = {}
         for col in COLUMNS:
