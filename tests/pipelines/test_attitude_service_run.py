@@ -157,3 +157,10 @@ def test_inputs_without_attitude_source_are_refused(setup, tmp_path):
     with pytest.raises(MXTInputError, match="no attitude source") as err:
         load_runtime_data(path)
     assert err.value.file == str(path)
+
+
+def test_the_calibrate_command_alone_names_the_missing_att_file(setup, tmp_path, capsys):
+    rc = main(["calibrate", str(setup["no_att"]), "--out", str(tmp_path / "l2.fits")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "the dataset holds no ATT file" in err and "--attitude-url" in err and "Traceback" not in err
+    assert not (tmp_path / "l2.fits").exists()
