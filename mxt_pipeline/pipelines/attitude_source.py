@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mxt_pipeline.errors import MXTInputError
+from mxt_pipeline.io.products import read_raw_hits
 from mxt_pipeline.pipelines.ports import FileRecord, file_record
 from mxt_pipeline.services.attitude import ATTITUDE_URL_ENV, AttitudeClient, FetchedAttitude
 
@@ -55,9 +56,6 @@ def observation_span(inputs: Any) -> tuple[float, float]:
     m = inputs.manifest
     if m.get("tstart") is not None and m.get("tstop") is not None:
         return float(m["tstart"]), float(m["tstop"])
-    # lazy: the L1 reader loads astropy tables; only a manifest without a span needs it
-    from mxt_pipeline.io.products import read_raw_hits
-
     starts, stops = [], []
     for p in inputs.l1:
         gti = read_raw_hits(p).gti

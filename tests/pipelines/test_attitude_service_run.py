@@ -21,11 +21,15 @@ from mxt_pipeline.cli.main import main
 from mxt_pipeline.datamodel import Attitude
 from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.io.products import read_attitude, write_attitude
-from mxt_pipeline.pipelines.attitude_source import DEFAULT_MAX_GAP_S
+from mxt_pipeline.pipelines.attitude_source import DEFAULT_MAX_GAP_S, observation_span
 from mxt_pipeline.pipelines.bricks.calibrate import CALIBRATE
 from mxt_pipeline.pipelines.execute import RECORDS_DIR, SERVICE_INPUTS_DIR, execute
 from mxt_pipeline.pipelines.pipeline import Pipeline
-from mxt_pipeline.pipelines.runtime import load_runtime_data, request_from_dataset
+from mxt_pipeline.pipelines.runtime import (
+    ObservationInputs,
+    load_runtime_data,
+    request_from_dataset,
+)
 from mxt_pipeline.pipelines.status import ProcessingStatus, read_status
 from mxt_pipeline.pipelines.xband_gp import EXTERNAL_INPUTS
 
@@ -164,3 +168,15 @@ def test_the_calibrate_command_alone_names_the_missing_att_file(setup, tmp_path,
     err = capsys.readouterr().err
     assert rc == 2 and "the dataset holds no ATT file" in err and "--attitude-url" in err and "Traceback" not in err
     assert not (tmp_path / "l2.fits").exists()
+
+
+def test_the_span_asked_for_is_the_manifest_s_else_the_passes_coverage(setup):
+    no_att = setup["no_att"]
+    assert observation_span(ObservationInputs.from_dataset(no_att)) == (T0, T0 + DURATION)
+    l1 = sorted((no_att / "l1").glob("*.fits"))
+    bare = ObservationInputs.from_files(l1, None, obs_id=OBS_ID)
+    assert bare.att is None and "attitude" not in bare.port_files()
+    assert observation_span(bare) == (T0, T0 + DURATION)  # the two passes' GTIs end to end
+    one = ObservationInputs.from_files(l1[:1], None, obs_id=OBS_ID, tstart=T0 - 50.0)
+    t0, t1 = observation_span(one)
+    assert t0 == T0 - 50.0 and T0 < t1 < T0 + DURATION
