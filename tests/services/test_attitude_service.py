@@ -6,6 +6,7 @@ The archive is three ATT files written by the I/O layer: A and B back to back, t
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import threading
@@ -20,6 +21,7 @@ from astropy.io import fits
 from mxt_pipeline.attitude.archive import AttitudeArchive
 from mxt_pipeline.attitude.server import AttitudeServiceThread
 from mxt_pipeline.calib.screening import ScreeningParams, attitude_bad_times
+from mxt_pipeline.cli.main import main
 from mxt_pipeline.datamodel import GTI, Attitude
 from mxt_pipeline.datamodel.attitude import bad_quaternion
 from mxt_pipeline.errors import MXTAuthError, MXTInputError, MXTServiceError, MXTServiceUnavailable
@@ -277,3 +279,20 @@ def test_attitude_url_resolution(monkeypatch):
     monkeypatch.setenv("MXT_ATTITUDE_URL", "att.fsc:8510")
     with pytest.raises(MXTInputError, match=r"\$MXT_ATTITUDE_URL must start with http"):
         resolve_attitude_url(None)
+
+
+def test_the_attitude_commands(service, archive_root, tmp_path, capsys, monkeypatch):
+    assert main(["attitude", "index", "--root", str(archive_root), "--state-dir", str(tmp_path / "state")]) == 0
+    out, err = capsys.readouterr()
+    assert [r["file"] for r in json.loads(out)] == [name for name, _, _ in sorted(FILES)]
+    assert "3 added" in err
+    monkeypatch.setenv("MXT_TOKEN", TOKEN)
+    monkeypatch.setenv("MXT_ATTITUDE_URL", service.url)
+    dest = tmp_path / "att.fits"
+    assert main(["attitude", "fetch", str(T0 + 100.0), str(T0 + 200.0), "-o", str(dest)]) == 0
+    out, err = capsys.readouterr()
+    assert "11 rows from 2026/att_a.fits" in out and TOKEN not in out + err
+    np.testing.assert_array_equal(read_attitude(dest)["TIME"], T0 + np.arange(100.0, 201.0, 10.0))
+    monkeypatch.delenv("MXT_ATTITUDE_URL")
+    assert main(["attitude", "fetch", "0", "1", "-o", str(dest)]) == 2
+    assert "no attitude service: give --url or set MXT_ATTITUDE_URL" in capsys.readouterr().err
