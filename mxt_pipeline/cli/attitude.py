@@ -104,6 +104,7 @@ def fetch_cmd(tstart, tstop, url, output, runtime_data, max_tries, max_gap_s) ->
     service = resolve_attitude_url(url)
     if service is None:
         raise MXTInputError("no attitude service: give --url or set MXT_ATTITUDE_URL", keyword="url")
+    # The answer lands in the client's scratch folder, removed on close once copied to OUTPUT.
     with AttitudeClient(service, runtime_data=runtime_data, max_tries=max_tries) as client:
         got = client.fetch(tstart, tstop, max_gap_s=max_gap_s)
         atomic_write_bytes(output, got.path.read_bytes())

@@ -17,6 +17,7 @@ cover and the sampling gaps longer than ``max_gap_s`` are listed in
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,7 +141,9 @@ class AttitudeClient:
     max_tries : int
         Attempts per request.
     cache_dir : path-like, optional
-        Where answers are downloaded (default: a temporary folder per client).
+        Where answers are downloaded and kept.  Default: a temporary folder of the
+        client, removed by :meth:`close` (the attitude stays in memory; the answer's
+        ``path`` is then gone).
     client_kwargs : dict
         Passed to the RetryingClient (tests: ``transport``, ``sleep``).
     """
@@ -157,6 +160,7 @@ class AttitudeClient:
     ) -> None:
         self.url = url.rstrip("/")
         self._cache = None if cache_dir is None else Path(cache_dir)
+        self._own_cache: Path | None = None
         self._client = RetryingClient(self.url, token=resolve_token(token, runtime_data), max_tries=max_tries,
                                       **client_kwargs)  # fmt: skip
 
@@ -164,8 +168,11 @@ class AttitudeClient:
         return f"AttitudeClient(url={self.url!r}, client={self._client!r})"
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool; remove the client's own temporary folder."""
         self._client.close()
+        if self._own_cache is not None:
+            shutil.rmtree(self._own_cache, ignore_errors=True)
+            self._own_cache = self._cache = None
 
     def __enter__(self) -> AttitudeClient:
         return self
@@ -202,7 +209,7 @@ class AttitudeClient:
             raise MXTInputError(f"bad attitude range [{tstart}, {tstop}]", keyword="tstart/tstop")
         what = f"attitude of [{tstart:.3f}, {tstop:.3f}] from {self.url}"
         if self._cache is None:
-            self._cache = Path(tempfile.mkdtemp(prefix="mxt_att_"))
+            self._cache = self._own_cache = Path(tempfile.mkdtemp(prefix="mxt_att_"))
         name = f"mxt_att_{tstart:.3f}_{tstop:.3f}.fits"
         params = {"tstart": repr(tstart), "tstop": repr(tstop)}
         try:

@@ -296,3 +296,11 @@ def test_the_attitude_commands(service, archive_root, tmp_path, capsys, monkeypa
     monkeypatch.delenv("MXT_ATTITUDE_URL")
     assert main(["attitude", "fetch", "0", "1", "-o", str(dest)]) == 2
     assert "no attitude service: give --url or set MXT_ATTITUDE_URL" in capsys.readouterr().err
+
+
+def test_the_client_s_own_scratch_folder_goes_with_it(service):
+    client = AttitudeClient(service.url, token=TOKEN)
+    with client:
+        got = client.fetch(T0 + 10.0, T0 + 20.0)
+        assert got.path.is_file()
+    assert not got.path.parent.exists() and len(got.attitude) == 2
