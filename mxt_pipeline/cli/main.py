@@ -24,6 +24,7 @@ from mxt_pipeline.errors import MXTError
 SUBCOMMANDS: dict[str, str] = {
     "validate": "validate",
     "caldb": "caldb",
+    "attitude": "attitude",
     "simulate": "simulate",
     "calibrate": "calibrate",
     "detect": "detect",

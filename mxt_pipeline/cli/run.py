@@ -113,6 +113,7 @@ def _telemetry_line(outcome) -> str | None:
 @click.option("--caldb", type=click.Path(file_okay=False, path_type=Path), help=CALDB_HELP)
 @click.option("--caldb-url", help=CALDB_URL_HELP)
 @click.option("--sdb-url", help="Science database URL for the weekly SAA files (default: the dataset's saa/).")
+@click.option("--attitude-url", help="Attitude service URL, asked when DATASET lists no ATT file (default: $MXT_ATTITUDE_URL).")
 @click.option("--max-tries", type=click.IntRange(1, 20), default=5, show_default=True, help="Attempts per service request.")
 @click.option("--burst-ra", type=click.FloatRange(0, 360, max_open=True), help="xband-cp: trigger RA (deg).")
 @click.option("--burst-dec", type=click.FloatRange(-90, 90), help="xband-cp: trigger Dec (deg).")
@@ -126,7 +127,8 @@ def _telemetry_line(outcome) -> str | None:
               help="Run on DATASET's telemetry (CCSDS packets): the preprocess brick first, then the pipeline "
                    "(automatic for a dataset with telemetry and no L1 file).")
 @click.pass_context
-def command(ctx, dataset, pipeline_name, out_dir, runtime_data, reprocess_dir, caldb, caldb_url, sdb_url, max_tries,
+def command(ctx, dataset, pipeline_name, out_dir, runtime_data, reprocess_dir, caldb, caldb_url, sdb_url, attitude_url,
+            max_tries,
             burst_ra, burst_dec, burst_error, burst_id, params, force, progress, describe,
             from_telemetry) -> None:  # fmt: skip
     """Run a pipeline on a dataset, for the scheduler, or again on a collection.
@@ -181,8 +183,9 @@ def command(ctx, dataset, pipeline_name, out_dir, runtime_data, reprocess_dir, c
         ctx.exit(outcome.exit_code)
 
     if runtime_data is not None:
-        if pipeline_name or out_dir or caldb or caldb_url or sdb_url:
-            raise click.UsageError("--pipeline, --out, --caldb, --caldb-url and --sdb-url come from the runtime data")
+        if pipeline_name or out_dir or caldb or caldb_url or sdb_url or attitude_url:
+            raise click.UsageError("--pipeline, --out, --caldb, --caldb-url, --sdb-url and --attitude-url come from the "
+                                   "runtime data")
         try:
             request = load_runtime_data(runtime_data)
         except MXTError as exc:
@@ -203,6 +206,7 @@ def command(ctx, dataset, pipeline_name, out_dir, runtime_data, reprocess_dir, c
             request = request_from_dataset(
                 dataset, pipeline_name, out_dir, burst_position=burst, burst_id=burst_id, token=resolve_token(),
                 caldb=caldb, caldb_url=caldb_url, sdb_url=sdb_url, max_tries=max_tries, parameters=overrides,
+                attitude_url=attitude_url,
                 force=force, progress=progress, telemetry=True if from_telemetry else None,
             )  # fmt: skip
         except MXTError as exc:

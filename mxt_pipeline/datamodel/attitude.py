@@ -18,9 +18,41 @@ from mxt_pipeline.datamodel.gti import GTI
 from mxt_pipeline.datamodel.tables import TableModel
 from mxt_pipeline.errors import MXTInputError
 
-__all__ = ["Attitude", "AngleTable", "SAAIntervals", "pointing_rotation", "rotation_to_pointing", "week_of"]
+__all__ = ["Attitude", "AngleTable", "bad_quaternion", "QUATERNION_NORM_TOL", "SAAIntervals", "pointing_rotation", "rotation_to_pointing", "week_of"]
 
 _WEEK_S = 7 * 86400.0
+
+#: Largest accepted deviation of a QPARAM norm from 1 (``numpy.allclose`` with
+#: ``atol=1e-6`` and its default ``rtol=1e-5``, the rule the reader always applied).
+QUATERNION_NORM_TOL = 1.1e-5
+
+
+def bad_quaternion(qparam: np.ndarray, tol: float = QUATERNION_NORM_TOL) -> tuple[int, str] | None:
+    """The first row whose quaternion is not a finite unit quaternion, or None.
+
+    Parameters
+    ----------
+    qparam : ndarray, shape (n, 4)
+        Quaternions ``(x, y, z, w)``.
+    tol : float
+        Largest accepted ``|norm - 1|``.
+
+    Returns
+    -------
+    (row, reason) or None
+        ``row`` counts from 1, as FITS rows do; ``reason`` says what is wrong
+        (a non-finite component, or the norm).
+    """
+    q = np.asarray(qparam, dtype=float).reshape(-1, 4)
+    finite = np.all(np.isfinite(q), axis=1)
+    norm = np.linalg.norm(np.where(finite[:, None], q, 0.0), axis=1)
+    bad = ~finite | ~(np.abs(norm - 1.0) <= tol)
+    if not bad.any():
+        return None
+    i = int(np.argmax(bad))
+    if not finite[i]:
+        return i + 1, f"QPARAM {q[i].tolist()} is not finite"
+    return i + 1, f"QPARAM norm {norm[i]:.9g} is not 1 (tolerance {tol:g})"
 
 
 def week_of(met: np.ndarray | float) -> np.ndarray:
@@ -70,8 +102,11 @@ class Attitude(TableModel):
         if len(t) and not np.all(np.diff(t) > 0):
             raise MXTInputError("attitude times must be strictly increasing", hdu="ATTITUDE", column="TIME")
         q = self["QPARAM"].reshape(-1, 4) if len(t) else np.zeros((0, 4))
-        if len(t) and not np.allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-6):
-            raise MXTInputError("QPARAM must be unit quaternions", hdu="ATTITUDE", column="QPARAM")
+        found = bad_quaternion(q)
+        if found is not None:
+            row, reason = found
+            raise MXTInputError(f"QPARAM must be unit quaternions: row {row}: {reason}", hdu="ATTITUDE",
+                                column="QPARAM")
         self._slerp: Slerp | None = None
 
     @classmethod

@@ -47,6 +47,11 @@ from mxt_pipeline.caldb.select import met_to_datetime
 from mxt_pipeline.errors import MXTError, MXTFormatError, MXTInputError
 from mxt_pipeline.io import read_header
 from mxt_pipeline.io.fits import atomic_write_bytes, product_date
+from mxt_pipeline.pipelines.attitude_source import (
+    attitude_record,
+    fetch_run_attitude,
+    needs_service_attitude,
+)
 from mxt_pipeline.pipelines.brick import Brick, BrickResult, ErrorInfo
 from mxt_pipeline.pipelines.caldb_bundle import CaldbFile, caldb_version, provider_from
 from mxt_pipeline.pipelines.collection import (
@@ -73,6 +78,7 @@ from mxt_pipeline.pipelines.status import (
     status_of_bricks,
     write_status,
 )
+from mxt_pipeline.services.attitude import FetchedAttitude
 
 __all__ = ["RunOutcome", "execute", "run_dataset", "observation_date", "FAST_DIR", "LOG_FILE", "RECORDS_DIR",
            "TIMINGS_FILE"]
@@ -86,6 +92,9 @@ LOG_FILE = "run.log"
 #: Folder of the output folder holding, per collection, what is not published: the
 #: timings (``timings.json``) and the log (``run.log``).
 RECORDS_DIR = "run_records"
+#: Folder of ``run_records`` receiving inputs fetched from services (the attitude of a
+#: dataset without ATT file), kept as the record of what a run used.
+SERVICE_INPUTS_DIR = "service_inputs"
 #: Wall-clock readings of a run: start and end, total, per brick and per phase.
 TIMINGS_FILE = "timings.json"
 
@@ -260,6 +269,11 @@ def execute(
             phase = "inputs"
             status.stopped_at = {"phase": phase}
             inputs = [file_record(role, p, role="input") for role, p in request.inputs.files()]
+            fetched = None
+            if needs_service_attitude(request.inputs):
+                # No ATT file: the attitude service's answer is this run's attitude input.
+                fetched = fetch_run_attitude(request, effective, out / RECORDS_DIR / SERVICE_INPUTS_DIR)
+                inputs.append(attitude_record(fetched))
             obs_date = observation_date(request)
 
             # ---- preflight: every CALDB code name, then the run key ---------------------------
@@ -296,7 +310,8 @@ def execute(
 
             # ---- the bricks ----------------------------------------------------------------
             phase = "bricks"
-            ctx = _context(request, pipeline, area.path, provider, caldb_files, obs_date, out, status, secrets, inputs)
+            ctx = _context(request, pipeline, area.path, provider, caldb_files, obs_date, out, status, secrets, inputs,
+                           fetched)  # fmt: skip
             history: list[BrickResult] = []
 
             def on_start(brick: Brick, index: int) -> None:
@@ -438,10 +453,12 @@ def _unusable_output(out: Path, status: StatusRecord, exc: OSError, secrets: lis
 
 
 def _context(request: RunRequest, pipeline: Pipeline, staging: Path, provider, caldb_files, obs_date,
-             out: Path, status: StatusRecord, secrets: list[str], inputs: list[FileRecord]) -> RunContext:  # fmt: skip
+             out: Path, status: StatusRecord, secrets: list[str], inputs: list[FileRecord],
+             fetched: FetchedAttitude | None = None) -> RunContext:  # fmt: skip
     """The run context: external inputs, services, early publication of fast products.
 
     ``inputs`` are the records of the run key: their checksums are reused, not recomputed.
+    ``fetched``: the attitude received from the service for inputs without an ATT file.
     """
     ctx = RunContext(
         out_dir=staging,
@@ -459,6 +476,8 @@ def _context(request: RunRequest, pipeline: Pipeline, staging: Path, provider, c
     for port, paths in request.inputs.port_files().items():
         if port in pipeline.external:
             ctx.provide_files(port, paths, kind="input")
+    if fetched is not None and "attitude" in pipeline.external:
+        ctx.provide_files("attitude", fetched.path, kind="input")
     # The observation's own record is its manifest; its data files are the other ports'.
     ctx.records["observation"] = [file_record("observation", p, role="input", key=role, known=ctx.input_digests)
                                   for role, p in request.inputs.files() if role == "manifest"]  # fmt: skip

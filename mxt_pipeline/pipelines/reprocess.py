@@ -108,6 +108,8 @@ def request_from_collection(
         sdb_url=services.get("sdb_url"),
         max_tries=int(services.get("max_tries", 5)),
         caldb=caldb,
+        # Inputs without an ATT file: the same attitude service as the first run.
+        attitude_url=services.get("attitude_url"),
         parameters={k: dict(v) for k, v in (parameters if parameters is not None else req.get("parameters", {})).items()},
         force=force,
         progress=progress,

@@ -30,7 +30,9 @@ from typing import Any
 
 from mxt_pipeline.errors import MXTFormatError, MXTInputError, MXTSchemaError
 from mxt_pipeline.io.dataset_manifest import is_telemetry_manifest, read_manifest
+from mxt_pipeline.pipelines.attitude_source import NO_ATTITUDE_HELP, needs_service_attitude
 from mxt_pipeline.pipelines.schema_check import check, check_schema_keywords
+from mxt_pipeline.services.attitude import resolve_attitude_url
 from mxt_pipeline.services.tokens import Secret
 
 __all__ = [
@@ -155,7 +157,9 @@ class ObservationInputs:
         them, the time they cover becomes a TELEMETRY gap and the run is PARTIAL.
     att, ang : Path
         Attitude and angle files (``ang`` may be None; ``att`` is None for telemetry
-        inputs: the attitude comes from the packets).
+        inputs, whose attitude comes from the packets, and for a dataset whose manifest
+        lists no ATT file (``files.att`` null), whose attitude comes from the attitude
+        service).
     saa_dir : Path, optional
         Folder of the weekly SAA files (None: ask the science database).
     manifest : dict
@@ -197,8 +201,8 @@ class ObservationInputs:
         Raises
         ------
         MXTInputError
-            No manifest, no attitude file, or none of the listed L1 files exists; for
-            telemetry, no pass folder or no packet file in one.
+            No manifest, an attitude or angle file listed but absent, or none of the
+            listed L1 files exists; for telemetry, no pass folder or no packet file in one.
         MXTFormatError
             The manifest is not valid.
         """
@@ -215,8 +219,9 @@ class ObservationInputs:
         l1_all = [root / f for f in files["l1"]]
         if not l1_all:
             raise MXTInputError("the manifest lists no L1 file", file=where, keyword="files.l1")
-        att = root / files["att"]
-        if not att.is_file():
+        # No ATT file listed: the run asks the attitude service (attitude_source.py).
+        att = root / files["att"] if files.get("att") else None
+        if att is not None and not att.is_file():
             raise MXTInputError("attitude file not found", file=att, keyword="files.att")
         ang = root / files["ang"] if files.get("ang") else None
         if ang is not None and not ang.is_file():
@@ -242,7 +247,7 @@ class ObservationInputs:
     def from_files(
         cls,
         l1: Sequence[str | os.PathLike[str]],
-        att: str | os.PathLike[str],
+        att: str | os.PathLike[str] | None,
         ang: str | os.PathLike[str] | None = None,
         saa_dir: str | os.PathLike[str] | None = None,
         *,
@@ -252,9 +257,10 @@ class ObservationInputs:
         tstop: float | None = None,
         trigger_time: float | None = None,
     ) -> ObservationInputs:
-        """Resolve inputs given file by file (``runtime_data.json`` without a dataset)."""
-        att_p = Path(att).resolve()
-        if not att_p.is_file():
+        """Resolve inputs given file by file (``runtime_data.json`` without a dataset;
+        ``att`` None: the attitude service)."""
+        att_p = None if att is None else Path(att).resolve()
+        if att_p is not None and not att_p.is_file():
             raise MXTInputError("attitude file not found", file=att_p, keyword="inputs.att")
         ang_p = None if ang is None else Path(ang).resolve()
         if ang_p is not None and not ang_p.is_file():
@@ -265,7 +271,8 @@ class ObservationInputs:
         manifest = {
             "obs_id": obs_id, "object": object_name, "ra_nom": None, "dec_nom": None,
             "tstart": tstart, "tstop": tstop, "trigger_time": trigger_time,
-            "files": {"l1": [str(p) for p in l1], "att": str(att_p), "ang": None if ang_p is None else str(ang_p)},
+            "files": {"l1": [str(p) for p in l1], "att": None if att_p is None else str(att_p),
+                      "ang": None if ang_p is None else str(ang_p)},
         }  # fmt: skip
         return cls._with_l1([Path(p).resolve() for p in l1], att_p, ang_p, saa_p, manifest, None)
 
@@ -300,7 +307,9 @@ class ObservationInputs:
         if self.from_telemetry:
             ports = {"telemetry": {f"{p.parent.name}/{p.stem}": p for p in self.telemetry}}
         else:
-            ports = {"l1_passes": {p.stem: p for p in self.l1}, "attitude": self.att}
+            ports = {"l1_passes": {p.stem: p for p in self.l1}}
+            if self.att is not None:
+                ports["attitude"] = self.att
         if self.ang is not None:
             ports["angles"] = self.ang
         return ports
@@ -368,6 +377,7 @@ class RunRequest:
     sdb_url: str | None = None
     max_tries: int = 5
     caldb: Any = None
+    attitude_url: str | None = None
     parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     force: bool = False
     progress: bool = False
@@ -389,7 +399,8 @@ class RunRequest:
             "target": self.target.to_dict(),
             "inputs": self.inputs.to_dict(),
             "output_dir": str(self.output_dir),
-            "services": {"caldb_url": self.caldb_url, "sdb_url": self.sdb_url, "max_tries": self.max_tries},
+            "services": {"caldb_url": self.caldb_url, "sdb_url": self.sdb_url, "max_tries": self.max_tries,
+                         **({"attitude_url": self.attitude_url} if self.attitude_url else {})},
             "caldb": None if caldb is None else str(caldb),
             "parameters": self.parameters,
             "token_given": self.token is not None,
@@ -464,7 +475,7 @@ def load_runtime_data(path: str | os.PathLike[str]) -> RunRequest:
     else:
         inputs = ObservationInputs.from_files(
             [_resolve(base, p) for p in spec["l1"]],
-            _resolve(base, spec["att"]),
+            None if "att" not in spec else _resolve(base, spec["att"]),
             None if "ang" not in spec else _resolve(base, spec["ang"]),
             None if "saa_dir" not in spec else _resolve(base, spec["saa_dir"]),
             obs_id=target.obs_id, object_name=target.object,
@@ -477,6 +488,7 @@ def load_runtime_data(path: str | os.PathLike[str]) -> RunRequest:
             "no SAA source: give inputs.saa_dir (or a dataset with saa/) or services.sdb_url",
             file=path, keyword="services.sdb_url",
         )  # fmt: skip
+    attitude_url = _attitude_source(inputs, services.get("attitude_url"), path)
     token = data.get("token")
     return RunRequest(
         pipeline=data["pipeline"],
@@ -490,11 +502,21 @@ def load_runtime_data(path: str | os.PathLike[str]) -> RunRequest:
         sdb_url=services.get("sdb_url"),
         max_tries=int(services.get("max_tries", 5)),
         caldb=None if "caldb" not in data else _resolve(base, data["caldb"]),
+        attitude_url=attitude_url,
         parameters={k: dict(v) for k, v in data.get("parameters", {}).items()},
         force=bool(options.get("force", False)),
         progress=bool(options.get("progress", False)),
         source=path,
     )
+
+
+def _attitude_source(inputs: ObservationInputs, url: str | None, file: Path | None = None) -> str | None:
+    """The attitude service URL of a run (given, else ``$MXT_ATTITUDE_URL``); refuse
+    inputs with neither an ATT file nor a service to ask."""
+    resolved = resolve_attitude_url(url)
+    if resolved is None and needs_service_attitude(inputs):
+        raise MXTInputError(f"no attitude source: {NO_ATTITUDE_HELP}", file=file, keyword="services.attitude_url")
+    return resolved
 
 
 def request_from_dataset(
@@ -513,6 +535,7 @@ def request_from_dataset(
     force: bool = False,
     progress: bool = False,
     telemetry: bool | None = None,
+    attitude_url: str | None = None,
 ) -> RunRequest:
     """The request of ``mxt run DATASET --pipeline ... --out DIR``.
 
@@ -520,11 +543,13 @@ def request_from_dataset(
     from the pipeline.  ``telemetry``: run on the dataset's telemetry packets (True,
     ``--from-telemetry``), on its L1 files (False), or as its content says (None; see
     :meth:`ObservationInputs.from_dataset`); with telemetry the pipeline starts with
-    the ``preprocess`` brick.
+    the ``preprocess`` brick.  ``attitude_url`` (else ``$MXT_ATTITUDE_URL``): the attitude
+    service, asked when the dataset lists no ATT file.
     """
     if pipeline not in _MODE_OF_PIPELINE:
         raise MXTInputError(f"unknown pipeline {pipeline!r}; known: {sorted(_MODE_OF_PIPELINE)}", keyword="pipeline")
     inputs = ObservationInputs.from_dataset(dataset_dir, telemetry=telemetry)
+    attitude_url = _attitude_source(inputs, attitude_url, Path(dataset_dir) / "dataset.json")
     m = inputs.manifest
     target = Target(
         obs_id=str(m["obs_id"]),
@@ -538,6 +563,6 @@ def request_from_dataset(
         token = Secret(token) if token.strip() else None
     return RunRequest(
         pipeline=pipeline, target=target, inputs=inputs, output_dir=Path(output_dir), token=token,
-        caldb=caldb, caldb_url=caldb_url, sdb_url=sdb_url, max_tries=max_tries,
+        caldb=caldb, caldb_url=caldb_url, sdb_url=sdb_url, max_tries=max_tries, attitude_url=attitude_url,
         parameters={k: dict(v) for k, v in (parameters or {}).items()}, force=force, progress=progress,
     )  # fmt: skip

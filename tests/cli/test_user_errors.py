@@ -28,7 +28,8 @@ def test_campaign_report_on_an_unreadable_campaign_json(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv", [["simulate", "--help"], ["run", "--help"], ["compare", "--help"],
-                                  ["campaign", "run", "--help"], ["caldb", "serve", "--help"]])
+                                  ["campaign", "run", "--help"], ["caldb", "serve", "--help"],
+                                  ["attitude", "serve", "--help"], ["attitude", "fetch", "--help"]])
 def test_help_has_no_raw_markup(argv, capsys):
     """``--help`` is read on a terminal: no reST double backticks."""
     with pytest.raises(SystemExit) as exc:

@@ -149,8 +149,9 @@ class AccessLog:
     which writes whole query strings.
     """
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, logger: logging.Logger | None = None) -> None:
         self.app = app
+        self.log = logger or access_log
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -167,7 +168,7 @@ class AccessLog:
                 return
             logged.append(True)
             shown = "&".join(sorted(set(names)))
-            access_log.info(
+            self.log.info(
                 "%s %s%s %d %.1f ms", scope.get("method", "?"), scope.get("path", "?"),
                 f"?[{shown}]" if shown else "", status["code"], 1e3 * (time.perf_counter() - t0),
             )  # fmt: skip

@@ -61,8 +61,12 @@ class TokenSet:
         return ok
 
 
-def load_tokens(token_file: str | os.PathLike[str] | None = None, *, env: bool = True) -> TokenSet:
-    """Read the accepted tokens from ``token_file`` and ``$MXT_CALDB_TOKENS``.
+def load_tokens(
+    token_file: str | os.PathLike[str] | None = None, *, env: bool = True, env_var: str = SERVICE_TOKENS_ENV
+) -> TokenSet:
+    """Read the accepted tokens from ``token_file`` and the variable ``env_var``
+    (``$MXT_CALDB_TOKENS`` for the CALDB service, ``$MXT_ATTITUDE_TOKENS`` for the
+    attitude service).
 
     A token file readable by group or others is accepted with a warning (it should
     be ``chmod 600``).
@@ -87,7 +91,7 @@ def load_tokens(token_file: str | os.PathLike[str] | None = None, *, env: bool =
             if line and not line.startswith("#"):
                 tokens.append(line)
     if env:
-        tokens += [t for t in _SPLIT.split(os.environ.get(SERVICE_TOKENS_ENV, "")) if t]
+        tokens += [t for t in _SPLIT.split(os.environ.get(env_var, "")) if t]
     return TokenSet(tokens)
 
 

@@ -21,10 +21,12 @@ from mxt_pipeline.caldb.service.auth import TokenSet, load_tokens
 from mxt_pipeline.caldb.service.store import DEFAULT_MAX_UPLOAD, CaldbStore
 from mxt_pipeline.errors import MXTError, MXTInputError
 
-__all__ = ["serve", "ServiceThread", "AppThread"]
+__all__ = ["serve", "ServiceThread", "AppThread", "uvicorn_config"]
 
 
-def _config(app, host: str, port: int, log_level: str) -> uvicorn.Config:
+def uvicorn_config(app, host: str, port: int, log_level: str) -> uvicorn.Config:
+    """The uvicorn settings of every FSC service of this package (no server header, no
+    uvicorn access log: it writes whole query strings)."""
     return uvicorn.Config(
         app,
         host=host,
@@ -68,7 +70,7 @@ def serve(
         )
     store = CaldbStore(root, max_upload_bytes=max_upload_bytes, state_dir=state_dir)
     app = create_app(store, tokens, allow_anonymous=allow_anonymous)
-    uvicorn.Server(_config(app, host, port, log_level)).run()
+    uvicorn.Server(uvicorn_config(app, host, port, log_level)).run()
 
 
 class AppThread:
@@ -77,7 +79,7 @@ class AppThread:
     def __init__(self, app, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
         self.app = app
         self.host = host
-        self.server = uvicorn.Server(_config(app, host, port, log_level))
+        self.server = uvicorn.Server(uvicorn_config(app, host, port, log_level))
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
@@ -98,7 +100,7 @@ class AppThread:
 
     def start(self, timeout: float = 15.0):
         """Start serving; return once the socket listens."""
-        self._thread = threading.Thread(target=self.server.run, name="caldb-service", daemon=True)
+        self._thread = threading.Thread(target=self.server.run, name=f"{type(self).__name__}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:

@@ -19,6 +19,7 @@ from typing import Any
 from mxt_pipeline.calib.screening import ScreeningParams
 from mxt_pipeline.datamodel import week_of
 from mxt_pipeline.errors import MXTInputError
+from mxt_pipeline.pipelines.attitude_source import NO_ATTITUDE_HELP, needs_service_attitude
 from mxt_pipeline.pipelines.brick import Brick, CoreResult
 from mxt_pipeline.pipelines.bricks.codecs import ANGLES, ATTITUDE, L1_PASSES, L2_EVENTS, OBSERVATION
 from mxt_pipeline.pipelines.context import RunContext
@@ -49,6 +50,10 @@ def load_calibration_inputs(brick: Brick, ctx: RunContext) -> tuple[dict[str, An
         for port, paths in obs.port_files().items():
             if port not in ctx.values and not ctx.records.get(port):
                 ctx.provide_files(port, paths)
+    if obs is not None and needs_service_attitude(obs) and "attitude" not in ctx.values \
+            and not ctx.records.get("attitude"):
+        # A run fetches it in its inputs phase (execute); a brick run alone cannot.
+        raise MXTInputError(f"the dataset holds no ATT file: {NO_ATTITUDE_HELP}", keyword="files.att")
     values, records, warnings = Brick.gather_inputs(brick, ctx)
     if obs is not None and obs.missing_l1 and not ctx.input_warnings.get("observation"):
         warnings += [f"L1 file not delivered: {p.name} (its time becomes a TELEMETRY gap)" for p in obs.missing_l1]
