@@ -39,7 +39,8 @@ check named after that quantity:
     upper one).
 ``lc_snr``
     Constant-S/N bins: every bin holds at least ``min_counts`` counts and reaches the
-    target S/N ``(N - a N_b) / sqrt(N + a^2 N_b)`` (a segment's only bin excepted).
+    target S/N ``(N - a N_b) / sqrt(N + a^2 N_b)`` within ``snr_tolerance`` (a
+    segment's only bin excepted; see :func:`lc_snr_check` for the allowance).
 ``lc_blocks``
     Bayesian blocks: :func:`astropy.stats.bayesian_blocks` (``events`` fitness, the
     golden's ``p0``) run on the source-circle events measured in good time; the
@@ -94,6 +95,7 @@ DEFAULTS: dict[str, Any] = {
     "band_counts": {"n_sigma": 4.0, "systematic": 0.15},
     "gti": {"min_earth_elev_deg": 10.0, "grid_s": 0.01},
     "lc_limits": {"rtol": 1.0e-5},
+    "lc_snr": {"snr_tolerance": 0.15},
     "lc_blocks": {"edge_tol_s": 1.0e-3},
     "lc_rate": {"n_sigma": 4.0, "systematic": 0.35},
 }
@@ -374,8 +376,15 @@ def lc_limits_check(rate, meta: Mapping[str, Any], dataset: str, item: str, conf
     return out
 
 
-def lc_snr_check(rate, meta: Mapping[str, Any], params: Mapping[str, Any], dataset: str, item: str) -> list[CheckResult]:
-    """Constant-S/N bins: each holds ``min_counts`` and reaches the target S/N (a segment's only bin excepted)."""
+def lc_snr_check(rate, meta: Mapping[str, Any], params: Mapping[str, Any], dataset: str, item: str,
+                 config: Mapping[str, Any] | None = None) -> list[CheckResult]:  # fmt: skip
+    """Constant-S/N bins: each holds ``min_counts`` and reaches the target S/N (a segment's only bin excepted).
+
+    The binning closes a bin on the source event where the S/N, counting the background
+    events up to that event, reaches the target; the bin ends halfway to the next source
+    event, so background events of that last half-interval can lower the bin's own S/N
+    a little: ``snr_tolerance`` (configuration) is that allowance.
+    """
     if str(meta.get("BINNING", "")).strip().upper() != "SNR":
         return []
     a = _lc_arrays(rate)
@@ -393,14 +402,16 @@ def lc_snr_check(rate, meta: Mapping[str, Any], params: Mapping[str, Any], datas
     joined_prev = np.r_[False, lo[1:] - hi[:-1] <= max_gap]
     joined_next = np.r_[hi[:-1] - lo[1:] >= -max_gap, False]
     alone = ~(joined_prev | joined_next)
-    short = ((n < min_counts) | (snr < target * (1 - 1e-9))) & ~alone
+    allowance = float(_opts(config or {}, "lc_snr")["snr_tolerance"])
+    short = ((n < min_counts) | (snr < target - allowance)) & ~alone
     bad = np.flatnonzero(short)
     figs = {"bins": int(n.size), "bins_short": int(bad.size), "min_snr": float(snr.min()) if snr.size else 0.0}
     if bad.size:
         k = int(bad[0])
         msg = f"{item}: {bad.size} bin(s) below S/N {target:g} or {min_counts} counts; first bin {k}: {int(n[k])} counts, S/N {snr[k]:.2f}"
     else:
-        msg = f"{item}: every one of {n.size} bins holds >= {min_counts} counts at S/N >= {target:g}"
+        msg = (f"{item}: every one of {n.size} bins holds >= {min_counts} counts at S/N >= {target:g} - {allowance:g} "
+               f"(lowest {figs['min_snr']:.3f})")
     return [_result(dataset, "lc_snr", item, not bad.size, msg, figs)]
 
 
@@ -631,7 +642,7 @@ def science_checks(dataset: str, gdir: Path, folders: Mapping[str, Path], config
         if "lc_limits" in wanted:
             out += lc_limits_check(rate, meta, dataset, item, config)
         if "lc_snr" in wanted:
-            out += lc_snr_check(rate, meta, params, dataset, item)
+            out += lc_snr_check(rate, meta, params, dataset, item, config)
         if "lc_blocks" in wanted and events is not None and sky is not None:
             t = source_circle_events(events.table("EVENTS"), gti, sky.table("SRCLIST"), meta)
             out += lc_blocks_check(rate, meta, t, gti, float(params.get("p0", 0.05)), dataset, item, config)
