@@ -42,7 +42,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 
 @cli.command("run")
-@click.option("--skip", multiple=True, help="Step to skip (golden, replay, pipeline, checks, localization, ensemble, timing, coverage); repeatable or comma-separated.")
+@click.option("--skip", multiple=True, help="Step to skip (golden, replay, pipeline, checks, localization, science, ensemble, timing, coverage); repeatable or comma-separated.")
 @click.option("--coverage-json", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Use this coverage.py JSON report instead of running the tests under coverage.")  # fmt: skip
 @click.option("--reports", "reports_dir", type=click.Path(file_okay=False), default=None, help="Reports folder (default reports/).")

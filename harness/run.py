@@ -7,7 +7,10 @@
 2. **replay** and **pipeline**: each brick alone on its golden input, each pipeline
    end to end, compared with the expected outputs (:mod:`harness.replay`);
 3. **schema** and **fitsverify** on every FITS output, **localization** of every
-   simulated source of every golden dataset (:mod:`harness.checks`);
+   simulated source of every golden dataset (:mod:`harness.checks`), and the
+   **science** checks of the datasets listed in ``science.datasets`` (per-band counts,
+   good time, light-curve limits, blocks and rates against the truth and astropy,
+   :mod:`harness.science`) on the replayed brick outputs;
 4. **ensemble**: a small campaign against the thresholds of the configuration;
 5. **timing**: pytest-benchmark of the bricks, normalised, against the baselines;
 6. **tests** and **coverage**: the test suite under coverage (or a coverage JSON given),
@@ -34,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import checks as chk
-from harness import coverage_trend, timing
+from harness import coverage_trend, science, timing
 from harness.config import HarnessConfig, load_config, repo_root
 from harness.filediff import is_fits
 from harness.golden import GoldenStore, git_commit
@@ -49,7 +52,7 @@ from mxt_pipeline.io import atomic_write_bytes
 __all__ = ["RunOptions", "run_regression", "SECTIONS"]
 
 #: Steps that can be skipped (``--skip``).
-SECTIONS = ("golden", "replay", "pipeline", "checks", "localization", "ensemble", "timing", "coverage")
+SECTIONS = ("golden", "replay", "pipeline", "checks", "localization", "science", "ensemble", "timing", "coverage")
 
 
 @dataclass
@@ -165,7 +168,26 @@ def replay_and_check(names: list[str], store: GoldenStore, opts: RunOptions, wor
         if "localization" not in opts.skip:
             fresh = next((folder for label, folder in outputs.items() if label.startswith(f"{name}/") and folder.name == "pipeline"), None)
             out += _localization(name, gdir, cfg, fresh)
+        if "science" not in opts.skip:
+            out += _science(name, gdir, cfg, outputs)
     return out
+
+
+def _science(name: str, gdir: Path, cfg: HarnessConfig, outputs: dict[str, Path]) -> list[CheckResult]:
+    """The science checks (:mod:`harness.science`) listed for ``name`` in ``science.datasets``,
+    on the outputs of its replayed bricks (the golden ones where a brick was not replayed)."""
+    section = dict(cfg.raw.get("science") or {})
+    wanted = (section.get("datasets") or {}).get(name)
+    if not wanted:
+        return []
+    folders = {label.split("/", 1)[1]: folder for label, folder in outputs.items() if label.startswith(f"{name}/")}
+    try:
+        return science.science_checks(name, gdir, folders, section, wanted)
+    except Exception as exc:  # a malformed product or truth is a failure of the check, not a crash
+        import traceback
+
+        return [CheckResult("science", name, Status.FAIL, f"science checks of {name} impossible: {type(exc).__name__}: {exc}",
+                            details=traceback.format_exc()[-4000:])]  # fmt: skip
 
 
 def _localization(name: str, gdir: Path, cfg: HarnessConfig, fresh: Path | None = None) -> list[CheckResult]:

@@ -30,3 +30,16 @@ def test_bad_config(tmp_path):
     p.write_text("fitsdiff: {default: {rtol: -1}}\n")
     with pytest.raises(ValueError):
         load_config(p)
+
+
+def test_science_section_names_declared_sets_and_known_checks(config):
+    from harness.science import CHECKS
+
+    science = config.raw["science"]
+    assert set(config.golden["sets"]) <= set(science["datasets"])
+    for name, checks in science["datasets"].items():
+        assert name in config.golden["sets"], name
+        assert checks and set(checks) <= set(CHECKS), (name, checks)
+    # Every check of a listed dataset states its tolerance in the file.
+    listed = {c for checks in science["datasets"].values() for c in checks}
+    assert listed - {"lc_exposure"} <= set(science), sorted(listed - set(science))

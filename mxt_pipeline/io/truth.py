@@ -24,7 +24,9 @@ Schema (version 1); ``?`` marks optional keys, ``|null`` nullable values::
                                 spectrum: {model: str, ...}, profile: {model: str, ...},
                                 in_fov: bool, detectable: bool, offaxis_arcmin: float,
                                 expected_photons, photons_on_detector,
-                                photons_detected: number}
+                                photons_detected: number,
+                                photons_detected_bands?: {"0.2-2": int, "2-10": int}
+                                (detected photons per detection band of true energy)}
     background        {cxb: object|null, particle: object|null, calibration: object|null}
     detector          object
     passes            list of {pass_id: int, station: str, start, stop: float,

@@ -52,7 +52,8 @@ from mxt_pipeline.simulate.photons import PhotonBatch
 from mxt_pipeline.simulate.scenario import Scenario
 from mxt_pipeline.simulate.sources import ObservationContext, source_photons
 
-__all__ = ["SimulatedDataset", "simulate", "scenario_manifest", "component_seed", "DETECTABLE_COUNTS"]
+__all__ = ["SimulatedDataset", "simulate", "scenario_manifest", "component_seed", "DETECTABLE_COUNTS", "TRUTH_BANDS",
+           "band_counts"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,11 @@ log = logging.getLogger(__name__)
 #: truth (a source of 30 counts stands out at 5 sigma above the background expected
 #: in its PSF core for the default background; an assumption of the comparison tools).
 DETECTABLE_COUNTS = 30
+#: Energy bands (keV, true photon energy, half-open) in which ``truth.json`` counts each
+#: source's detected photons (``photons_detected_bands``): the default detection bands
+#: (:data:`mxt_pipeline.detect.bands.DEFAULT_BANDS`, not imported: the simulator does
+#: not depend on the pipeline), so per-band measurements can be compared with them.
+TRUTH_BANDS: tuple[tuple[float, float], ...] = ((0.2, 2.0), (2.0, 10.0))
 
 # Fixed spawn keys of the random streams (never reuse or renumber one).
 _KEY_ATTITUDE = 1
@@ -105,6 +111,34 @@ class SimulatedDataset:
 
 def _intervals(g: GTI) -> list[list[float]]:
     return [[float(a), float(b)] for a, b in zip(g.start, g.stop)]
+
+
+def band_counts(component: np.ndarray, energy: np.ndarray, n_components: int,
+                bands: tuple[tuple[float, float], ...] = TRUTH_BANDS) -> np.ndarray:  # fmt: skip
+    """Detected photons per component and energy band.
+
+    Parameters
+    ----------
+    component : ndarray of int
+        Component index of each detected photon.
+    energy : ndarray of float
+        True energy (keV) of each detected photon.
+    n_components : int
+        Number of components (rows of the result).
+    bands : tuple of (lo, hi)
+        Half-open energy bands ``[lo, hi)`` in keV.
+
+    Returns
+    -------
+    ndarray of int, shape (n_components, len(bands))
+    """
+    comp = np.asarray(component, dtype=np.int64)
+    e = np.asarray(energy, dtype=float)
+    out = np.zeros((n_components, len(bands)), dtype=np.int64)
+    for k, (lo, hi) in enumerate(bands):
+        inside = (e >= lo) & (e < hi)
+        out[:, k] = np.bincount(comp[inside], minlength=n_components)[:n_components]
+    return out
 
 
 def simulate(
@@ -188,6 +222,7 @@ def simulate(
     )  # fmt: skip
     hits["TIME"] = ctx.frame_time(hits["FRAME"])
     n_det = np.bincount(photons.component[detected], minlength=len(comp_names)) if len(photons) else np.zeros(len(comp_names), int)
+    n_det_bands = band_counts(photons.component[detected], photons.energy[detected], len(comp_names))
 
     step("passes")
     pass_specs = plan_passes(sc.passes, tstart, tstop, _rng(seed, _KEY_PASSES), frametime=sc.frametime)
@@ -208,6 +243,7 @@ def simulate(
         stats.photons_detected = int(n_det[i])
         d = src.to_dict()
         d.update(stats.to_dict())
+        d["photons_detected_bands"] = {f"{lo:g}-{hi:g}": int(n_det_bands[i, k]) for k, (lo, hi) in enumerate(TRUTH_BANDS)}
         d["detectable"] = bool(stats.in_fov and stats.photons_detected >= DETECTABLE_COUNTS)
         sources_truth.append(d)
     counts_per_pass = {str(p.meta["PASS_ID"]): len(p) for p in l1}

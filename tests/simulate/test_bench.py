@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mxt_pipeline.cli.main import main
 from mxt_pipeline.datapaths import swift_xrt_dir
@@ -175,3 +177,37 @@ def test_cli_montecarlo_runs_are_the_documented_scenarios(calset, tmp_path):
         assert truth["scenario"] == json.loads(json.dumps(montecarlo_scenario(s, obs_id=f"MC{i:06d}").to_dict()))
         assert json.loads((root / "dataset.json").read_text())["obs_id"] == f"MC{i:06d}"
         assert truth["counts"]["hits"] > 0
+
+
+def test_truth_bands_are_the_default_detection_bands():
+    from mxt_pipeline.detect.bands import DEFAULT_BANDS
+    from mxt_pipeline.simulate.bench import TRUTH_BANDS
+
+    assert TRUTH_BANDS == tuple((b.e_min, b.e_max) for b in DEFAULT_BANDS)
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.floats(0.0, 12.0, allow_nan=False)), max_size=60))
+def test_band_counts_against_a_loop(photons):
+    """Per component and band counts, half-open bands, against a plain loop."""
+    from mxt_pipeline.simulate.bench import band_counts
+
+    comp = np.array([c for c, _ in photons], dtype=np.int64)
+    energy = np.array([e for _, e in photons], dtype=float)
+    got = band_counts(comp, energy, 4, ((0.2, 2.0), (2.0, 10.0)))
+    want = np.zeros((4, 2), int)
+    for c, e in photons:
+        for k, (lo, hi) in enumerate(((0.2, 2.0), (2.0, 10.0))):
+            want[c, k] += lo <= e < hi
+    np.testing.assert_array_equal(got, want)
+    assert band_counts(comp, energy, 4)[:, 0].sum() == int(np.sum((energy >= 0.2) & (energy < 2.0)))
+
+
+def test_truth_counts_detected_photons_per_band(calset):
+    sc = gp_scenario(3, n_sources=1, duration=300.0)
+    ds = simulate(sc, 1, calset)
+    src = ds.truth["sources"][0]
+    per_band = src["photons_detected_bands"]
+    assert set(per_band) == {"0.2-2", "2-10"}
+    assert 0 < sum(per_band.values()) <= src["photons_detected"]
+    det = ds.photons.select(ds.photons.component == 0)
+    assert per_band["0.2-2"] <= int(np.sum((det.energy >= 0.2) & (det.energy < 2.0)))
