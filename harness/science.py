@@ -40,7 +40,7 @@ check named after that quantity:
 ``lc_snr``
     Constant-S/N bins: every bin holds at least ``min_counts`` counts and reaches the
     target S/N ``(N - a N_b) / sqrt(N + a^2 N_b)`` within ``snr_tolerance`` (a
-    segment's only bin excepted; see :func:`lc_snr_check` for the allowance).
+    segment's last bin, the merged remainder, excepted).
 ``lc_blocks``
     Bayesian blocks: :func:`astropy.stats.bayesian_blocks` (``events`` fitness, the
     golden's ``p0``) run on the source-circle events measured in good time; the
@@ -95,7 +95,7 @@ DEFAULTS: dict[str, Any] = {
     "band_counts": {"n_sigma": 4.0, "systematic": 0.15},
     "gti": {"min_earth_elev_deg": 10.0, "grid_s": 0.01},
     "lc_limits": {"rtol": 1.0e-5},
-    "lc_snr": {"snr_tolerance": 0.15},
+    "lc_snr": {"snr_tolerance": 1.0e-6},
     "lc_blocks": {"edge_tol_s": 1.0e-3},
     "lc_rate": {"n_sigma": 4.0, "systematic": 0.35},
 }
@@ -378,12 +378,12 @@ def lc_limits_check(rate, meta: Mapping[str, Any], dataset: str, item: str, conf
 
 def lc_snr_check(rate, meta: Mapping[str, Any], params: Mapping[str, Any], dataset: str, item: str,
                  config: Mapping[str, Any] | None = None) -> list[CheckResult]:  # fmt: skip
-    """Constant-S/N bins: each holds ``min_counts`` and reaches the target S/N (a segment's only bin excepted).
+    """Constant-S/N bins: each holds ``min_counts`` and reaches the target S/N.
 
-    The binning closes a bin on the source event where the S/N, counting the background
-    events up to that event, reaches the target; the bin ends halfway to the next source
-    event, so background events of that last half-interval can lower the bin's own S/N
-    a little: ``snr_tolerance`` (configuration) is that allowance.
+    Counted over the bin's own edges (its counts and background counts in the product),
+    every bin reaches the target, except the last bin of each segment: it holds the
+    remainder of the segment, merged into it when the remainder alone falls short.
+    ``snr_tolerance`` (configuration) only absorbs the rounding of the product's columns.
     """
     if str(meta.get("BINNING", "")).strip().upper() != "SNR":
         return []
@@ -402,6 +402,8 @@ def lc_snr_check(rate, meta: Mapping[str, Any], params: Mapping[str, Any], datas
     joined_prev = np.r_[False, lo[1:] - hi[:-1] <= max_gap]
     joined_next = np.r_[hi[:-1] - lo[1:] >= -max_gap, False]
     alone = ~(joined_prev | joined_next)
+    # The last bin of a segment holds the remainder merged into it.
+    alone |= ~joined_next
     allowance = float(_opts(config or {}, "lc_snr")["snr_tolerance"])
     short = ((n < min_counts) | (snr < target - allowance)) & ~alone
     bad = np.flatnonzero(short)

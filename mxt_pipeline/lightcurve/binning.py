@@ -119,7 +119,12 @@ def _first_meeting(
         js = np.arange(j0, j1)
         counts = js - i + 1
         if bkg is not None and area_ratio > 0:
-            nb = np.searchsorted(bkg, src[js], side="right") - np.searchsorted(bkg, lo, side="left")
+            # A bin closed at event j ends halfway to the next event (snr_bins), and
+            # its background runs to there: counted only up to event j, the bin could
+            # close on an S/N that the background after it brings under the target.
+            nxt = np.minimum(js + 1, n - 1)
+            edge = np.where(js + 1 < n, 0.5 * (src[js] + src[nxt]), src[js])
+            nb = np.searchsorted(bkg, edge, side="left") - np.searchsorted(bkg, lo, side="left")
             ok = snr(counts, nb, area_ratio) >= target_snr
         else:
             ok = np.sqrt(counts) >= target_snr
