@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mxt_pipeline.caldb.products import CalibrationSet
 from mxt_pipeline.cli.main import main
 from mxt_pipeline.datamodel import GTI, GapList
 from mxt_pipeline.errors import MXTFormatError
@@ -21,6 +24,7 @@ from mxt_pipeline.lightcurve import (
     extract_light_curves,
     plot_light_curve,
 )
+from mxt_pipeline.lightcurve.extract import fraction_vs_energy, source_region
 from mxt_pipeline.lightcurve.preview import GAP_COLOURS, figure_png, upper_limits
 from mxt_pipeline.lightcurve.rates import light_curve
 
@@ -171,8 +175,13 @@ def test_cli_lightcurve_writes_products_and_previews(observation, tmp_path, fits
         (only,) = (out / binning).iterdir()
         assert only.name == "mxt_lc_LCTEST01_src2.fits"
         assert read_light_curve(only).meta["BINNING"] == binning.upper()
-    # Same numbers as the library call.
-    direct = extract_light_curves(events, _srclist_table(srclist), binning_method="fixed", bin_width=500.0)
+    # Same numbers as the library call with the brick's region: the circle of the
+    # CALDB PSF at 1.5 keV, the PSF correction for each source's spectrum.
+    psf = CalibrationSet.from_caldb(None, codes=("PSF",)).psf
+    region = source_region(psf)
+    region = replace(region, fraction_of_energy=fraction_vs_energy(psf, region.radius))
+    direct = extract_light_curves(events, _srclist_table(srclist), binning_method="fixed", bin_width=500.0,
+                                  region=region)  # fmt: skip
     back = read_light_curve(out / "fixed" / "mxt_lc_LCTEST01_src2.fits")
     np.testing.assert_allclose(back.rate, direct[1].rate, rtol=2e-7)
     # Errors: a bad band is a usage error, a missing file an MXT error (status 2).

@@ -9,8 +9,11 @@ labelled with their origin, upper limits).
 Source region.  The radius encloses ``psf_fraction`` of the CALDB PSF at
 ``psf_energy_kev`` on axis (:func:`psf_encircled_fraction`): its surface density
 ``density(dy, dz, energy, theta)`` integrated on a polar grid (absolute fraction), or
-the model's own ``encircled_fraction(r)`` when it has no density; the PSF fraction
-inside the circle corrects the rates.  The default fraction, 0.5, is about the MXT spot (which
+the model's own ``encircled_fraction(r)`` when it has no density.  The PSF fraction
+inside the circle corrects the rates: with ``psf_correction = spectral`` (default) the
+fraction for each source's own spectrum (the spot holds less flux at high energy;
+:func:`mxt_pipeline.lightcurve.extract.spectral_psf_fraction`), with ``fixed`` the
+fraction at ``psf_energy_kev``.  The default fraction, 0.5, is about the MXT spot (which
 holds 47% of the flux at 1.5 keV, the cross arms 43%, the halo 10%): a radius of 34
 pixels (7.7') for the bundled CALDB, its background annulus (3 to 5 radii) on the chip
 for a source near the boresight; a larger fraction takes in arm and halo photons at a
@@ -28,6 +31,7 @@ SUCCESS (NO_DATA when the events have no good time).
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from typing import Any
 
 from mxt_pipeline import constants as C
@@ -92,7 +96,11 @@ def source_order(srclist, burst: dict[str, Any] | None, max_sources: int) -> lis
 def lightcurves_core(inputs: dict[str, Any], params, cal) -> CoreResult:
     """Light curves and previews of the detected sources (pure: bytes and objects out)."""
     # lazy: scipy and matplotlib (~300 modules) only when light curves are made, not for calibrate/detect (#18)
-    from mxt_pipeline.lightcurve.extract import extract_light_curves, source_region
+    from mxt_pipeline.lightcurve.extract import (
+        extract_light_curves,
+        fraction_vs_energy,
+        source_region,
+    )
     from mxt_pipeline.lightcurve.preview import plot_light_curve
 
     if not params.e_min < params.e_max:
@@ -108,6 +116,10 @@ def lightcurves_core(inputs: dict[str, Any], params, cal) -> CoreResult:
                           metrics={"n_light_curves": 0})  # fmt: skip
     eef = psf_encircled_fraction(cal.psf, params.psf_energy_kev)
     region = source_region(eef, fraction=params.psf_fraction, radius=params.radius_pix)
+    if params.psf_correction == "spectral" and eef is not None:
+        # The circle is sized at psf_energy_kev; its PSF fraction at every energy lets
+        # each source's correction follow its own spectrum.
+        region = replace(region, fraction_of_energy=fraction_vs_energy(cal.psf, region.radius))
     ids = source_order(table, inputs.get("burst"), params.max_sources)
     if params.src_ids is not None:
         wanted = parse_src_ids(params.src_ids)
@@ -191,6 +203,9 @@ LIGHTCURVES = Brick(
                   nullable=True),
         Parameter("psf_energy_kev", float, 1.5, "energy at which the PSF sizes the circle (keV)",
                   minimum=0.2, maximum=10.0),
+        Parameter("psf_correction", str, "spectral",
+                  "PSF fraction of the rates: for each source's spectrum, or at psf_energy_kev",
+                  choices=("spectral", "fixed")),
         Parameter("error_method", str, "frequentist", "errors of the rates",
                   choices=("frequentist", "gehrels", "kbn")),
         Parameter("max_sources", int, 20, "most light curves made (by decreasing DET_ML)", minimum=1, maximum=500),
