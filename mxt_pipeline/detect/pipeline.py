@@ -42,7 +42,13 @@ from mxt_pipeline.datamodel import Attitude, EventList
 from mxt_pipeline.detect.bandpsf import DetectionCalibration
 from mxt_pipeline.detect.bands import EnergyBand, as_bands
 from mxt_pipeline.detect.blas import one_blas_thread
-from mxt_pipeline.detect.images import DetectionImages, build_images, select_events
+from mxt_pipeline.detect.images import (
+    SKY_PHOTON_INDEX,
+    DetectionImages,
+    background_templates,
+    build_images,
+    select_events,
+)
 from mxt_pipeline.detect.levels import WILKS, ErrorLevels
 from mxt_pipeline.detect.likelihood import BandData
 from mxt_pipeline.detect.mlfit import DEFAULT_DET_ML_THRESHOLD, MLParameters, MLState, run_ml
@@ -352,14 +358,17 @@ def source_table(
     return table
 
 
-def _problem_from_images(images: DetectionImages, psfs: Sequence[BandPSFLike], teldef, margin: float) -> DetectionProblem:
+def _problem_from_images(images: DetectionImages, psfs: Sequence[BandPSFLike], teldef, margin: float,
+                         sky_vignetting: Callable[[np.ndarray], np.ndarray] | None = None) -> DetectionProblem:
     def theta_of(y, z):
         if teldef is None:
             return np.hypot(y, z) * C.PIXEL_SCALE_ARCSEC / 60.0
         ay, az = teldef.det_to_angles(y, z)
         return np.hypot(ay, az)
 
-    bands = [BandData(c, images.exposure) for c in images.counts]
+    templates = background_templates(images.exposure, images.y_edges, images.z_edges, theta_of, sky_vignetting,
+                                     len(images.counts))
+    bands = [BandData(c, images.exposure, t) for c, t in zip(images.counts, templates)]
     return DetectionProblem(images.y_edges, images.z_edges, bands, list(psfs), theta_of=theta_of, margin=margin)
 
 
@@ -405,7 +414,8 @@ def detect_sources(
         events, bands, cal.teldef, bad_mask=cal.bad_mask, attitude=attitude, subsample=params.subsample
     )
     psfs = cal.band_psfs(bands, params.photon_index)
-    problem = _problem_from_images(images, psfs, cal.teldef, params.margin)
+    problem = _problem_from_images(images, psfs, cal.teldef, params.margin,
+                                   cal.band_vignetting(bands, SKY_PHOTON_INDEX))
     result = detect_in_problem(problem, params)
     if attitude is not None:
         ref = attitude.rotation(np.array([images.t_ref]))
