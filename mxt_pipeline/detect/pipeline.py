@@ -243,6 +243,22 @@ def pixel_scale_arcsec(teldef, dety: np.ndarray, detz: np.ndarray) -> np.ndarray
     return 60.0 * np.sqrt(sy * sz)
 
 
+def background_components(background: np.ndarray, n_bands: int) -> dict[str, list[float]]:
+    """BKG_SKY and BKG_PART per band from fitted amplitudes (B, K).
+
+    With two components (K = 2, :func:`~mxt_pipeline.detect.images.background_templates`)
+    they are the sky amplitude (per pixel of full exposure on the optical axis) and the
+    flat particle one; with a single flat component (no vignetting in the CALDB) the
+    whole background is flat and reported as BKG_PART, BKG_SKY 0.
+    """
+    bkg = np.asarray(background, float).reshape(n_bands, -1)
+    if bkg.shape[1] == 2:
+        sky, part = bkg[:, 0], bkg[:, 1]
+    else:
+        sky, part = np.zeros(n_bands), bkg.sum(axis=1)
+    return {"BKG_SKY": [float(v) for v in sky], "BKG_PART": [float(v) for v in part]}
+
+
 def source_table(
     result: DetectionResult,
     bands: Sequence[EnergyBand],
@@ -355,6 +371,7 @@ def source_table(
         {"BANDS": [(b.e_min, b.e_max) for b in bands], "SYSERR": float(syserr_arcsec), "MLTHRESH": float(threshold),
          "ERRLEVEL": str(levels_origin)}
     )
+    table.meta.update(background_components(st.background, n_b))
     return table
 
 

@@ -254,3 +254,33 @@ def test_offaxis_source_in_a_vignetted_background_has_no_radial_pull(analytic_ps
     # The flat background alone pulls the source toward the optical axis.
     radial_flat, _ = _asimov_offaxis(analytic_psf, templates=False)
     assert radial_flat < -0.2
+
+
+# ---- the fitted components in the source list ----------------------------------------------
+
+
+def test_fitted_components_are_written_in_the_bands_hdu(tmp_path):
+    from astropy.io import fits
+
+    from mxt_pipeline.detect.bands import DEFAULT_BANDS
+    from mxt_pipeline.detect.pipeline import background_components
+    from mxt_pipeline.detect.srclist import bands_table, empty_source_table
+    from mxt_pipeline.io.srclist_product import write_srclist
+
+    two = background_components(np.array([[0.006, 0.001], [0.0015, 0.0066]]), 2)
+    assert two == {"BKG_SKY": [0.006, 0.0015], "BKG_PART": [0.001, 0.0066]}
+    # One flat component: all of it is flat.
+    assert background_components(np.array([[0.004], [0.005]]), 2) == {"BKG_SKY": [0.0, 0.0],
+                                                                       "BKG_PART": [0.004, 0.005]}
+    table = empty_source_table(2)
+    table.meta.update(two)
+    path = write_srclist(tmp_path / "src.fits", table, DEFAULT_BANDS, obs_id="T", syserr_arcsec=25.0,
+                         ml_threshold=10.0, tstart=1.0e8, tstop=1.0e8 + 5000.0)
+    with fits.open(path) as hdul:
+        bands = hdul["BANDS"].data
+        np.testing.assert_allclose(bands["BKG_SKY"], [0.006, 0.0015], rtol=1e-6)
+        np.testing.assert_allclose(bands["BKG_PART"], [0.001, 0.0066], rtol=1e-6)
+        assert hdul["BANDS"].columns["BKG_SKY"].unit == "count/pixel"
+    assert "BKG_SKY" not in bands_table(DEFAULT_BANDS).colnames
+    with pytest.raises(MXTInputError):
+        bands_table(DEFAULT_BANDS, {"BKG_SKY": [0.1]})
