@@ -232,7 +232,12 @@ def test_calibrate_levels_from_runs(small_setup):
 
 
 def test_sky_positions_are_at_their_angle_and_on_the_chip():
-    from mxt_pipeline.acceptance.detection import EDGE_MARGIN, SKY_CASES, ValidationSetup, sky_position
+    from mxt_pipeline.acceptance.detection import (
+        EDGE_MARGIN,
+        SKY_CASES,
+        ValidationSetup,
+        sky_position,
+    )
 
     cal = DetectionCalibration(psf=EnergyLobsterPSF(), teldef=FlatTeldef(),
                                effective_area=lambda e: 60.0 * np.exp(-np.asarray(e) / 3.0))
