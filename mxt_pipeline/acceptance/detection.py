@@ -258,13 +258,15 @@ def sky_position(setup: ValidationSetup, case: str, rng: np.random.Generator) ->
 
 
 def run_sky(setup: ValidationSetup, case: str, rng: np.random.Generator,
-            detector: Callable[[DetectionProblem], Listed], caldb=None) -> dict:
+            detector: Callable[[DetectionProblem], Listed], caldb=None, truth_dc: bool = False) -> dict:
     """One observation of a sky-study case: the bench's background field (its own seed,
     from ``rng``) plus a source drawn from the CALDB PSF, detected by ``detector``.
 
     Records whether the source is found (a listed source within half a spot FWHM), its
     offset, the signed radial offset (fitted minus true distance from the optical axis,
-    pixels: negative is toward the axis) and whether the truth is inside R90.
+    pixels: negative is toward the axis) and whether the truth is inside R90; with
+    ``truth_dc``, for a found source, the kernel's ``dc_true``, ``counts_fit`` and
+    ``b_eff`` (:func:`_truth_profile`).
     """
     scale = 5.0 if case.endswith("bkg5") else 1.0
     total = 50.0 if case.startswith("faint") else OFFAXIS_COUNTS
@@ -278,7 +280,8 @@ def run_sky(setup: ValidationSetup, case: str, rng: np.random.Generator,
         frac = psf.pixel_fractions(setup.y_edges, setup.z_edges, y0, z0, theta)
         img = background[b] + rng.poisson(counts[b] * setup.exposure * frac)
         bands.append(BandData(np.where(setup.exposure > 0, img, 0), setup.exposure))
-    listed = detector(setup.problem(bands))
+    prob = setup.problem(bands)
+    listed = detector(prob)
     i, d = _nearest(listed, y0, z0)
     found = i >= 0 and d < 0.5 * setup.fwhm()
     out = {"found": bool(found), "n_sources": int(listed.n_sources), "y": y0, "z": z0, "theta": theta,
@@ -288,7 +291,30 @@ def run_sky(setup: ValidationSetup, case: str, rng: np.random.Generator,
         out.update({"radial": radial, "r68": float(listed.r68[i]), "r90": float(listed.r90[i]),
                     "det_ml": float(listed.det_ml[i]), "inside90": bool(d < listed.r90[i]),
                     "inside68": bool(d < listed.r68[i])})
+    if found and truth_dc:
+        out.update(_truth_profile(setup, prob, y0, z0, listed.y[i], listed.z[i]))
     return out
+
+
+def _truth_profile(setup: ValidationSetup, prob: DetectionProblem, y0: float, z0: float, y: float, z: float) -> dict:
+    """The kernel's fit of the same problem: dC of the true position on the source's
+    profile (independent of the error levels: any level function's coverage follows),
+    the fitted counts and the background counts under the PSF,
+    ``B_eff = sum_b (sum_p P_bp b_bp) / (sum_p P_bp^2)`` (``b`` the fitted background
+    per pixel; for a Gaussian spot and a flat background ``b 4 pi sigma^2``)."""
+    kernel = detect_in_problem(prob, setup.params)
+    st = kernel.state
+    if st.n_sources == 0:
+        return {}
+    k = int(np.argmin(np.hypot(st.y - y, st.z - z)))
+    delta_c, _ = profile_function(prob, st, k, setup.params.ml_parameters())
+    b_eff = 0.0
+    for b, d in enumerate(prob.bands):
+        frac = setup.psfs[b].pixel_fractions(setup.y_edges, setup.z_edges, st.y[k], st.z[k], float(st.theta[k]))
+        p = frac * d.exposure
+        b_eff += float((p * d.background_image(st.background[b])).sum() / max(float((p * p).sum()), 1e-300))
+    return {"dc_true": float(delta_c(y0 - st.y[k], z0 - st.z[k])), "counts_fit": float(st.counts[k].sum()),
+            "b_eff": b_eff, "det_ml_kernel": float(st.det_ml[k])}
 
 
 def summarise_sky(results: Mapping[str, list[dict]]) -> dict:
@@ -734,7 +760,7 @@ def _task(task: tuple) -> tuple:
             out = run_onaxis(setup, float(case.split("_")[1]), rng, reference=extra.get("reference", False),
                              detector=detector)
         elif case in SKY_CASES or case in FAINT_CASES:
-            out = run_sky(setup, case, rng, detector, caldb=_CALDB)
+            out = run_sky(setup, case, rng, detector, caldb=_CALDB, truth_dc=case in FAINT_CASES)
         elif case == "pair":
             out = run_pair(setup, 200.0, 1.5, rng, detector=detector)
         elif case == "empty":
