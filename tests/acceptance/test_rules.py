@@ -281,3 +281,20 @@ def test_summarise_sky_judges_the_radial_offset_and_the_coverage():
     # A 1-pixel pull toward the axis is 10 SEM: fails.
     assert not rep["criteria"]["offaxis_10: mean radial offset within 2 SEM of 0"]["pass"]
     assert rep["cases"]["offaxis_10"]["mean_radial_offset_arcsec"] == pytest.approx(-PIXEL_SCALE_ARCSEC)
+
+
+def test_summarise_sky_gives_the_dc_coverage_at_the_levels():
+    from mxt_pipeline.acceptance.detection import sky_markdown, summarise_sky
+    from mxt_pipeline.detect.levels import ErrorLevels
+
+    levels = ErrorLevels((10.0, 20.0), (3.0, 2.3), (6.0, 4.6))
+    # DET_ML 10 -> L90 = 6: dC 3 and 5.9 inside, 6.1 outside; DET_ML 20 -> 4.6: 4.7 outside.
+    runs = [{"found": True, "radial": 0.0, "offset": 1.0, "inside90": True, "inside68": True, "theta": 0.0,
+             "seconds": 1.0, "det_ml": ml, "dc_true": dc, "counts_fit": 60.0, "b_eff": 200.0}
+            for ml, dc in ((10.0, 3.0), (10.0, 5.9), (10.0, 6.1), (20.0, 4.7))]
+    rep = summarise_sky({"faint50_bkg5": runs}, levels)
+    case = rep["cases"]["faint50_bkg5"]
+    assert case["dc_runs"] == 4 and case["coverage90_dc_level"] == 0.5
+    assert case["level90_factor_needed"] == pytest.approx(np.quantile([0.5, 5.9 / 6, 6.1 / 6, 4.7 / 4.6], 0.9))
+    rep["settings"] = {"command": "python -m mxt_pipeline.acceptance.detection --sky 4"}
+    assert "| faint50_bkg5 | 4 | 0.500" in sky_markdown(rep)
