@@ -1218,6 +1218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "bench's own background), N runs per case; writes OUT and OUT with .md")
     ap.add_argument("--sky-cases", default=",".join(SKY_CASES + FAINT_CASES),
                     help="comma-separated cases of --sky (default: all)")
+    ap.add_argument("--sky-from", type=Path, nargs="+", default=None, metavar="REPORT",
+                    help="re-summarise the runs of saved --sky reports (merged; no simulation) into OUT")
     ap.add_argument("--caldb", default=None)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
@@ -1232,6 +1234,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{msg}, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
 
     setup = ValidationSetup.from_caldb(args.caldb)
+    if args.sky_from:
+        merged: dict[str, list[dict]] = {}
+        commands = []
+        for path in args.sky_from:
+            saved = json.loads(Path(path).read_text())
+            commands.append(saved["settings"]["command"])
+            for case, runs in saved["runs"].items():
+                merged.setdefault(case, []).extend(runs)
+        report = summarise_sky(merged, setup.params.error_levels or ErrorLevels())
+        report["settings"] = {"command": " && ".join(commands), "resummarised_from": [str(p) for p in args.sky_from]}
+        report["runs"] = merged
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2, default=float) + "\n")
+        args.out.with_suffix(".md").write_text(sky_markdown(report))
+        return 0
     if args.sky > 0:
         cases = tuple(c for c in args.sky_cases.split(",") if c)
         unknown = sorted(set(cases) - set(SKY_CASES + FAINT_CASES))
