@@ -318,12 +318,16 @@ def solve_linear_poisson(
     n_var = x.size
     diag = np.arange(n_var)
     noise = _REL_NOISE * 2.0 * float(np.sum(c))
+    held = np.zeros(n_var, bool)
     for _ in range(max_iter):
         r = c / m
         grad = 2.0 * (tot - a @ r)
         hess = 2.0 * (a * (r / m)) @ a.T
-        # Variables at the bound 0 that the gradient pushes further down are held.
-        hold = (~free) | ((x <= 0.0) & (grad > 0.0))
+        # Variables at the bound 0 (or whose share of the model is below the rounding
+        # noise) that the gradient pushes further down are held: the epsilon-active set
+        # (see the compiled kernel).
+        at_bound = (x <= 0.0) | (x * np.abs(tot) <= _REL_NOISE * float(np.sum(c))) | held
+        hold = (~free) | (at_bound & (grad > 0.0))
         if hold.any():
             idx = np.flatnonzero(~hold)
             if idx.size == 0:
@@ -355,9 +359,15 @@ def solve_linear_poisson(
                 break
             t *= 0.5
         if not accepted:
-            # No decrease at machine precision: we are at the minimum.
+            # Hold the variables the full step takes below 0 and retry from the same
+            # point; otherwise no decrease at machine precision: at the minimum.
+            clip = idx[(x[idx] + step < 0.0) & ~held[idx]]
+            if 0 < clip.size < idx.size:
+                held[clip] = True
+                continue
             converged = True
             break
+        held[:] = False
         x, cval, m = x_new, c_new, m_new
     hess = 2.0 * (a * (c / (m * m))[None, :]) @ a.T
     return x, float(cval), hess, converged

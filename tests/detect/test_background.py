@@ -284,3 +284,21 @@ def test_fitted_components_are_written_in_the_bands_hdu(tmp_path):
     assert "BKG_SKY" not in bands_table(DEFAULT_BANDS).colnames
     with pytest.raises(MXTInputError):
         bands_table(DEFAULT_BANDS, {"BKG_SKY": [0.1]})
+
+
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+def test_nearly_collinear_components_reach_the_minimum(engine):
+    # Found by the KKT property: weak vignetting (templates 0.5% apart), no particle
+    # background, start (1, 1).  The Newton step of the particle amplitude (at ~1e-14)
+    # was clipped at 0 and the projected step was no descent direction for the sky one:
+    # the solver stopped at C = 663 instead of 338.  Held, it converges.
+    from mxt_pipeline.detect._newton import HAVE_NUMBA
+
+    if engine == "numba" and not HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    data, _ = _two_component_band(np.random.default_rng(91), n=16, sky=0.5, particle=0.0, strength=0.05078125)
+    x, cval, _, ok = solve_linear_poisson(data.t_nz, data.t_sum, data.c, np.r_[1.0, 1.0], np.ones(2, bool),
+                                          engine=engine)
+    x_ref, c_ref = _scipy_minimum(data.t_nz, data.t_sum, data.c, np.r_[1.0, 1.0])
+    assert ok and cval <= c_ref + 1e-6
+    np.testing.assert_allclose(x, x_ref, atol=1e-5)
