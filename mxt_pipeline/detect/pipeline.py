@@ -73,6 +73,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Background models of :class:`DetectionParameters`.
+BACKGROUND_MODELS = ("sky+particle", "flat")
+
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,11 @@ class DetectionParameters:
         dC levels of the 68% and 90% contours vs DET_ML
         (:mod:`~mxt_pipeline.detect.levels`); None: those of the CALDB SYSERR file in
         :func:`detect_sources`, Wilks' levels in :func:`detect_in_problem`.
+    background_model : {"sky+particle", "flat"}
+        Background of :func:`detect_sources`: the vignetted sky and the flat particle
+        components (:func:`~mxt_pipeline.detect.images.background_templates`), or one
+        flat component (the model before issue 21: no radial pull correction, but no
+        competition of the sky component with a faint source near the axis).
     """
 
     det_ml_threshold: float | None = None
@@ -127,6 +135,7 @@ class DetectionParameters:
     psf_systematic: float = DEFAULT_PSF_SYSTEMATIC
     max_fits: int = 80
     error_levels: ErrorLevels | None = None
+    background_model: str = "sky+particle"
 
     @property
     def threshold(self) -> float:
@@ -431,8 +440,10 @@ def detect_sources(
         events, bands, cal.teldef, bad_mask=cal.bad_mask, attitude=attitude, subsample=params.subsample
     )
     psfs = cal.band_psfs(bands, params.photon_index)
-    problem = _problem_from_images(images, psfs, cal.teldef, params.margin,
-                                   cal.band_vignetting(bands, SKY_PHOTON_INDEX))
+    if params.background_model not in BACKGROUND_MODELS:
+        raise MXTInputError(f"unknown background model {params.background_model!r}; known: {list(BACKGROUND_MODELS)}")
+    sky = cal.band_vignetting(bands, SKY_PHOTON_INDEX) if params.background_model == "sky+particle" else None
+    problem = _problem_from_images(images, psfs, cal.teldef, params.margin, sky)
     result = detect_in_problem(problem, params)
     if attitude is not None:
         ref = attitude.rotation(np.array([images.t_ref]))

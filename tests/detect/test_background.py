@@ -302,3 +302,28 @@ def test_nearly_collinear_components_reach_the_minimum(engine):
     x_ref, c_ref = _scipy_minimum(data.t_nz, data.t_sum, data.c, np.r_[1.0, 1.0])
     assert ok and cval <= c_ref + 1e-6
     np.testing.assert_allclose(x, x_ref, atol=1e-5)
+
+
+def test_detect_sources_background_model_option(monkeypatch):
+    from dataclasses import replace
+
+    from mxt_pipeline.caldb import products
+    from mxt_pipeline.detect.bandpsf import DetectionCalibration
+    from mxt_pipeline.detect.pipeline import DetectionParameters, detect_sources
+
+    from .test_pipeline import _observation
+
+    monkeypatch.delenv("CALDB", raising=False)
+    monkeypatch.delenv("MXT_CALDB_URL", raising=False)
+    calset = products.CalibrationSet.from_caldb()
+    ev, _, _, _ = _observation(np.random.default_rng(3), [(30.0, -40.0, 300)], bkg_per_pixel=0.01, calset=calset,
+                               t0=3.0e8)
+    cal = DetectionCalibration.from_calset(calset)
+    two = detect_sources(ev, cal)
+    flat = detect_sources(ev, cal, params=replace(DetectionParameters(), background_model="flat"))
+    assert len(two) >= 1 and len(flat) >= 1
+    # The flat model reports its whole background as flat; the two-component one splits it.
+    assert flat.meta["BKG_SKY"] == [0.0, 0.0] and all(v > 0 for v in flat.meta["BKG_PART"])
+    assert sum(two.meta["BKG_SKY"]) + sum(two.meta["BKG_PART"]) > 0
+    with pytest.raises(MXTInputError):
+        detect_sources(ev, cal, params=replace(DetectionParameters(), background_model="spline"))
