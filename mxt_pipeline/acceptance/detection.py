@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -79,7 +80,13 @@ from mxt_pipeline.detect.bandpsf import DetectionCalibration
 from mxt_pipeline.detect.bands import DEFAULT_BANDS, EnergyBand, format_bands
 from mxt_pipeline.detect.blas import single_blas_thread
 from mxt_pipeline.detect.crlb import position_bound
-from mxt_pipeline.detect.images import build_images, chip_coverage, detector_grid
+from mxt_pipeline.detect.images import (
+    SKY_PHOTON_INDEX,
+    background_templates,
+    build_images,
+    chip_coverage,
+    detector_grid,
+)
 from mxt_pipeline.detect.levels import (
     ErrorLevels,
     LevelCalibration,
@@ -179,6 +186,220 @@ def measure_empty_field_background(seeds: Sequence[int], duration: float = 10000
 
 
 # --------------------------------------------------------------------------------------
+# Sky-background study (issue 21, items 1 and 5): the bench's own background
+# --------------------------------------------------------------------------------------
+
+#: Off-axis cases: a 300-count source at 10', 20', 28' (random azimuth, at least
+#: :data:`EDGE_MARGIN` pixels inside the chip) or near a chip edge.
+SKY_CASES = ("offaxis_10", "offaxis_20", "offaxis_28", "offaxis_edge")
+#: Faint on-axis sources over the standard background and five times it.
+FAINT_CASES = ("faint50_bkg1", "faint50_bkg5")
+#: Random streams of those cases (apart from CASES and LEVEL_CASES).
+SKY_STREAM = 2000
+#: Source counts of the off-axis cases.
+OFFAXIS_COUNTS = 300.0
+#: Least distance (pixels) of an off-axis source from the chip edge; the ``edge`` case
+#: puts the source this far inside a random edge.
+EDGE_MARGIN = 16.0
+
+
+@functools.lru_cache(maxsize=4)
+def _bench_calibration(caldb, day: int):
+    return load_calibration(caldb, met=float(day * 86400.0))
+
+
+def bench_background(seed: int, scale: float = 1.0, *, duration: float = 10000.0, caldb=None,
+                     bands: Sequence[EnergyBand] = DEFAULT_BANDS) -> list[np.ndarray]:
+    """Band images of the bench's empty field (vignetted CXB and particles), binned as the
+    detection bins them (:func:`measure_empty_field_background`'s observation).
+
+    ``scale`` multiplies the CXB intensity and both particle rates of the bench's
+    defaults (5: five times the standard background).
+    """
+    sc = replace(gp_scenario(int(seed), n_sources=1, duration=float(duration)), sources=[], object="empty field")
+    if scale != 1.0:
+        sc = replace(sc, cxb=replace(sc.cxb, intensity_2_10=sc.cxb.intensity_2_10 * scale),
+                     particle=replace(sc.particle, rate_cm2_s_kev=sc.particle.rate_cm2_s_kev * scale,
+                                      mip_rate_cm2_s=sc.particle.mip_rate_cm2_s * scale))  # fmt: skip
+    calset, info = _bench_calibration(caldb, int(np.floor(sc.tstart / 86400.0)))
+    ds = simulate(sc, int(seed), calset, caldb_info=info)
+    chain = ChainParams(ra_nom=float(sc.pointing.ra), dec_nom=float(sc.pointing.dec), obs_id=sc.obs_id,
+                        tstart=float(sc.tstart), tstop=float(sc.tstop))  # fmt: skip
+    events, _ = calibrate(ds.passes, ds.attitude, ds.angles, list(ds.saa.values()), calset, chain)
+    cal = DetectionCalibration.from_calset(calset)
+    images = build_images(events, bands, cal.teldef, bad_mask=cal.bad_mask, attitude=ds.attitude)
+    return [np.asarray(c) for c in images.counts]
+
+
+def sky_position(setup: ValidationSetup, case: str, rng: np.random.Generator) -> tuple[float, float]:
+    """True DET position of a source of a sky-study case (module constants)."""
+    ylo, yhi = setup.y_edges[0] + EDGE_MARGIN, setup.y_edges[-1] - EDGE_MARGIN
+    zlo, zhi = setup.z_edges[0] + EDGE_MARGIN, setup.z_edges[-1] - EDGE_MARGIN
+    kind = case.split("_")[1]
+    if kind == "edge":
+        side = int(rng.integers(4))
+        along = float(rng.uniform(-0.5, 0.5) * 0.5 * (yhi - ylo))
+        return [(ylo, along), (yhi, along), (along, zlo), (along, zhi)][side]
+    if case.startswith("faint"):
+        y0, z0 = rng.uniform(-0.5, 0.5, 2)
+        return float(y0), float(z0)
+    theta = float(kind)
+    for _ in range(1000):
+        phi = rng.uniform(0.0, 2.0 * np.pi)
+        # Radius in DET pixels of the off-axis angle along that azimuth (the TELDEF's scale).
+        r = theta * 60.0 / C.PIXEL_SCALE_ARCSEC
+        for _it in range(3):
+            th = float(setup.theta_of(np.r_[r * np.cos(phi)], np.r_[r * np.sin(phi)])[0]) if setup.theta_of else r
+            r *= theta / max(th, 1e-9) if setup.theta_of else 1.0
+        y, z = r * np.cos(phi), r * np.sin(phi)
+        if ylo <= y <= yhi and zlo <= z <= zhi:
+            return float(y), float(z)
+    raise ValueError(f"no position {theta}' off axis on the chip")
+
+
+def run_sky(setup: ValidationSetup, case: str, rng: np.random.Generator,
+            detector: Callable[[DetectionProblem], Listed], caldb=None, truth_dc: bool = False) -> dict:
+    """One observation of a sky-study case: the bench's background field (its own seed,
+    from ``rng``) plus a source drawn from the CALDB PSF, detected by ``detector``.
+
+    Records whether the source is found (a listed source within half a spot FWHM), its
+    offset, the signed radial offset (fitted minus true distance from the optical axis,
+    pixels: negative is toward the axis) and whether the truth is inside R90; with
+    ``truth_dc``, for a found source, the kernel's ``dc_true``, ``counts_fit`` and
+    ``b_eff`` (:func:`_truth_profile`).
+    """
+    scale = 5.0 if case.endswith("bkg5") else 1.0
+    total = 50.0 if case.startswith("faint") else OFFAXIS_COUNTS
+    y0, z0 = sky_position(setup, case, rng)
+    seed_bg = int(rng.integers(0, 2**31 - 1))
+    background = bench_background(seed_bg, scale, caldb=caldb, bands=setup.bands)
+    theta = float(setup.theta_of(np.r_[y0], np.r_[z0])[0]) if setup.theta_of is not None else 0.0
+    counts = total * setup.band_fractions
+    bands = []
+    for b, psf in enumerate(setup.psfs):
+        frac = psf.pixel_fractions(setup.y_edges, setup.z_edges, y0, z0, theta)
+        img = background[b] + rng.poisson(counts[b] * setup.exposure * frac)
+        bands.append(BandData(np.where(setup.exposure > 0, img, 0), setup.exposure))
+    prob = setup.problem(bands)
+    listed = detector(prob)
+    i, d = _nearest(listed, y0, z0)
+    found = i >= 0 and d < 0.5 * setup.fwhm()
+    out = {"found": bool(found), "n_sources": int(listed.n_sources), "y": y0, "z": z0, "theta": theta,
+           "background_seed": seed_bg, "offset": d if found else None}
+    if found:
+        radial = float(np.hypot(listed.y[i], listed.z[i]) - np.hypot(y0, z0))
+        out.update({"radial": radial, "r68": float(listed.r68[i]), "r90": float(listed.r90[i]),
+                    "det_ml": float(listed.det_ml[i]), "inside90": bool(d < listed.r90[i]),
+                    "inside68": bool(d < listed.r68[i])})
+    if found and truth_dc:
+        out.update(_truth_profile(setup, prob, y0, z0, listed.y[i], listed.z[i]))
+    return out
+
+
+def _truth_profile(setup: ValidationSetup, prob: DetectionProblem, y0: float, z0: float, y: float, z: float) -> dict:
+    """The kernel's fit of the same problem: dC of the true position on the source's
+    profile (independent of the error levels: any level function's coverage follows),
+    the fitted counts and the background counts under the PSF,
+    ``B_eff = sum_b (sum_p P_bp b_bp) / (sum_p P_bp^2)`` (``b`` the fitted background
+    per pixel; for a Gaussian spot and a flat background ``b 4 pi sigma^2``)."""
+    kernel = detect_in_problem(prob, setup.params)
+    st = kernel.state
+    if st.n_sources == 0:
+        return {}
+    k = int(np.argmin(np.hypot(st.y - y, st.z - z)))
+    delta_c, _ = profile_function(prob, st, k, setup.params.ml_parameters())
+    b_eff = 0.0
+    for b, d in enumerate(prob.bands):
+        frac = setup.psfs[b].pixel_fractions(setup.y_edges, setup.z_edges, st.y[k], st.z[k], float(st.theta[k]))
+        p = frac * d.exposure
+        b_eff += float((p * d.background_image(st.background[b])).sum() / max(float((p * p).sum()), 1e-300))
+    return {"dc_true": float(delta_c(y0 - st.y[k], z0 - st.z[k])), "counts_fit": float(st.counts[k].sum()),
+            "b_eff": b_eff, "det_ml_kernel": float(st.det_ml[k])}
+
+
+def summarise_sky(results: Mapping[str, list[dict]], levels: ErrorLevels | None = None) -> dict:
+    """Figures and verdicts of the sky-study cases (issue 21 goals).
+
+    Off-axis: the mean signed radial offset of the detected runs within 2 SEM of zero,
+    and R90 coverage 0.90 +/- 0.03 (:data:`COVERAGE_RULE`); faint sources: the coverage.
+    Where the runs carry ``dc_true`` (faint cases), the coverage of the contour at the
+    ``levels`` (the brick's, :class:`~mxt_pipeline.detect.levels.ErrorLevels`) is given
+    too, with the factor on the 90% level that would have held 90% of this sample
+    (``level90_factor_needed``: the 90% quantile of ``dc_true / L90(DET_ML)``).
+    """
+    out: dict = {"cases": {}, "criteria": {}}
+    scale = C.PIXEL_SCALE_ARCSEC
+    for name, runs in results.items():
+        found = [r for r in runs if r["found"]]
+        n, k = len(runs), len(found)
+        inside = int(sum(r["inside90"] for r in found))
+        verdict = coverage_verdict(inside, k)
+        case = {"runs": n, "detected": k, "detection_efficiency": k / n if n else float("nan"),
+                "detection_efficiency_ci95": clopper_pearson(k, n), "inside90": inside,
+                "coverage90_detected": verdict["value"], "coverage90_detected_ci95": verdict["ci95"],
+                "coverage68_detected": (sum(r["inside68"] for r in found) / k) if k else float("nan"),
+                "median_theta_arcmin": float(np.median([r["theta"] for r in runs])) if runs else float("nan"),
+                "seconds_per_run": float(np.mean([r["seconds"] for r in runs])) if runs else float("nan")}
+        if name.startswith("offaxis_") and k:
+            radial = np.array([r["radial"] for r in found]) * scale
+            mean = float(radial.mean())
+            sem = float(radial.std(ddof=1) / np.sqrt(k)) if k > 1 else float("inf")
+            case.update({"mean_radial_offset_arcsec": mean, "sem_radial_offset_arcsec": sem,
+                         "median_offset_arcsec": float(np.median([r["offset"] for r in found]) * scale)})
+            out["criteria"][f"{name}: mean radial offset within 2 SEM of 0"] = {
+                "value": mean, "requirement": f"|mean| <= 2 SEM = {2 * sem:.3g} arcsec", "n": k,
+                "pass": bool(abs(mean) <= 2 * sem)}
+        with_dc = [r for r in found if r.get("dc_true") is not None]
+        if with_dc and levels is not None:
+            l90 = np.array([levels.at(r["det_ml"])[1] for r in with_dc])
+            ratio = np.array([r["dc_true"] for r in with_dc]) / l90
+            k_in = int(np.sum(ratio <= 1.0))
+            case.update({"dc_runs": len(with_dc), "coverage90_dc_level": k_in / len(with_dc),
+                         "coverage90_dc_level_ci95": clopper_pearson(k_in, len(with_dc)),
+                         "level90_factor_needed": float(np.quantile(ratio, 0.9)),
+                         "median_det_ml": float(np.median([r["det_ml"] for r in with_dc])),
+                         "median_counts_fit": float(np.median([r["counts_fit"] for r in with_dc])),
+                         "median_b_eff": float(np.median([r["b_eff"] for r in with_dc]))})
+        out["cases"][name] = case
+        out["criteria"][f"{name}: R90 coverage (detected runs)"] = verdict
+    return out
+
+
+def sky_markdown(report: Mapping) -> str:
+    """The sky study's report as markdown (figures, binomial intervals, command)."""
+    lines = ["# Detection with a background that follows the sky (issue 21, items 1 and 5)", "",
+             f"Command: `{report['settings']['command']}`", "",
+             "Background: the bench's empty field (vignetted CXB and particles, simulated, calibrated and binned "
+             "as `mxt run` does), one field per run on its own seed; source drawn from the CALDB PSF; "
+             "detected by the `detect` brick of `mxt run`.  Offsets in arcsec; radial: fitted minus true "
+             "distance from the optical axis (negative: toward the axis).", "",
+             "| case | runs | detected | R90 coverage (95% CI) | mean radial offset +/- SEM | median offset | s/run |",
+             "|---|---|---|---|---|---|---|"]
+    for name, c in report["cases"].items():
+        lo, hi = c["coverage90_detected_ci95"]
+        radial = (f"{c['mean_radial_offset_arcsec']:+.1f} +/- {c['sem_radial_offset_arcsec']:.1f}"
+                  if "mean_radial_offset_arcsec" in c else "-")
+        med = f"{c['median_offset_arcsec']:.1f}" if "median_offset_arcsec" in c else "-"
+        lines.append(f"| {name} | {c['runs']} | {c['detected']} | {c['coverage90_detected']:.3f} "
+                     f"({lo:.3f}-{hi:.3f}) | {radial} | {med} | {c['seconds_per_run']:.1f} |")
+    faint = {k: c for k, c in report["cases"].items() if "dc_runs" in c}
+    if faint:
+        lines += ["", "Faint cases: the kernel's dC at the true position against the brick's 90% level "
+                  "L90(DET_ML) (CALDB DCLEVELS).", "",
+                  "| case | runs with dC | dC_true <= L90 (95% CI) | L90 factor for 90% | median DET_ML | "
+                  "median fitted counts | median B_eff |", "|---|---|---|---|---|---|---|"]
+        for name, c in faint.items():
+            lo, hi = c["coverage90_dc_level_ci95"]
+            lines.append(f"| {name} | {c['dc_runs']} | {c['coverage90_dc_level']:.3f} ({lo:.3f}-{hi:.3f}) | "
+                         f"{c['level90_factor_needed']:.2f} | {c['median_det_ml']:.1f} | "
+                         f"{c['median_counts_fit']:.0f} | {c['median_b_eff']:.0f} |")
+    lines += ["", "| criterion | value | requirement | verdict |", "|---|---|---|---|"]
+    for k, v in report["criteria"].items():
+        lines.append(f"| {k} | {v['value']:.4g} | {v['requirement']} | {'PASS' if v['pass'] else 'FAIL'} |")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------
 # Process settings
 # --------------------------------------------------------------------------------------
 
@@ -203,6 +424,9 @@ class ValidationSetup:
     bands: tuple[EnergyBand, ...] = DEFAULT_BANDS
     params: DetectionParameters = field(default_factory=DetectionParameters)
     teldef: object | None = None
+    #: ``f(theta) -> (S, B)``: band-averaged vignetting of the sky background component
+    #: (the detection's two-component background, :func:`~mxt_pipeline.detect.images.background_templates`).
+    sky_vignetting: Callable[[np.ndarray], np.ndarray] | None = None
 
     @classmethod
     def from_caldb(cls, caldb=None, bands: Sequence[EnergyBand] = DEFAULT_BANDS, background: float = STANDARD_BACKGROUND,
@@ -236,14 +460,19 @@ class ValidationSetup:
             return np.hypot(ay, az)
 
         return cls(y_edges, z_edges, exposure, psfs, np.asarray(fractions, float), np.full(len(bands), float(background)),
-                   theta_of, name, tuple(bands), params, cal.teldef)
+                   theta_of, name, tuple(bands), params, cal.teldef, cal.band_vignetting(bands, SKY_PHOTON_INDEX))
 
     @property
     def n_bands(self) -> int:
         return len(self.psfs)
 
     def problem(self, bands: Sequence[BandData]) -> DetectionProblem:
+        """The detection problem of band images, with the detection's background templates."""
         kwargs = {} if self.theta_of is None else {"theta_of": self.theta_of}
+        if self.sky_vignetting is not None and self.theta_of is not None:
+            templates = background_templates(self.exposure, self.y_edges, self.z_edges, self.theta_of,
+                                             self.sky_vignetting, len(bands))
+            bands = [BandData(b.counts, b.exposure, t) for b, t in zip(bands, templates)]
         return DetectionProblem(self.y_edges, self.z_edges, bands, self.psfs, margin=self.params.margin, **kwargs)
 
     def fwhm(self) -> float:
@@ -533,11 +762,13 @@ def calibrate_threshold(det_ml_values: np.ndarray, n_fields: int, target_rate: f
 
 _SETUP: ValidationSetup | None = None
 _DETECTOR: BrickDetector | None = None
+_CALDB = None
 
 
 def _init_worker(caldb) -> None:
-    global _SETUP, _DETECTOR
+    global _SETUP, _DETECTOR, _CALDB
     logging.basicConfig(level=logging.WARNING)
+    _CALDB = caldb
     _SETUP = ValidationSetup.from_caldb(caldb)
     _DETECTOR = BrickDetector(_SETUP, caldb)
 
@@ -554,6 +785,8 @@ def _task(task: tuple) -> tuple:
         elif case.startswith(ONAXIS_PREFIXES):
             out = run_onaxis(setup, float(case.split("_")[1]), rng, reference=extra.get("reference", False),
                              detector=detector)
+        elif case in SKY_CASES or case in FAINT_CASES:
+            out = run_sky(setup, case, rng, detector, caldb=_CALDB, truth_dc=case in FAINT_CASES)
         elif case == "pair":
             out = run_pair(setup, 200.0, 1.5, rng, detector=detector)
         elif case == "empty":
@@ -788,6 +1021,8 @@ def _stream(case: str) -> int:
         return LEVEL_STREAM + LEVEL_CASES.index(case)
     if case == "calibration":
         return len(CASES)
+    if case in SKY_CASES + FAINT_CASES:
+        return SKY_STREAM + (SKY_CASES + FAINT_CASES).index(case)
     raise ValueError(f"unknown case {case!r}")
 
 
@@ -978,6 +1213,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "on-axis cases LEVEL_COUNTS, K detected runs each (use a seed other than the validation's)")
     ap.add_argument("--write-syserr", type=Path, default=None,
                     help="with --calibrate-levels: write a SYSERR CALDB file holding the calibrated levels")
+    ap.add_argument("--sky", type=int, default=0, metavar="N",
+                    help="instead of the validation: the sky-background study (off-axis and faint cases on the "
+                         "bench's own background), N runs per case; writes OUT and OUT with .md")
+    ap.add_argument("--sky-cases", default=",".join(SKY_CASES + FAINT_CASES),
+                    help="comma-separated cases of --sky (default: all)")
+    ap.add_argument("--sky-from", type=Path, nargs="+", default=None, metavar="REPORT",
+                    help="re-summarise the runs of saved --sky reports (merged; no simulation) into OUT")
     ap.add_argument("--caldb", default=None)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
@@ -992,6 +1234,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{msg}, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
 
     setup = ValidationSetup.from_caldb(args.caldb)
+    if args.sky_from:
+        merged: dict[str, list[dict]] = {}
+        commands = []
+        for path in args.sky_from:
+            saved = json.loads(Path(path).read_text())
+            commands.append(saved["settings"]["command"])
+            for case, runs in saved["runs"].items():
+                merged.setdefault(case, []).extend(runs)
+        report = summarise_sky(merged, setup.params.error_levels or ErrorLevels())
+        report["settings"] = {"command": " && ".join(commands), "resummarised_from": [str(p) for p in args.sky_from]}
+        report["runs"] = merged
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2, default=float) + "\n")
+        args.out.with_suffix(".md").write_text(sky_markdown(report))
+        return 0
+    if args.sky > 0:
+        cases = tuple(c for c in args.sky_cases.split(",") if c)
+        unknown = sorted(set(cases) - set(SKY_CASES + FAINT_CASES))
+        if unknown:
+            ap.error(f"unknown --sky-cases {unknown}; known: {list(SKY_CASES + FAINT_CASES)}")
+        with _executor(args.workers, args.caldb, log_progress) as execute:
+            results, _ = run_all(args.sky, args.seed, execute, n_reference=0, progress=progress, cases=cases)
+        report = summarise_sky(results, setup.params.error_levels or ErrorLevels())
+        report["settings"] = {
+            "command": "python -m mxt_pipeline.acceptance.detection " + " ".join(
+                a for a in (argv if argv is not None else sys.argv[1:])),
+            "n_per_case": args.sky, "seed": args.seed, "coverage_rule": COVERAGE_RULE,
+            "offaxis_counts": OFFAXIS_COUNTS, "edge_margin_pix": EDGE_MARGIN, "pixel_arcsec": C.PIXEL_SCALE_ARCSEC,
+            "bands_kev": [[b.e_min, b.e_max] for b in setup.bands], "band_fractions": setup.band_fractions.tolist(),
+            "wall_seconds": time.perf_counter() - t0, "workers": args.workers,
+        }
+        report["runs"] = results
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2, default=float) + "\n")
+        args.out.with_suffix(".md").write_text(sky_markdown(report))
+        for k, v in report["criteria"].items():
+            print(f"{'PASS' if v['pass'] else 'FAIL'}  {k}: {v['value']:.4g} (required {v['requirement']})")
+        return 0
     if args.calibrate_levels > 0:
         with _executor(args.workers, args.caldb, log_progress) as execute:
             results, stopping = run_all(args.calibrate_levels, args.seed, execute, min_detected=args.calibrate_levels,

@@ -65,6 +65,7 @@ def _newton(a, tot, c, x0, free, max_iter, tol):
         csum += c[p]
     grad = np.empty(n_var)
     hess = np.empty((n_var, n_var))
+    held = np.zeros(n_var, np.bool_)
     converged = False
     # Whether ``hess`` holds the Hessian at the current x.
     fresh = False
@@ -87,11 +88,16 @@ def _newton(a, tot, c, x0, free, max_iter, tol):
             for k in range(j):
                 hess[k, j] = hess[j, k]
         fresh = True
-        # Free variables not held at their bound 0.
+        # Free variables not held at their bound 0: a variable at 0, or whose share of
+        # the model is below the rounding noise (x_j tot_j <= _REL_NOISE * counts),
+        # that the gradient pushes down is held (the epsilon-active set of projected
+        # Newton methods: with nearly collinear columns the joint Newton step of a
+        # variable that cannot move is not a descent direction for the others).
         idx = np.empty(n_var, np.int64)
         n_act = 0
         for j in range(n_var):
-            if free[j] and not (x[j] <= 0.0 and grad[j] > 0.0):
+            at_bound = x[j] <= 0.0 or x[j] * abs(tot[j]) <= _REL_NOISE * csum or held[j]
+            if free[j] and not (at_bound and grad[j] > 0.0):
                 idx[n_act] = j
                 n_act += 1
         if n_act == 0:
@@ -133,9 +139,20 @@ def _newton(a, tot, c, x0, free, max_iter, tol):
                 break
             t *= 0.5
         if not accepted:
-            # No decrease at machine precision: the minimum is reached.
+            # No decrease along the projected step.  Variables the full step would take
+            # below 0 are held for a new step from the same point (once per point);
+            # otherwise the minimum is reached at machine precision.
+            n_clip = 0
+            for u in range(n_act):
+                if x[idx[u]] + step[u] < 0.0 and not held[idx[u]]:
+                    held[idx[u]] = True
+                    n_clip += 1
+            if n_clip > 0 and n_act > n_clip:
+                continue
             converged = True
             break
+        for j in range(n_var):
+            held[j] = False
         for j in range(n_var):
             x[j] = x_new[j]
         for p in range(n):

@@ -32,6 +32,23 @@ the pixel where a photon lands (a source outside the field still lights the dete
 through its arms), so the fit applies the vignetting of each source to its counts
 (see :mod:`mxt_pipeline.detect.pipeline`).
 
+Background templates (:func:`background_templates`).  The background of a band is
+fitted as two components with free non-negative amplitudes, as XMM ``emldetect`` and
+eROSITA ``ermldet`` fit their background maps:
+
+* the *sky* (cosmic X-ray background): photons that came through the optics, so the
+  pixel at off-axis angle ``theta`` receives them in proportion to the band-averaged
+  CALDB vignetting ``V_b(theta)`` (spectrum: the CXB power law of photon index
+  :data:`SKY_PHOTON_INDEX`), times the relative exposure: ``t_sky = g V_b(theta) /
+  V_b(0)`` (its amplitude is the sky background per pixel on the optical axis).  The
+  PSF spreads the sky's photons (spot, arms, halo); for a smooth, nearly quadratic
+  ``V`` that spreading adds a nearly constant term, which the flat component takes;
+* the *particle* background: deposits in the detector, not through the optics, flat
+  over the live pixels: ``t_part = g``.
+
+When the CALDB has no vignetting (or a flat one) the two templates coincide and a
+single flat component is fitted.
+
 Events used: PATTERN 0-12 (imaging patterns of the EPIC-pn convention), no STATUS bit
 among BADPIX, HOTPIX, INVALID_PATTERN, OUT_OF_BAND and PILEUP, TIME inside the GTIs,
 ENERGY inside the band.
@@ -52,6 +69,8 @@ from mxt_pipeline.errors import MXTInputError
 from mxt_pipeline.io.formats import STATUS_BITS
 
 __all__ = [
+    "SKY_PHOTON_INDEX",
+    "background_templates",
     "DetectionImages",
     "REJECT_STATUS",
     "detector_grid",
@@ -72,6 +91,11 @@ REJECT_STATUS = (
 )
 #: Highest PATTERN code used for imaging (0 single ... 12 quadruples).
 MAX_IMAGING_PATTERN = 12
+#: Photon index of the cosmic X-ray background (De Luca & Molendi 2004): the spectrum
+#: over which the vignetting of the sky background component is averaged in a band.
+SKY_PHOTON_INDEX = 1.41
+#: A sky template within this relative deviation of flat is treated as flat.
+FLAT_TOLERANCE = 1e-3
 
 
 @dataclass
@@ -360,3 +384,62 @@ def build_images(
         live_fraction = float(events.meta["LIVETIME"]) / ontime
     livetime = events.gti.exposure * live_fraction
     return DetectionImages(y_edges, z_edges, counts, exposure, float(livetime), tuple(bands), t_ref)
+
+
+def background_templates(
+    exposure: np.ndarray,
+    y_edges: np.ndarray,
+    z_edges: np.ndarray,
+    theta_of,
+    vignetting,
+    n_bands: int,
+    *,
+    n_theta: int = 256,
+) -> list[np.ndarray]:
+    """Background component templates of every band: sky (vignetted) and particle (flat).
+
+    Parameters
+    ----------
+    exposure : ndarray (ny, nz)
+        Relative exposure ``g``.
+    y_edges, z_edges : ndarray
+        Grid edges (DET pixels).
+    theta_of : callable
+        ``theta_of(y, z) -> arcmin``: off-axis angle of DET positions.
+    vignetting : callable or None
+        ``vignetting(theta) -> (S, n_bands)``: band-averaged vignetting of sky directions
+        (``DetectionCalibration.band_vignetting(bands, SKY_PHOTON_INDEX)``); None for none.
+    n_bands : int
+    n_theta : int
+        Samples of the vignetting in off-axis angle (linear interpolation between them;
+        the CALDB curves are smooth on the arcminute scale).
+
+    Returns
+    -------
+    list of ndarray (K, ny, nz)
+        Per band, ``[g V_b(theta) / V_b(0), g]`` (K = 2), or ``[g]`` (K = 1) when the
+        vignetting is flat over the usable pixels in every band (within
+        :data:`FLAT_TOLERANCE`; then the two templates would be the same).
+    """
+    g = np.asarray(exposure, float)
+    flat = [g[None].copy() for _ in range(n_bands)]
+    if vignetting is None:
+        return flat
+    yc = 0.5 * (np.asarray(y_edges, float)[1:] + np.asarray(y_edges, float)[:-1])
+    zc = 0.5 * (np.asarray(z_edges, float)[1:] + np.asarray(z_edges, float)[:-1])
+    yy, zz = np.meshgrid(yc, zc, indexing="ij")
+    theta = np.asarray(theta_of(yy.ravel(), zz.ravel()), float).reshape(yy.shape)
+    grid = np.linspace(0.0, max(float(theta.max()), 1e-6), n_theta)
+    v_grid = np.asarray(vignetting(grid), float).reshape(n_theta, n_bands)
+    v0 = v_grid[0]
+    if np.any(~np.isfinite(v_grid)) or np.any(v_grid < 0) or np.any(v0 <= 0):
+        raise MXTInputError("the band-averaged vignetting must be finite, >= 0 and > 0 on axis")
+    usable = g > 0
+    out = []
+    deviation = 0.0
+    for b in range(n_bands):
+        shape = np.interp(theta, grid, v_grid[:, b] / v0[b])
+        if np.any(usable):
+            deviation = max(deviation, float(np.max(np.abs(shape[usable] - 1.0))))
+        out.append(np.stack([g * shape, g]))
+    return out if deviation > FLAT_TOLERANCE else flat

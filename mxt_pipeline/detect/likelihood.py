@@ -14,8 +14,12 @@ are
   good time and attitude motion; :mod:`mxt_pipeline.detect.images`);
 * ``N_sb``: the source counts of the band that an unobstructed detector would have
   collected (all of the PSF, full exposure);
-* ``B_b``: the background counts per pixel of full exposure; ``t_bp`` the background
-  template (by default ``g_bp``: a flat background seen through the exposure).
+* ``sum_k B_bk t_bkp``: the background, a sum of components with non-negative linear
+  amplitudes ``B_bk`` and fixed templates ``t_bkp`` (by default one component,
+  ``t = g``: a flat background seen through the exposure; the detection fits two, the
+  vignetted sky and the flat particle background, see :mod:`.images`).
+
+(Below, "B" also stands for the vector of a band's background amplitudes.)
 
 The statistic is ``C = 2 sum_bp (m_bp - c_bp ln m_bp)`` (the seed's formula; the
 constant ``2 sum (c ln c - c)`` that turns it into the Poisson deviance is left out, so
@@ -124,9 +128,21 @@ class BandData:
     exposure : ndarray, shape (ny, nz)
         Relative exposure ``g`` in [0, 1]; pixels with 0 carry no data (bad pixels,
         outside the chip) and their counts are ignored.
-    background : ndarray, shape (ny, nz), optional
-        Background template ``t`` (expected background counts per unit of ``B``);
-        defaults to ``exposure``.
+    background : ndarray, shape (ny, nz) or (K, ny, nz), optional
+        Background template ``t`` (expected background counts per unit of ``B``), or K
+        component templates whose amplitudes are fitted separately (all >= 0);
+        defaults to ``exposure`` (one flat component).
+
+    Attributes
+    ----------
+    templates : ndarray (K, ny, nz)
+        The component templates.
+    background : ndarray (ny, nz)
+        Their sum: the background image of unit amplitudes (for plots and checks).
+    t_nz : ndarray (K, n)
+        Templates at the pixels with counts.
+    t_sum : ndarray (K,)
+        Templates summed over the usable pixels (exposure > 0).
     """
 
     counts: np.ndarray
@@ -138,8 +154,9 @@ class BandData:
     c: np.ndarray = field(init=False, repr=False)
     g_nz: np.ndarray = field(init=False, repr=False)
     t_nz: np.ndarray = field(init=False, repr=False)
-    t_sum: float = field(init=False, repr=False)
+    t_sum: np.ndarray = field(init=False, repr=False)
     exposure_t: np.ndarray = field(init=False, repr=False)
+    templates: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         counts = np.asarray(self.counts)
@@ -153,20 +170,24 @@ class BandData:
         if np.any(exposure < 0) or not np.all(np.isfinite(exposure)):
             raise MXTInputError("relative exposure must be finite and non-negative")
         bkg = exposure if self.background is None else np.asarray(self.background, dtype=float)
-        if bkg.shape != exposure.shape or np.any(bkg < 0) or not np.all(np.isfinite(bkg)):
-            raise MXTInputError("background template must match the image and be non-negative")
+        tmpl = bkg[None] if bkg.ndim == 2 else bkg
+        if (tmpl.ndim != 3 or tmpl.shape[1:] != exposure.shape or tmpl.shape[0] < 1 or np.any(tmpl < 0)
+                or not np.all(np.isfinite(tmpl))):
+            raise MXTInputError("background templates must match the image ((ny, nz) or (K, ny, nz)) "
+                                "and be finite and non-negative")
         self.counts = counts
         self.exposure = exposure
         # Contiguous transpose: products with it are BLAS calls without copies.
         self.exposure_t = np.ascontiguousarray(exposure.T)
-        self.background = bkg
+        self.templates = np.ascontiguousarray(tmpl)
+        self.background = tmpl.sum(axis=0)
         usable = (counts > 0) & (exposure > 0)
         iy, iz = np.nonzero(usable)
         self.iy, self.iz = iy.astype(np.intp), iz.astype(np.intp)
         self.c = counts[iy, iz].astype(float)
         self.g_nz = exposure[iy, iz]
-        self.t_nz = bkg[iy, iz]
-        self.t_sum = float(bkg[exposure > 0].sum())
+        self.t_nz = np.ascontiguousarray(tmpl[:, iy, iz])
+        self.t_sum = tmpl[:, exposure > 0].sum(axis=1)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -176,6 +197,23 @@ class BandData:
     def n_counts(self) -> float:
         """Counts in usable pixels."""
         return float(self.c.sum())
+
+    @property
+    def n_components(self) -> int:
+        """Number of background components K."""
+        return int(self.templates.shape[0])
+
+    def background_image(self, amplitudes: np.ndarray | float) -> np.ndarray:
+        """Background counts per pixel for component amplitudes (K,) (a scalar: all equal)."""
+        amp = np.broadcast_to(np.asarray(amplitudes, float).ravel(), (self.n_components,))
+        return np.tensordot(amp, self.templates, axes=1)
+
+    def background_start(self, amplitudes=None) -> np.ndarray:
+        """Component amplitudes (K,) from ``amplitudes`` (scalar or (K,)), or the counts
+        shared equally among the components when None."""
+        if amplitudes is None:
+            return 0.5 * self.n_counts / (self.n_components * np.maximum(self.t_sum, 1e-12))
+        return np.array(np.broadcast_to(np.asarray(amplitudes, float).ravel(), (self.n_components,)))
 
 
 # --------------------------------------------------------------------------------------
@@ -221,9 +259,9 @@ class AmplitudeSolution:
     """Best amplitudes of one band (or one set of histograms) for fixed positions."""
 
     counts: np.ndarray  # (S,) source counts N_s
-    background: float  # B
+    background: np.ndarray  # (K,) background component amplitudes B_k
     cstat: float  # C at the solution
-    hessian: np.ndarray  # (S+1, S+1) Hessian of C in (N_1..N_S, B)
+    hessian: np.ndarray  # (S+K, S+K) Hessian of C in (N_1..N_S, B_1..B_K)
     converged: bool
 
 
@@ -280,12 +318,16 @@ def solve_linear_poisson(
     n_var = x.size
     diag = np.arange(n_var)
     noise = _REL_NOISE * 2.0 * float(np.sum(c))
+    held = np.zeros(n_var, bool)
     for _ in range(max_iter):
         r = c / m
         grad = 2.0 * (tot - a @ r)
         hess = 2.0 * (a * (r / m)) @ a.T
-        # Variables at the bound 0 that the gradient pushes further down are held.
-        hold = (~free) | ((x <= 0.0) & (grad > 0.0))
+        # Variables at the bound 0 (or whose share of the model is below the rounding
+        # noise) that the gradient pushes further down are held: the epsilon-active set
+        # (see the compiled kernel).
+        at_bound = (x <= 0.0) | (x * np.abs(tot) <= _REL_NOISE * float(np.sum(c))) | held
+        hold = (~free) | (at_bound & (grad > 0.0))
         if hold.any():
             idx = np.flatnonzero(~hold)
             if idx.size == 0:
@@ -317,9 +359,15 @@ def solve_linear_poisson(
                 break
             t *= 0.5
         if not accepted:
-            # No decrease at machine precision: we are at the minimum.
+            # Hold the variables the full step takes below 0 and retry from the same
+            # point; otherwise no decrease at machine precision: at the minimum.
+            clip = idx[(x[idx] + step < 0.0) & ~held[idx]]
+            if 0 < clip.size < idx.size:
+                held[clip] = True
+                continue
             converged = True
             break
+        held[:] = False
         x, cval, m = x_new, c_new, m_new
     hess = 2.0 * (a * (c / (m * m))[None, :]) @ a.T
     return x, float(cval), hess, converged
@@ -348,39 +396,46 @@ def _solve(
     data: BandData,
     a_nz: np.ndarray,
     tot: np.ndarray,
-    start: tuple[np.ndarray, float] | None,
+    start: tuple[np.ndarray, np.ndarray | float] | None,
     free: np.ndarray | None,
 ) -> AmplitudeSolution:
     """Amplitudes of one band for given per-source pixel quantities (see solve_amplitudes)."""
     n_src = tot.shape[0]
+    n_bkg = data.n_components
     free_s = np.ones(n_src, dtype=bool) if free is None else np.asarray(free, dtype=bool)
     total = data.n_counts
     if total == 0.0:
         # No counts: C decreases with every amplitude, the MLE is zero.
-        return AmplitudeSolution(np.zeros(n_src), 0.0, 0.0, np.zeros((n_src + 1, n_src + 1)), True)
-    b_floor = 1e-6 * total / max(data.t_sum, 1e-12)
+        k = n_src + n_bkg
+        return AmplitudeSolution(np.zeros(n_src), np.zeros(n_bkg), 0.0, np.zeros((k, k)), True)
+    # Components that see no usable pixel (t_sum 0) carry no information: held at 0.
+    live = data.t_sum > 0
+    b_floor = 1e-6 * total / (n_bkg * np.maximum(data.t_sum, 1e-12))
     if start is None:
         n = np.where(free_s, 0.5 * total / max(n_src, 1) / np.maximum(tot, 1e-3), 0.0)
-        b = 0.5 * total / max(data.t_sum, 1e-12)
+        b = data.background_start()
     else:
         n = np.maximum(np.asarray(start[0], dtype=float), 0.0)
         if n.shape != (n_src,):
             raise MXTInputError(f"amplitude start has {n.shape} counts for {n_src} sources")
         n = np.where(free_s, np.maximum(n, 1e-3), n)
-        b = max(float(start[1]), b_floor)
-    a = np.vstack([a_nz, data.t_nz[None, :]])
-    x, cval, hess, ok = solve_linear_poisson(a, np.r_[tot, data.t_sum], data.c, np.r_[n, b], np.r_[free_s, True])
-    return AmplitudeSolution(x[:-1].copy(), float(x[-1]), cval, hess, ok)
+        # A component at its bound 0 restarts just above it, so that the Newton step
+        # can leave the bound when the other amplitudes have moved.
+        b = np.maximum(data.background_start(start[1]), b_floor)
+    b = np.where(live, b, 0.0)
+    a = np.vstack([a_nz, data.t_nz])
+    x, cval, hess, ok = solve_linear_poisson(a, np.r_[tot, data.t_sum], data.c, np.r_[n, b], np.r_[free_s, live])
+    return AmplitudeSolution(x[:n_src].copy(), x[n_src:].copy(), cval, hess, ok)
 
 
 def solve_amplitudes(
     data: BandData,
     bt: _BandTerms,
-    start: tuple[np.ndarray, float] | None = None,
+    start: tuple[np.ndarray, np.ndarray | float] | None = None,
     *,
     free: np.ndarray | None = None,
 ) -> AmplitudeSolution:
-    """Minimise the band's C over the amplitudes (N_s >= 0, B >= 0) at fixed positions.
+    """Minimise the band's C over the amplitudes (N_s >= 0, B_k >= 0) at fixed positions.
 
     Parameters
     ----------
@@ -388,8 +443,9 @@ def solve_amplitudes(
     bt : _BandTerms
         Per-source pixel quantities of the band (from :meth:`CashModel.band_terms`).
     start : (ndarray, float), optional
-        Starting amplitudes (N, B); default: half the counts shared among the sources,
-        half in the background.
+        Starting amplitudes (N, B) with B a scalar or one value per background
+        component; default: half the counts shared among the sources, half among the
+        background components.
     free : ndarray of bool, shape (S,), optional
         Sources whose counts are fitted; the others keep their start value (0 when
         there is no start): the null hypothesis of DET_ML fixes one source at 0.
@@ -433,6 +489,8 @@ class CashModel:
         shape = bands[0].shape
         if any(b.shape != shape for b in bands):
             raise MXTInputError("all band images must share one pixel grid")
+        if any(b.n_components != bands[0].n_components for b in bands):
+            raise MXTInputError("all band images must have the same number of background components")
         self.bands = list(bands)
         self.terms = terms
         #: Number of model evaluations (for benchmarks and tests).
@@ -446,6 +504,15 @@ class CashModel:
     def n_counts(self) -> float:
         """Counts in usable pixels, all bands."""
         return float(sum(b.n_counts for b in self.bands))
+
+    @property
+    def n_components(self) -> int:
+        """Background components K per band."""
+        return self.bands[0].n_components
+
+    def background_amplitudes(self, background) -> np.ndarray:
+        """Background amplitudes as a (B, K) array (from (B,) when K = 1, or (B, K))."""
+        return np.asarray(background, float).reshape(self.n_bands, self.n_components)
 
     def band_terms(
         self, b: int, y: np.ndarray, z: np.ndarray, theta: np.ndarray, derivatives: bool = False
@@ -465,29 +532,31 @@ class CashModel:
         *,
         gradient: bool = True,
     ) -> tuple[float, dict[str, np.ndarray]]:
-        """C and its partial derivatives for positions, counts (S, B) and background (B).
+        """C and its partial derivatives for positions, counts (S, B) and background (B, K).
+
+        ``background`` holds the K component amplitudes of every band ((B,) when K = 1).
 
         Returns
         -------
         cstat : float
         grad : dict
-            ``'y'``, ``'z'`` (S,), ``'counts'`` (S, B), ``'background'`` (B,); empty when
+            ``'y'``, ``'z'`` (S,), ``'counts'`` (S, B), ``'background'`` (B, K); empty when
             ``gradient`` is false.
         """
         y, z, theta = _as_positions(y, z, theta)
         counts = np.asarray(counts, float).reshape(y.size, self.n_bands)
-        background = np.asarray(background, float).reshape(self.n_bands)
+        background = self.background_amplitudes(background)
         total = 0.0
         gy = np.zeros(y.size)
         gz = np.zeros(y.size)
         gn = np.zeros((y.size, self.n_bands))
-        gb = np.zeros(self.n_bands)
+        gb = np.zeros_like(background)
         self.n_evaluations += 1
         for b, data in enumerate(self.bands):
             bt = self.band_terms(b, y, z, theta, derivatives=gradient)
             n = counts[:, b]
             x = np.r_[n, background[b]]
-            a = np.vstack([bt.a_nz, data.t_nz[None, :]])
+            a = np.vstack([bt.a_nz, data.t_nz])
             cval, m = _cstat_linear(x, a, np.r_[bt.tot, data.t_sum], data.c)
             total += cval
             if not gradient:
@@ -507,7 +576,7 @@ class CashModel:
         y: np.ndarray,
         z: np.ndarray,
         theta: np.ndarray,
-        start: Sequence[tuple[np.ndarray, float]] | None = None,
+        start: Sequence[tuple[np.ndarray, np.ndarray | float]] | None = None,
         *,
         free: np.ndarray | None = None,
         gradient: bool = True,
@@ -558,7 +627,7 @@ class CashModel:
             sols.append(sol)
             total += sol.cstat
             if gradient and bt is not None and data.c.size:
-                m = np.maximum(sol.counts @ a_nz + sol.background * data.t_nz, MODEL_FLOOR)
+                m = np.maximum(sol.counts @ a_nz + sol.background @ data.t_nz, MODEL_FLOOR)
                 gy_b, gz_b = _position_gradient(data, bt, data.c / m)
                 gy += 2.0 * sol.counts[: y.size] * gy_b
                 gz += 2.0 * sol.counts[: y.size] * gz_b
@@ -580,16 +649,17 @@ class CashModel:
     def model_images(
         self, y: np.ndarray, z: np.ndarray, theta: np.ndarray, counts: np.ndarray, background: np.ndarray
     ) -> list[np.ndarray]:
-        """Expected counts per pixel of every band (dense images)."""
+        """Expected counts per pixel of every band (dense images); background (B, K)."""
         y, z, theta = _as_positions(y, z, theta)
         counts = np.asarray(counts, float).reshape(y.size, self.n_bands)
+        background = self.background_amplitudes(background)
         out = []
         for b, data in enumerate(self.bands):
             img = np.zeros(data.shape)
             if y.size:
                 t = self.terms(b, y, z, theta, False)
                 img = np.einsum("s,sk,ski,skj->ij", counts[:, b], t.w, t.fy, t.fz)
-            out.append(data.exposure * img + float(np.asarray(background)[b]) * data.background)
+            out.append(data.exposure * img + data.background_image(background[b]))
         return out
 
 

@@ -137,7 +137,7 @@ class MLState:
     z: np.ndarray
     theta: np.ndarray  # (S,) arcmin, PSF angle used
     counts: np.ndarray  # (S, B)
-    background: np.ndarray  # (B,)
+    background: np.ndarray  # (B, K) background component amplitudes per band
     cstat: float
     solutions: list[AmplitudeSolution] = field(repr=False)
     converged: bool = True
@@ -154,10 +154,10 @@ class MLState:
     def n_sources(self) -> int:
         return int(self.y.size)
 
-    def warm(self, order: np.ndarray | None = None) -> list[tuple[np.ndarray, float]]:
+    def warm(self, order: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """Warm start of the amplitudes (optionally re-ordered / subset of sources)."""
         idx = np.arange(self.n_sources) if order is None else np.asarray(order)
-        return [(self.counts[idx, b], float(self.background[b])) for b in range(self.counts.shape[1])]
+        return [(self.counts[idx, b], np.asarray(self.background[b], float)) for b in range(self.counts.shape[1])]
 
     def without(self, index: int) -> MLState:
         """The state with source ``index`` removed (not refitted)."""
@@ -234,7 +234,7 @@ def fit_sources(
     if counts is not None and background is not None:
         counts = np.asarray(counts, float).reshape(n_src, problem.n_bands)
         warm = [
-            (np.r_[counts[order, b], np.full(n_extra, max(1.0, counts[:, b].mean() if n_src else 1.0))], float(background[b]))
+            (np.r_[counts[order, b], np.full(n_extra, max(1.0, counts[:, b].mean() if n_src else 1.0))], np.asarray(background[b], float))
             for b in range(problem.n_bands)
         ]
     best = {"c": np.inf, "sols": None}
@@ -297,8 +297,22 @@ def neighbours(problem: DetectionProblem, state: MLState, index: int, radius_fwh
     return mask
 
 
-def null_cstat(problem: DetectionProblem, state: MLState, index: int, params: MLParameters) -> float:
-    """C of the best fit without source ``index`` (its neighbours re-optimised)."""
+def null_cstat(problem: DetectionProblem, state: MLState, index: int, params: MLParameters,
+               shaped: DetectionProblem | None = None) -> float:
+    """C of the best fit without source ``index`` (its neighbours re-optimised).
+
+    The background keeps the shape of the full fit (its component amplitudes in the
+    ratio fitted with all sources: :meth:`DetectionProblem.with_background_shape`), its
+    level is refitted.  A background map given to the detection, as in ``emldetect``
+    and ``ermldet``: with the sky and particle components both free in the null, the
+    vignetted sky component (peaked on the optical axis) would absorb part of the broad
+    image of a source near the axis (its arms and halo) and DET_ML would lose several
+    units there; the shape is set by the whole chip, not by one source.
+    """
+    shaped = problem.with_background_shape(state.background) if shaped is None else shaped
+    if shaped is not problem:
+        problem = shaped
+        state = replace(state, background=np.ones((problem.n_bands, 1)))
     near = neighbours(problem, state, index, params.neighbour_radius)
     reduced = state.without(index)
     move = np.delete(near, index)
@@ -319,7 +333,8 @@ def null_cstat(problem: DetectionProblem, state: MLState, index: int, params: ML
 
 def detection_likelihoods(problem: DetectionProblem, state: MLState, params: MLParameters) -> MLState:
     """Fill ``det_ml`` and ``null_cstat`` of every source of ``state``."""
-    nulls = np.array([null_cstat(problem, state, i, params) for i in range(state.n_sources)])
+    shaped = problem.with_background_shape(state.background)
+    nulls = np.array([null_cstat(problem, state, i, params, shaped) for i in range(state.n_sources)])
     # A null fit cannot be better than the full fit (nested models); tiny negative
     # differences are optimiser tolerance.
     nulls = np.maximum(nulls, state.cstat)
@@ -501,8 +516,14 @@ def _try_add(problem: DetectionProblem, state: MLState, params: MLParameters, bu
         trial = fit_sources(
             problem, y, z, grown.theta, move=move, counts=counts, background=state.background, max_iter=params.max_iter
         )
-        # The current state is the best fit without the new source: it is the null.
-        gain = max(state.cstat - trial.cstat, 0.0)
+        # The current state is the best fit without the new source: it is the null,
+        # with the background shape of the trial (as for DET_ML, :func:`null_cstat`).
+        null = state.cstat
+        shaped = problem.with_background_shape(trial.background)
+        if shaped is not problem:
+            null = max(null, fit_sources(shaped, state.y, state.z, state.theta, move=np.zeros(state.n_sources, bool),
+                                         counts=state.counts, background=np.ones((problem.n_bands, 1))).cstat)
+        gain = max(null - trial.cstat, 0.0)
         factor = robust_factors(problem, trial.y, trial.z, trial.theta, trial.counts, trial.background,
                                 params.psf_systematic)[-1]  # fmt: skip
         if det_ml(np.array([gain * factor]), problem.n_bands)[0] >= params.det_ml_threshold:

@@ -42,7 +42,13 @@ from mxt_pipeline.datamodel import Attitude, EventList
 from mxt_pipeline.detect.bandpsf import DetectionCalibration
 from mxt_pipeline.detect.bands import EnergyBand, as_bands
 from mxt_pipeline.detect.blas import one_blas_thread
-from mxt_pipeline.detect.images import DetectionImages, build_images, select_events
+from mxt_pipeline.detect.images import (
+    SKY_PHOTON_INDEX,
+    DetectionImages,
+    background_templates,
+    build_images,
+    select_events,
+)
 from mxt_pipeline.detect.levels import WILKS, ErrorLevels
 from mxt_pipeline.detect.likelihood import BandData
 from mxt_pipeline.detect.mlfit import DEFAULT_DET_ML_THRESHOLD, MLParameters, MLState, run_ml
@@ -66,6 +72,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Background models of :class:`DetectionParameters`.
+BACKGROUND_MODELS = ("sky+particle", "flat")
 
 
 
@@ -107,6 +116,11 @@ class DetectionParameters:
         dC levels of the 68% and 90% contours vs DET_ML
         (:mod:`~mxt_pipeline.detect.levels`); None: those of the CALDB SYSERR file in
         :func:`detect_sources`, Wilks' levels in :func:`detect_in_problem`.
+    background_model : {"sky+particle", "flat"}
+        Background of :func:`detect_sources`: the vignetted sky and the flat particle
+        components (:func:`~mxt_pipeline.detect.images.background_templates`), or one
+        flat component (the model before issue 21: no radial pull correction, but no
+        competition of the sky component with a faint source near the axis).
     """
 
     det_ml_threshold: float | None = None
@@ -121,6 +135,7 @@ class DetectionParameters:
     psf_systematic: float = DEFAULT_PSF_SYSTEMATIC
     max_fits: int = 80
     error_levels: ErrorLevels | None = None
+    background_model: str = "sky+particle"
 
     @property
     def threshold(self) -> float:
@@ -237,6 +252,22 @@ def pixel_scale_arcsec(teldef, dety: np.ndarray, detz: np.ndarray) -> np.ndarray
     return 60.0 * np.sqrt(sy * sz)
 
 
+def background_components(background: np.ndarray, n_bands: int) -> dict[str, list[float]]:
+    """BKG_SKY and BKG_PART per band from fitted amplitudes (B, K).
+
+    With two components (K = 2, :func:`~mxt_pipeline.detect.images.background_templates`)
+    they are the sky amplitude (per pixel of full exposure on the optical axis) and the
+    flat particle one; with a single flat component (no vignetting in the CALDB) the
+    whole background is flat and reported as BKG_PART, BKG_SKY 0.
+    """
+    bkg = np.asarray(background, float).reshape(n_bands, -1)
+    if bkg.shape[1] == 2:
+        sky, part = bkg[:, 0], bkg[:, 1]
+    else:
+        sky, part = np.zeros(n_bands), bkg.sum(axis=1)
+    return {"BKG_SKY": [float(v) for v in sky], "BKG_PART": [float(v) for v in part]}
+
+
 def source_table(
     result: DetectionResult,
     bands: Sequence[EnergyBand],
@@ -349,17 +380,21 @@ def source_table(
         {"BANDS": [(b.e_min, b.e_max) for b in bands], "SYSERR": float(syserr_arcsec), "MLTHRESH": float(threshold),
          "ERRLEVEL": str(levels_origin)}
     )
+    table.meta.update(background_components(st.background, n_b))
     return table
 
 
-def _problem_from_images(images: DetectionImages, psfs: Sequence[BandPSFLike], teldef, margin: float) -> DetectionProblem:
+def _problem_from_images(images: DetectionImages, psfs: Sequence[BandPSFLike], teldef, margin: float,
+                         sky_vignetting: Callable[[np.ndarray], np.ndarray] | None = None) -> DetectionProblem:
     def theta_of(y, z):
         if teldef is None:
             return np.hypot(y, z) * C.PIXEL_SCALE_ARCSEC / 60.0
         ay, az = teldef.det_to_angles(y, z)
         return np.hypot(ay, az)
 
-    bands = [BandData(c, images.exposure) for c in images.counts]
+    templates = background_templates(images.exposure, images.y_edges, images.z_edges, theta_of, sky_vignetting,
+                                     len(images.counts))
+    bands = [BandData(c, images.exposure, t) for c, t in zip(images.counts, templates)]
     return DetectionProblem(images.y_edges, images.z_edges, bands, list(psfs), theta_of=theta_of, margin=margin)
 
 
@@ -405,7 +440,10 @@ def detect_sources(
         events, bands, cal.teldef, bad_mask=cal.bad_mask, attitude=attitude, subsample=params.subsample
     )
     psfs = cal.band_psfs(bands, params.photon_index)
-    problem = _problem_from_images(images, psfs, cal.teldef, params.margin)
+    if params.background_model not in BACKGROUND_MODELS:
+        raise MXTInputError(f"unknown background model {params.background_model!r}; known: {list(BACKGROUND_MODELS)}")
+    sky = cal.band_vignetting(bands, SKY_PHOTON_INDEX) if params.background_model == "sky+particle" else None
+    problem = _problem_from_images(images, psfs, cal.teldef, params.margin, sky)
     result = detect_in_problem(problem, params)
     if attitude is not None:
         ref = attitude.rotation(np.array([images.t_ref]))

@@ -88,7 +88,7 @@ def profile_function(problem: DetectionProblem, state: MLState, index: int, para
             frozen_far = model.freeze(state.y[far], state.z[far], state.theta[far])
             order = np.r_[np.flatnonzero(far)]
     if not np.any(near) or idx_near.size == 0:
-        warm = [(np.r_[state.counts[index, b], state.counts[order, b]], float(state.background[b])) for b in range(problem.n_bands)]
+        warm = [(np.r_[state.counts[index, b], state.counts[order, b]], state.background[b]) for b in range(problem.n_bands)]
 
         def cstat_at(dy: float, dz: float) -> float:
             c, _, _, _ = model.profile([y0 + dy], [z0 + dz], th, warm, frozen=frozen_far, gradient=False)
@@ -113,7 +113,7 @@ def profile_function(problem: DetectionProblem, state: MLState, index: int, para
                 FrozenSources.concat([a, b])
                 for a, b in zip(model.freeze([y0 + dy], [z0 + dz], th), frozen_far)
             ]
-            warm = [(cnt[:, b], float(state.background[b])) for b in range(problem.n_bands)]
+            warm = [(cnt[:, b], state.background[b]) for b in range(problem.n_bands)]
             xn = xn0 + follow @ np.array([dy, dz])
             best = np.inf
             for _ in range(6):
@@ -139,7 +139,7 @@ def profile_function(problem: DetectionProblem, state: MLState, index: int, para
     # Curvature of C in this source's position, others held (finite differences of the
     # analytic gradient): the quadratic guess for the contour search.
     h = 1e-3 * problem.fwhm()
-    warm_all = [(np.r_[state.counts[index, b], state.counts[others, b]], float(state.background[b])) for b in range(problem.n_bands)]
+    warm_all = [(np.r_[state.counts[index, b], state.counts[others, b]], state.background[b]) for b in range(problem.n_bands)]
     frozen_all = model.freeze(state.y[others], state.z[others], state.theta[others])
     hess = np.zeros((2, 2))
     for k, (ey, ez) in enumerate(((1.0, 0.0), (0.0, 1.0))):
@@ -208,7 +208,7 @@ def _position_hessian(
     z = state.z[sub].copy()
     th = state.theta[sub]
     n = sub.size
-    warm = [(np.r_[state.counts[sub, b], state.counts[order, b]], float(state.background[b])) for b in range(problem.n_bands)]
+    warm = [(np.r_[state.counts[sub, b], state.counts[order, b]], state.background[b]) for b in range(problem.n_bands)]
     h = 1e-3 * problem.fwhm()
     hess = np.zeros((2 * n, 2 * n))
     for i in range(n):
@@ -233,7 +233,7 @@ def count_errors(state: MLState) -> np.ndarray:
     order = np.arange(n) if state.order is None else np.asarray(state.order)
     for b, sol in enumerate(state.solutions):
         h = np.asarray(sol.hessian)
-        if h.shape[0] != n + 1:
+        if h.shape[0] != n + np.size(state.background[b]):
             raise ValueError("the state's amplitude solutions do not match its sources")
         # Amplitudes held at 0 (bound active) have a singular row: pinv gives 0 there.
         cov = 2.0 * np.linalg.pinv(h)

@@ -96,6 +96,20 @@ class DetectionProblem:
                 raise MXTInputError("detection grid edges must increase with a uniform step")
         self.model = CashModel(self.bands, self._terms)
 
+    def with_background_shape(self, background: np.ndarray) -> DetectionProblem:
+        """The problem with one background component per band: the current components
+        combined with the amplitudes ``background`` (B, K) (itself when K = 1).
+
+        The combined template of band b is ``sum_k B_bk t_bk``, so an amplitude of 1
+        reproduces the given background; a band whose amplitudes are all 0 keeps no
+        background.
+        """
+        if self.model.n_components == 1:
+            return self
+        amp = self.model.background_amplitudes(background)
+        bands = [BandData(d.counts, d.exposure, d.background_image(amp[b])[None]) for b, d in enumerate(self.bands)]
+        return DetectionProblem(self.y_edges, self.z_edges, bands, self.psfs, self.theta_of, self.margin)
+
     def _terms(self, b: int, y: np.ndarray, z: np.ndarray, theta: np.ndarray, derivatives: bool) -> SeparableTerms:
         return self.psfs[b].terms(self.y_edges, self.z_edges, y, z, theta, derivatives)
 

@@ -38,7 +38,7 @@ class DenseFit:
     y: np.ndarray
     z: np.ndarray
     counts: np.ndarray  # (S, B)
-    background: np.ndarray  # (B,)
+    background: np.ndarray  # (B * K,) background amplitudes, band-major
     cstat: float
     n_calls: int
     valid: bool
@@ -65,8 +65,9 @@ def dense_cstat(
     """C of the model built as dense images (no separability, every pixel)."""
     total = 0.0
     counts = np.asarray(counts, float).reshape(len(y), problem.n_bands)
+    background = problem.model.background_amplitudes(background)
     for b, data in enumerate(problem.bands):
-        m = background[b] * data.background
+        m = data.background_image(background[b])
         for s in range(len(y)):
             frac = fractions(problem, b, y[s], z[s], theta[s])
             m = m + counts[s, b] * data.exposure * frac
@@ -85,7 +86,7 @@ def model_fractions(problem: DetectionProblem, b: int, y0: float, z0: float, the
 
 
 def _pack(y, z, counts, background):
-    return np.r_[np.asarray(y, float), np.asarray(z, float), np.asarray(counts, float).ravel(), np.asarray(background, float)]
+    return np.r_[np.asarray(y, float), np.asarray(z, float), np.asarray(counts, float).ravel(), np.asarray(background, float).ravel()]
 
 
 def _unpack(x, n_src, n_bands):
@@ -129,10 +130,10 @@ def iminuit_fit(
     m.strategy = 2
     (ylo, yhi), (zlo, zhi) = problem.bounds
     limits = [(ylo, yhi)] * n_src + [(zlo, zhi)] * n_src
-    limits += [(0.0, None)] * (n_src * problem.n_bands) + [(1e-12, None)] * problem.n_bands
+    limits += [(0.0, None)] * (n_src * problem.n_bands) + [(1e-12, None)] * np.size(background0)
     m.limits = limits
     # Step sizes: a fraction of a pixel for positions, of sqrt(N) for amplitudes.
-    steps = np.r_[np.full(2 * n_src, 0.1), 0.1 * np.sqrt(np.maximum(np.ravel(counts0), 1.0)), 0.05 * np.maximum(background0, 1e-6)]
+    steps = np.r_[np.full(2 * n_src, 0.1), 0.1 * np.sqrt(np.maximum(np.ravel(counts0), 1.0)), 0.05 * np.maximum(np.ravel(background0), 1e-6)]
     m.errors = steps
     m.migrad(ncall=100_000)
     y, z, c, b = _unpack(np.asarray(m.values), n_src, problem.n_bands)
@@ -158,7 +159,7 @@ def scipy_fit(
     n_src = len(y0)
     theta = problem.theta(y0, z0) if theta is None else np.asarray(theta, float)
     counts0 = np.maximum(np.asarray(counts0, float), 1.0)
-    background0 = np.maximum(np.asarray(background0, float), 1e-6)
+    background0 = np.maximum(np.asarray(background0, float).ravel(), 1e-6)
     scale = _pack(np.ones(n_src), np.ones(n_src), counts0, background0)
     n_calls = 0
 
@@ -170,7 +171,7 @@ def scipy_fit(
 
     (ylo, yhi), (zlo, zhi) = problem.bounds
     bounds = [(ylo, yhi)] * n_src + [(zlo, zhi)] * n_src
-    bounds += [(0.0, None)] * (n_src * problem.n_bands) + [(1e-9, None)] * problem.n_bands
+    bounds += [(0.0, None)] * (n_src * problem.n_bands) + [(1e-9, None)] * background0.size
     res = optimize.minimize(
         fcn,
         _pack(y0, z0, counts0, background0) / scale,

@@ -12,7 +12,7 @@ DS9 region file (fk5 circles of radius ERR_R90).  The files themselves are writt
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from astropy.table import Table
@@ -120,15 +120,26 @@ def empty_source_table(n_bands: int) -> Table:
     return Table(cols)
 
 
-def bands_table(bands: Sequence[EnergyBand]) -> Table:
-    """The BANDS HDU: BAND_ID (1-based), E_MIN, E_MAX (keV)."""
-    return Table(
-        {
-            "BAND_ID": np.arange(1, len(bands) + 1, dtype=np.int16),
-            "E_MIN": np.array([b.e_min for b in bands], dtype=np.float32),
-            "E_MAX": np.array([b.e_max for b in bands], dtype=np.float32),
-        }
-    )
+def bands_table(bands: Sequence[EnergyBand], background: Mapping[str, Sequence[float]] | None = None) -> Table:
+    """The BANDS HDU: BAND_ID (1-based), E_MIN, E_MAX (keV), and the fitted background.
+
+    ``background`` (the source table's meta) gives BKG_SKY and BKG_PART per band (counts
+    per pixel of full exposure: the vignetted sky component on the optical axis and the
+    flat particle component); the columns are left out without it.
+    """
+    out = {
+        "BAND_ID": np.arange(1, len(bands) + 1, dtype=np.int16),
+        "E_MIN": np.array([b.e_min for b in bands], dtype=np.float32),
+        "E_MAX": np.array([b.e_max for b in bands], dtype=np.float32),
+    }
+    for key in ("BKG_SKY", "BKG_PART"):
+        if background is not None and background.get(key) is not None:
+            values = np.asarray(background[key], dtype=float).ravel()
+            if values.size != len(bands) or np.any(~np.isfinite(values)) or np.any(values < 0):
+                raise MXTInputError(f"{key} needs one finite value >= 0 per band, got {values.tolist()}",
+                                    hdu="BANDS", column=key)
+            out[key] = values.astype(np.float32)
+    return Table(out)
 
 
 def source_bands_table(table: Table, n_bands: int) -> Table:

@@ -12,8 +12,10 @@ across the arm.
 
 Model of the projections of band b, for sources at (y_s, z_s)::
 
-    my_b(i) = sum_s N_sb sum_j g_ij P_b(i, j | y_s, z_s) + B_b sum_j t_ij
+    my_b(i) = sum_s N_sb sum_j g_ij P_b(i, j | y_s, z_s) + sum_k B_bk sum_j t_kij
     mz_b(j) = the same summed over i
+
+(``t_k`` the background component templates of the band, :mod:`.likelihood`.)
 
 computed exactly from the separable PSF terms (``sum_j g_ij P(i, j) =
 sum_k w_k fy_k(i) (g fz_k)(i)``), so bad pixels and the chip edges are accounted for.
@@ -54,7 +56,7 @@ class Stage1Result:
     y: np.ndarray  # (S,) DET pixels
     z: np.ndarray
     counts: np.ndarray  # (S, B) from the 2-D amplitudes at the stage-1 positions
-    background: np.ndarray  # (B,)
+    background: np.ndarray  # (B, K) background component amplitudes
     gain: np.ndarray  # (S,) likelihood gain when each source was added
     cstat_projection: float
 
@@ -89,12 +91,13 @@ def _projections(problem: DetectionProblem, b: int, y, z, theta, derivatives: bo
 
 
 def _histograms(problem: DetectionProblem, b: int) -> tuple[np.ndarray, np.ndarray]:
-    """Counts and background template of band b projected on y then z (concatenated)."""
+    """Counts (ny + nz) and background templates (K, ny + nz) of band b projected on y
+    then z (concatenated)."""
     data = problem.bands[b]
     usable = data.exposure > 0
     c = np.where(usable, data.counts, 0).astype(float)
-    t = np.where(usable, data.background, 0.0)
-    return np.r_[c.sum(axis=1), c.sum(axis=0)], np.r_[t.sum(axis=1), t.sum(axis=0)]
+    t = np.where(usable[None], data.templates, 0.0)
+    return np.r_[c.sum(axis=1), c.sum(axis=0)], np.concatenate([t.sum(axis=2), t.sum(axis=1)], axis=1)
 
 
 def projection_cstat(
@@ -109,7 +112,7 @@ def projection_cstat(
 
     Returns
     -------
-    cstat, grad_y (S,), grad_z (S,), amplitudes per band ((S + 1,): counts then B)
+    cstat, grad_y (S,), grad_z (S,), amplitudes per band ((S + K,): counts then B)
     """
     y = np.atleast_1d(np.asarray(y, float))
     z = np.atleast_1d(np.asarray(z, float))
@@ -120,20 +123,24 @@ def projection_cstat(
     for b in range(problem.n_bands):
         c, t = _histograms(problem, b)
         proj, d_y, d_z = _projections(problem, b, y, z, theta, gradient)
-        a = np.vstack([proj, t[None, :]])
+        a = np.vstack([proj, t])
+        n_k = t.shape[0]
         keep = c > 0
         if not np.any(keep):
-            amps.append(np.zeros(y.size + 1))
+            amps.append(np.zeros(y.size + n_k))
             continue
-        x0 = start[b] if start is not None else np.r_[np.full(y.size, 0.5 * c.sum() / (2 * max(y.size, 1))), 0.5 * c.sum() / max(t.sum(), 1e-12)]
-        x, cval, _, _ = solve_linear_poisson(a[:, keep], a.sum(axis=1), c[keep], x0, np.ones(y.size + 1, bool))
+        t_sum = t.sum(axis=1)
+        x0 = start[b] if start is not None else np.r_[np.full(y.size, 0.5 * c.sum() / (2 * max(y.size, 1))),
+                                                      0.5 * c.sum() / (n_k * np.maximum(t_sum, 1e-12))]
+        free = np.r_[np.ones(y.size, bool), t_sum > 0]
+        x, cval, _, _ = solve_linear_poisson(a[:, keep], a.sum(axis=1), c[keep], x0, free)
         amps.append(x)
         total += cval
         if gradient:
             m = np.maximum(x @ a, 1e-25)
             w = 1.0 - c / m
-            gy += 2.0 * x[:-1] * (d_y @ w)
-            gz += 2.0 * x[:-1] * (d_z @ w)
+            gy += 2.0 * x[: y.size] * (d_y @ w)
+            gz += 2.0 * x[: y.size] * (d_z @ w)
     return total, gy, gz, amps
 
 
@@ -210,8 +217,10 @@ def run_stage1(
     gains: list[float] = []
     cproj = np.nan
     counts = np.zeros((0, problem.n_bands))
-    background = np.array([d.n_counts / max(d.t_sum, 1e-12) for d in problem.bands])
-    base = [background[b] * d.background for b, d in enumerate(problem.bands)]
+    # Start: the background alone, fitted (for one component: counts / template sum).
+    _, _, _, sols0 = model.profile(np.zeros(0), np.zeros(0), np.zeros(0), gradient=False)
+    background = np.array([s.background for s in sols0])
+    base = [d.background_image(background[b]) for b, d in enumerate(problem.bands)]
     separation = 2.0 * problem.fwhm()
     while y.size < max_sources:
         cands = propose(problem, base, level=min_gain / 3.0, use_ts_map=False)
@@ -219,7 +228,7 @@ def run_stage1(
         # better ones of this round is added: distinct bright sources are found in one
         # round, a close companion in the next one, once its neighbour is modelled.
         chosen: list = []
-        modelled = [b_img - background[b] * d.background for b, (b_img, d) in enumerate(zip(base, problem.bands))]
+        modelled = [b_img - d.background_image(background[b]) for b, (b_img, d) in enumerate(zip(base, problem.bands))]
         fresh = [np.zeros(d.shape) for d in problem.bands]
         for cand in cands:
             if cand.gain < min_gain or y.size + len(chosen) >= max_sources:
@@ -229,7 +238,7 @@ def run_stage1(
             theta_c = problem.theta(np.r_[cand.y], np.r_[cand.z])
             tmpl = [t[0] for t in source_images(problem, [cand.y], [cand.z], theta_c)]
             n_c = np.maximum(np.asarray(cand.counts, float), 0.0)
-            total = [background[b] * d.background + modelled[b] + fresh[b] + n_c[b] * tmpl[b]
+            total = [d.background_image(background[b]) + modelled[b] + fresh[b] + n_c[b] * tmpl[b]
                      for b, d in enumerate(problem.bands)]  # fmt: skip
             # Its gain was measured against the base model: robust against the sources
             # in it; a candidate overlapping a better one of this round (an arm of the

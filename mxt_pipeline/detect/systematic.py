@@ -136,7 +136,7 @@ def robust_factors(
     images = source_images(problem, y, z, theta)
     scaled = [counts[:, b, None, None] * images[b] for b in range(problem.n_bands)]
     summed = [s.sum(axis=0) for s in scaled]
-    total = [summed[b] + float(background[b]) * d.background for b, d in enumerate(problem.bands)]
+    total = [summed[b] + d.background_image(background[b]) for b, d in enumerate(problem.bands)]
     out = np.ones(n)
     for s in range(n):
         if n == 1:

@@ -413,6 +413,10 @@ SRCLIST = register(
                     ColumnSpec("BAND_ID", "I", None, "band index (1-based)", tlmin=1, tlmax=99),
                     ColumnSpec("E_MIN", "E", "keV", "lower band edge", tlmin=0),
                     ColumnSpec("E_MAX", "E", "keV", "upper band edge", tlmin=0),
+                    ColumnSpec("BKG_SKY", "E", "count/pixel", "fitted sky (vignetted CXB) background per pixel "
+                               "of full exposure on the optical axis", tlmin=0, required=False),
+                    ColumnSpec("BKG_PART", "E", "count/pixel", "fitted flat (particle) background per pixel of "
+                               "full exposure", tlmin=0, required=False),
                 ),
                 keywords=(
                     KeywordSpec("HDUCLAS1", str, "", value="SRCLIST"),

@@ -73,7 +73,7 @@ def write_srclist(
     return write_product(
         path,
         "MXT_SOP_SKY",
-        {"SRCLIST": cols, "BANDS": bands_table(bands), "SRCBANDS": per_band},
+        {"SRCLIST": cols, "BANDS": bands_table(bands, table.meta), "SRCBANDS": per_band},
         header=header,
         hdu_headers={
             "SRCLIST": {

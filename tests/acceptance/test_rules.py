@@ -226,3 +226,75 @@ def test_calibrate_levels_from_runs(small_setup):
     assert calibration.keywords()["AMP90"] == fits["90"].amplitude
     assert report["detection_efficiency"]["levels_50"] == pytest.approx(3000 / 3001)
     assert report["fits"]["90"]["runs"] == {"levels_50": 3000, "levels_100": 3000}
+
+
+# ---------------------------------------------------------------------------- sky study
+
+
+def test_sky_positions_are_at_their_angle_and_on_the_chip():
+    from mxt_pipeline.acceptance.detection import (
+        EDGE_MARGIN,
+        SKY_CASES,
+        ValidationSetup,
+        sky_position,
+    )
+
+    cal = DetectionCalibration(psf=EnergyLobsterPSF(), teldef=FlatTeldef(),
+                               effective_area=lambda e: 60.0 * np.exp(-np.asarray(e) / 3.0))
+    setup = ValidationSetup.from_calibration(cal, name="analytic-double")
+    rng = np.random.default_rng(4)
+    for case in SKY_CASES:
+        for _ in range(20):
+            y, z = sky_position(setup, case, rng)
+            assert setup.y_edges[0] + EDGE_MARGIN - 1e-9 <= y <= setup.y_edges[-1] - EDGE_MARGIN + 1e-9
+            assert setup.z_edges[0] + EDGE_MARGIN - 1e-9 <= z <= setup.z_edges[-1] - EDGE_MARGIN + 1e-9
+            theta = float(setup.theta_of(np.r_[y], np.r_[z])[0])
+            if case == "offaxis_edge":
+                edge = min(y - setup.y_edges[0], setup.y_edges[-1] - y, z - setup.z_edges[0], setup.z_edges[-1] - z)
+                assert edge == pytest.approx(EDGE_MARGIN)
+            else:
+                assert theta == pytest.approx(float(case.split("_")[1]), abs=1e-3)
+    with pytest.raises(ValueError):
+        sky_position(setup, "offaxis_80", rng)
+
+
+def test_summarise_sky_judges_the_radial_offset_and_the_coverage():
+    from mxt_pipeline.acceptance.detection import summarise_sky
+    from mxt_pipeline.constants import PIXEL_SCALE_ARCSEC
+
+    def runs(radial, inside):
+        return [{"found": True, "radial": r, "offset": abs(r), "inside90": i, "inside68": i, "theta": 20.0,
+                 "seconds": 1.0} for r, i in zip(radial, inside)] + [
+            {"found": False, "theta": 20.0, "seconds": 1.0}]
+
+    rng = np.random.default_rng(2)
+    centred = rng.normal(0.0, 1.0, 100)
+    centred -= centred.mean()
+    inside = [True] * 90 + [False] * 10
+    rep = summarise_sky({"offaxis_20": runs(centred, inside), "offaxis_10": runs(centred - 1.0, inside[::-1])})
+    ok = rep["cases"]["offaxis_20"]
+    assert (ok["runs"], ok["detected"], ok["inside90"]) == (101, 100, 90)
+    assert ok["mean_radial_offset_arcsec"] == pytest.approx(0.0, abs=1e-9)
+    assert ok["sem_radial_offset_arcsec"] == pytest.approx(centred.std(ddof=1) / 10.0 * PIXEL_SCALE_ARCSEC)
+    assert rep["criteria"]["offaxis_20: mean radial offset within 2 SEM of 0"]["pass"]
+    assert rep["criteria"]["offaxis_20: R90 coverage (detected runs)"]["pass"]
+    # A 1-pixel pull toward the axis is 10 SEM: fails.
+    assert not rep["criteria"]["offaxis_10: mean radial offset within 2 SEM of 0"]["pass"]
+    assert rep["cases"]["offaxis_10"]["mean_radial_offset_arcsec"] == pytest.approx(-PIXEL_SCALE_ARCSEC)
+
+
+def test_summarise_sky_gives_the_dc_coverage_at_the_levels():
+    from mxt_pipeline.acceptance.detection import sky_markdown, summarise_sky
+    from mxt_pipeline.detect.levels import ErrorLevels
+
+    levels = ErrorLevels((10.0, 20.0), (3.0, 2.3), (6.0, 4.6))
+    # DET_ML 10 -> L90 = 6: dC 3 and 5.9 inside, 6.1 outside; DET_ML 20 -> 4.6: 4.7 outside.
+    runs = [{"found": True, "radial": 0.0, "offset": 1.0, "inside90": True, "inside68": True, "theta": 0.0,
+             "seconds": 1.0, "det_ml": ml, "dc_true": dc, "counts_fit": 60.0, "b_eff": 200.0}
+            for ml, dc in ((10.0, 3.0), (10.0, 5.9), (10.0, 6.1), (20.0, 4.7))]
+    rep = summarise_sky({"faint50_bkg5": runs}, levels)
+    case = rep["cases"]["faint50_bkg5"]
+    assert case["dc_runs"] == 4 and case["coverage90_dc_level"] == 0.5
+    assert case["level90_factor_needed"] == pytest.approx(np.quantile([0.5, 5.9 / 6, 6.1 / 6, 4.7 / 4.6], 0.9))
+    rep["settings"] = {"command": "python -m mxt_pipeline.acceptance.detection --sky 4"}
+    assert "| faint50_bkg5 | 4 | 0.500" in sky_markdown(rep)
