@@ -9,7 +9,12 @@ from hypothesis import strategies as st
 from scipy import integrate
 
 from mxt_pipeline.caldb.products import CalibrationSet
-from mxt_pipeline.lightcurve.extract import density_eef, fraction_vs_energy, source_region, spectral_psf_fraction
+from mxt_pipeline.lightcurve.extract import (
+    density_eef,
+    fraction_vs_energy,
+    source_region,
+    spectral_psf_fraction,
+)
 
 
 @pytest.fixture(scope="module")
