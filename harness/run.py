@@ -394,7 +394,9 @@ def coverage_step(opts: RunOptions, work: Path, commit: str) -> tuple[list[Check
         out.append(CheckResult("coverage", "subpackage drop", Status.WARN, w))
     for name, cov in packages.items():
         if name != verdict.package:
-            out.append(CheckResult("coverage", name, Status.PASS,
+            # A subpackage below its own floor (coverage.package_floors) fails by name.
+            status = Status.FAIL if name in verdict.failed_packages else Status.PASS
+            out.append(CheckResult("coverage", name, status,
                                    f"line {cov.line_pct:.1f}% ({cov.lines_covered}/{cov.lines_total}), branch {cov.branch_pct:.1f}%",
                                    {"line_pct": round(cov.line_pct, 2), "branch_pct": round(cov.branch_pct, 2)}))  # fmt: skip
     floor_line = float((conf.get("floor") or {}).get("line", 0.0))

@@ -81,6 +81,28 @@ def test_coverage_step_with_given_report(tmp_path, config):
     assert main_check.status == Status.FAIL and "below the floor 95.00%" in main_check.message
 
 
+def test_coverage_step_fails_a_subpackage_below_its_floor(tmp_path, config):
+    """coverage.package_floors: the package below its floor is the failing check, by name."""
+    doc = {"files": {
+        "mxt_pipeline/simulate/bench.py": {"summary": {"covered_lines": 99, "num_statements": 100,
+                                                       "covered_branches": 80, "num_branches": 100}},
+        "mxt_pipeline/calib/energy.py": {"summary": {"covered_lines": 99, "num_statements": 100,
+                                                     "covered_branches": 90, "num_branches": 100}},
+    }}  # fmt: skip
+    report = tmp_path / "c.json"
+    report.write_text(json.dumps(doc))
+    cfg = config.with_overrides(coverage={"floor": {"line": 0.0, "branch": 0.0}, "package_floors": {
+        "mxt_pipeline.simulate": {"line": 95.0, "branch": 85.0},
+        "mxt_pipeline.calib": {"line": 95.0, "branch": 85.0}}})  # fmt: skip
+    checks, _ = coverage_step(RunOptions(config=cfg, coverage_json=report, reports_dir=tmp_path, record=False), tmp_path, "abc")
+    by_name = {c.name: c for c in checks}
+    assert by_name["mxt_pipeline.simulate"].status == Status.FAIL
+    assert by_name["mxt_pipeline.calib"].status == Status.PASS
+    main_check = by_name["mxt_pipeline"]
+    assert main_check.status == Status.FAIL
+    assert "mxt_pipeline.simulate: branch coverage 80.00% is below its floor 85.00%" in main_check.message
+
+
 def test_fresh_coverage_report(tmp_path):
     assert not fresh_coverage_report(tmp_path / "absent.json")
     stale = _coverage_json(tmp_path / "old.json")
