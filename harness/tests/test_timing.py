@@ -40,6 +40,7 @@ def test_machine_speed_cancels(speed):
     assert s.median_s == pytest.approx(0.2 * speed, rel=0.05)
 
 
+@pytest.mark.timing  # a ratio of wall times: run serially under tox (tests/conftest.py)
 def test_real_workload_ratio():
     """Twice the calibration workload measures about twice (generous: shared machine)."""
     s = tm.measure_interleaved("double", lambda: (tm.calibration_workload(), tm.calibration_workload()), rounds=3)
