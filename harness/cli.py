@@ -52,9 +52,13 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 @click.option("--update-timing-baseline", is_flag=True, help="Replace the timing baselines with this run's figures.")
 @click.option("--record/--no-record", default=False, show_default=True,
               help="Also append to the tracked coverage and timing histories (what 'record' does afterwards).")
+@click.option("--tests/--no-tests", "run_tests", default=True, show_default=True,
+              help="Without a fresh reports/coverage.json, run the test suite under coverage (--tests) or leave "
+                   "coverage unchecked and unrecorded (--no-tests: tox -e regression, after tox -e cov).")  # fmt: skip
 @click.option("-v", "--verbose", is_flag=True, help="Say which step runs.")
 @click.pass_context
-def run_cmd(ctx, skip, coverage_json, reports_dir, golden_root, work_dir, require_golden, update_timing_baseline, record, verbose) -> None:
+def run_cmd(ctx, skip, coverage_json, reports_dir, golden_root, work_dir, require_golden, update_timing_baseline, record,
+            run_tests, verbose) -> None:  # fmt: skip
     """Run the regression harness and write reports/regression.{html,md,json}."""
     from harness.run import SECTIONS, RunOptions, run_regression, summary_text
 
@@ -64,7 +68,7 @@ def run_cmd(ctx, skip, coverage_json, reports_dir, golden_root, work_dir, requir
         raise click.BadParameter(f"unknown step(s) {sorted(unknown)}; known: {', '.join(SECTIONS)}", param_hint="--skip")
     opts = RunOptions(config=ctx.obj["config"], skip=skipped, require_golden=require_golden,
                       record=record, update_timing_baseline=update_timing_baseline, verbose=verbose,
-                      nojit_args="tests/nojit.args")  # fmt: skip
+                      nojit_args="tests/nojit.args", run_tests=run_tests)  # fmt: skip
     if reports_dir:
         opts.reports_dir = Path(reports_dir)
     if golden_root:

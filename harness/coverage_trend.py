@@ -12,6 +12,10 @@ The check (on the ``coverage.package`` total, ``mxt_pipeline`` by default):
 * line (and branch) coverage below the floor of the configuration fails; the harness
   never writes the configuration, and a floor lower than one recorded in the history
   fails too (the floor is only ever raised, by hand);
+* each subpackage of ``coverage.package_floors`` (the science packages) must reach its
+  own line and branch floors: a package below one fails, named with its figure and
+  floor, and so does a package with no file in the report (a floor on nothing would
+  pass forever);
 * a drop of more than ``coverage.max_drop`` points (0.5) from the last passing run
   fails. Rows of failing runs are recorded with ``status=fail`` and are not used as the
   reference, so a drop cannot be laundered by running twice.
@@ -32,6 +36,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from harness.history import read_history, save_trend, trend_axes
+from mxt_pipeline.errors import MXTInputError
 
 __all__ = [
     "PackageCoverage",
@@ -40,6 +45,8 @@ __all__ = [
     "read_history",
     "append_history",
     "check_coverage",
+    "check_package_floors",
+    "parse_package_floors",
     "plot_trend",
     "HISTORY_FIELDS",
 ]
@@ -167,6 +174,8 @@ class CoverageCheck:
     previous_branch: float | None = None
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: Subpackages below one of their ``package_floors``.
+    failed_packages: list[str] = field(default_factory=list)
 
     def message(self) -> str:
         head = f"{self.package}: line {self.line_pct:.2f}% (floor {self.floor_line:.2f}), branch {self.branch_pct:.2f}% (floor {self.floor_branch:.2f})"
@@ -197,7 +206,8 @@ def check_coverage(
         From :func:`read_history` (before this run's rows are appended).
     config : dict
         The ``coverage`` section: ``package``, ``floor.line``, ``floor.branch``,
-        ``max_drop`` (points), ``warn_drop_subpackage`` (points).
+        ``max_drop`` (points), ``warn_drop_subpackage`` (points), ``package_floors``
+        (``{subpackage: {line: %, branch: %}}``, see :func:`check_package_floors`).
     """
     name = str(config.get("package", "mxt_pipeline"))
     floor = config.get("floor") or {}
@@ -240,8 +250,77 @@ def check_coverage(
         p = _last_ok(history, sub)
         if p is not None and float(p["line_pct"]) - cov.line_pct > warn_drop:
             res.warnings.append(f"{sub}: line coverage {float(p['line_pct']):.1f}% -> {cov.line_pct:.1f}%")
+    try:
+        below = check_package_floors(packages, config.get("package_floors"))
+    except MXTInputError as exc:  # a malformed floor fails the check, never passes it
+        below = {}
+        res.failures.append(str(exc))
+    for sub, msgs in below.items():
+        res.failures.extend(msgs)
+        res.failed_packages.append(sub)
     res.ok = not res.failures
     return res
+
+
+def parse_package_floors(floors: Any) -> dict[str, tuple[float, float]]:
+    """``coverage.package_floors`` as ``{package: (line floor, branch floor)}`` (percent).
+
+    Raises
+    ------
+    MXTInputError
+        Not a mapping of package names to ``{line: %, branch: %}`` with numbers in
+        [0, 100] (an unknown key, such as a misspelt ``brnach``, is refused rather
+        than read as no floor).
+    """
+    if floors is None:
+        return {}
+    if not isinstance(floors, dict):
+        raise MXTInputError("coverage.package_floors must map package names to {line: %, branch: %}",
+                             keyword="package_floors")  # fmt: skip
+    out: dict[str, tuple[float, float]] = {}
+    for name, spec in floors.items():
+        where = f"coverage.package_floors.{name}"
+        if not isinstance(spec, dict) or not spec or set(spec) - {"line", "branch"}:
+            raise MXTInputError(f"{where} must be a mapping with 'line' and/or 'branch' (percent)", keyword=str(name))
+        vals = []
+        for kind in ("line", "branch"):
+            v = spec.get(kind, 0.0)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 100.0:
+                raise MXTInputError(f"{where}.{kind} must be a number in [0, 100], got {v!r}", keyword=str(name))
+            vals.append(float(v))
+        out[str(name)] = (vals[0], vals[1])
+    return out
+
+
+def check_package_floors(packages: dict[str, PackageCoverage], floors: Any) -> dict[str, list[str]]:
+    """Per-package floors: ``{package: [failure, ...]}`` for the packages that miss one.
+
+    Parameters
+    ----------
+    packages : dict
+        From :func:`package_coverage`.
+    floors : mapping or None
+        ``coverage.package_floors`` of the configuration (see :func:`parse_package_floors`).
+
+    Returns
+    -------
+    dict
+        Only the failing packages; each message names the package, the figure and the floor.
+    """
+    out: dict[str, list[str]] = {}
+    for name, (floor_line, floor_branch) in parse_package_floors(floors).items():
+        cov = packages.get(name)
+        if cov is None or cov.lines_total == 0:
+            out[name] = [f"{name}: no file of the package in the coverage report (its floor cannot be checked)"]
+            continue
+        msgs = []
+        if cov.line_pct < floor_line:
+            msgs.append(f"{name}: line coverage {cov.line_pct:.2f}% is below its floor {floor_line:.2f}%")
+        if cov.branch_pct < floor_branch:
+            msgs.append(f"{name}: branch coverage {cov.branch_pct:.2f}% is below its floor {floor_branch:.2f}%")
+        if msgs:
+            out[name] = msgs
+    return out
 
 
 def plot_trend(history: list[dict[str, str]], path: str | os.PathLike[str], packages: tuple[str, ...] = _TOP_PACKAGES) -> Path | None:

@@ -87,6 +87,11 @@ class RunOptions:
         step runs these tests again with ``NUMBA_DISABLE_JIT=1`` and appends their
         coverage, so that the lines of the numba kernels count (as ``tox -e cov-nojit``).
         ``python -m harness run`` sets it; None runs ``test_paths`` only.
+    run_tests : bool
+        When no coverage report is given or fresh, run the suite under coverage (True,
+        ``python -m harness run`` alone) or check and record no coverage at all (False,
+        ``--no-tests``: ``tox -e regression``, whose ``cov`` environment ran the suite;
+        the regression layer never runs the unit suite a second time).
     """
 
     config: HarnessConfig = field(default_factory=load_config)
@@ -100,6 +105,7 @@ class RunOptions:
     update_timing_baseline: bool = False
     test_paths: tuple[str, ...] = ("tests", "harness/tests")
     nojit_args: str | None = None
+    run_tests: bool = True
     verbose: bool = False
 
 
@@ -397,6 +403,16 @@ def coverage_step(opts: RunOptions, work: Path, commit: str) -> tuple[list[Check
         if fresh_coverage_report(report):
             out.append(CheckResult("tests", "pytest", Status.SKIP,
                                    f"{report.name} is newer than every source and test file: reused (tox -e cov ran the tests)"))  # fmt: skip
+        elif not opts.run_tests:
+            # Nothing checked and nothing recorded: no stale figures in the history.
+            why = "is older than a source or test file" if report.exists() else "does not exist"
+            out.append(CheckResult("coverage", "report", Status.SKIP,
+                                   f"{report} {why} and --no-tests was given: coverage not checked nor recorded "
+                                   "(tox -e cov writes it)"))  # fmt: skip
+            pending = pending_dir(opts.reports_dir)
+            for stale in ("coverage.json", "coverage-meta.json"):  # an older run's figures: not this commit's
+                (pending / stale).unlink(missing_ok=True)
+            return out, None
         else:
             out.append(run_tests_with_coverage(opts, report))
     if not Path(report).exists():
@@ -416,7 +432,9 @@ def coverage_step(opts: RunOptions, work: Path, commit: str) -> tuple[list[Check
         out.append(CheckResult("coverage", "subpackage drop", Status.WARN, w))
     for name, cov in packages.items():
         if name != verdict.package:
-            out.append(CheckResult("coverage", name, Status.PASS,
+            # A subpackage below its own floor (coverage.package_floors) fails by name.
+            status = Status.FAIL if name in verdict.failed_packages else Status.PASS
+            out.append(CheckResult("coverage", name, status,
                                    f"line {cov.line_pct:.1f}% ({cov.lines_covered}/{cov.lines_total}), branch {cov.branch_pct:.1f}%",
                                    {"line_pct": round(cov.line_pct, 2), "branch_pct": round(cov.branch_pct, 2)}))  # fmt: skip
     floor_line = float((conf.get("floor") or {}).get("line", 0.0))

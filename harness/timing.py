@@ -346,7 +346,11 @@ def run_pytest_benchmark(json_out: str | os.PathLike[str], *, extra_env: dict[st
         "--benchmark-enable", "--benchmark-only", f"--benchmark-json={json_out}",
         "-o", "addopts=", "--rootdir", str(bench_dir.parent.parent),
     ]  # fmt: skip
-    env = {**os.environ, **(extra_env or {})}
+    # A session of its own: run from a pytest-xdist worker (the harness's tests under
+    # tox -e cov), the worker's PYTEST_XDIST_* variables would make pytest-benchmark
+    # believe xdist is on and refuse --benchmark-only.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
+    env.update(extra_env or {})
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout_s, check=False)
 
 

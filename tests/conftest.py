@@ -27,6 +27,29 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that uses pytest-benchmark ``timing``.
+
+    Such a test asserts a ratio of two timings taken in the same run (best of a few
+    rounds).  ``tox -e cov`` runs the suite on two pytest-xdist workers with
+    ``-m "not timing"``, then the ``timing`` tests alone, serially: on two cores a
+    neighbour worker would share the caches and memory bandwidth of the code being
+    timed, and a ratio measured beside it is not the ratio the test means.
+    """
+    timing = pytest.mark.timing
+    for item in items:
+        if "benchmark" in getattr(item, "fixturenames", ()):
+            item.add_marker(timing)
+    if hasattr(config, "workerinput"):
+        # On an xdist worker (tox -e cov: --dist loadfile --no-loadscope-reorder), the
+        # files that hold a `slow` test go first: the controller hands files out in
+        # collection order, and the README test alone takes minutes - started last, it
+        # would leave the other worker idle meanwhile.  Each worker sorts the same way,
+        # so the collections stay identical; the order within a file is kept.
+        slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+        items.sort(key=lambda item: item.path not in slow_files)
+
+
 @pytest.fixture
 def fitsverify():
     """Return a function ``f(path) -> FitsverifyResult``.

@@ -81,6 +81,28 @@ def test_coverage_step_with_given_report(tmp_path, config):
     assert main_check.status == Status.FAIL and "below the floor 95.00%" in main_check.message
 
 
+def test_coverage_step_fails_a_subpackage_below_its_floor(tmp_path, config):
+    """coverage.package_floors: the package below its floor is the failing check, by name."""
+    doc = {"files": {
+        "mxt_pipeline/simulate/bench.py": {"summary": {"covered_lines": 99, "num_statements": 100,
+                                                       "covered_branches": 80, "num_branches": 100}},
+        "mxt_pipeline/calib/energy.py": {"summary": {"covered_lines": 99, "num_statements": 100,
+                                                     "covered_branches": 90, "num_branches": 100}},
+    }}  # fmt: skip
+    report = tmp_path / "c.json"
+    report.write_text(json.dumps(doc))
+    cfg = config.with_overrides(coverage={"floor": {"line": 0.0, "branch": 0.0}, "package_floors": {
+        "mxt_pipeline.simulate": {"line": 95.0, "branch": 85.0},
+        "mxt_pipeline.calib": {"line": 95.0, "branch": 85.0}}})  # fmt: skip
+    checks, _ = coverage_step(RunOptions(config=cfg, coverage_json=report, reports_dir=tmp_path, record=False), tmp_path, "abc")
+    by_name = {c.name: c for c in checks}
+    assert by_name["mxt_pipeline.simulate"].status == Status.FAIL
+    assert by_name["mxt_pipeline.calib"].status == Status.PASS
+    main_check = by_name["mxt_pipeline"]
+    assert main_check.status == Status.FAIL
+    assert "mxt_pipeline.simulate: branch coverage 80.00% is below its floor 85.00%" in main_check.message
+
+
 def test_fresh_coverage_report(tmp_path):
     assert not fresh_coverage_report(tmp_path / "absent.json")
     stale = _coverage_json(tmp_path / "old.json")
@@ -222,3 +244,48 @@ def test_the_last_mutation_scores_are_reported(tmp_path):
     assert res["calib (unit tests)"].status == Status.WARN
     (tmp_path / "mutation-golden.json").write_text("{")
     assert run_mod.mutation_results(tmp_path)[-1].status == Status.WARN
+
+
+def test_no_tests_reuses_a_fresh_report_and_never_runs_the_suite(tmp_path, config, monkeypatch):
+    """``--no-tests`` (tox -e regression): a fresh report is checked; a stale or absent one
+    leaves coverage unchecked and unrecorded, and pytest is never started."""
+    import os
+
+    def no_pytest(*a, **k):
+        raise AssertionError("the regression layer started the unit suite")
+
+    monkeypatch.setattr(run_mod, "run_tests_with_coverage", no_pytest)
+    rep = tmp_path / "reports"
+    rep.mkdir()
+    opts = RunOptions(config=config, reports_dir=rep, record=False, run_tests=False)
+    # Absent: SKIP, nothing pending (an older run's pending figures are dropped).
+    pending = rep / "tmp" / "pending"
+    pending.mkdir(parents=True)
+    (pending / "coverage.json").write_text("{}")
+    (pending / "coverage-meta.json").write_text("{}")
+    checks, plot = coverage_step(opts, tmp_path, "abc")
+    assert plot is None and [c.status for c in checks] == [Status.SKIP]
+    assert "does not exist" in checks[0].message and "--no-tests" in checks[0].message
+    assert not (pending / "coverage.json").exists() and not (pending / "coverage-meta.json").exists()
+    # Stale (older than the sources): the same.
+    report = _coverage_json(rep / "coverage.json")
+    os.utime(report, (0, 0))
+    checks, plot = coverage_step(opts, tmp_path, "abc")
+    assert plot is None and [c.status for c in checks] == [Status.SKIP] and "older than" in checks[0].message
+    # Fresh: reused and checked.
+    os.utime(report, None)
+    checks, _ = coverage_step(opts, tmp_path, "abc")
+    assert checks[0].name == "pytest" and checks[0].status == Status.SKIP and "reused" in checks[0].message
+    assert any(c.name == "mxt_pipeline" for c in checks)
+    assert (pending / "coverage.json").exists()
+    # The command line passes the flag through (tox -e regression gives --no-tests).
+    seen = []
+
+    def capture(o):
+        seen.append(o.run_tests)
+        raise KeyboardInterrupt  # stop before the steps
+
+    monkeypatch.setattr(run_mod, "run_regression", capture)
+    CliRunner().invoke(cli, ["run", "--no-tests", "--reports", str(rep)])
+    CliRunner().invoke(cli, ["run", "--reports", str(rep)])
+    assert seen == [False, True]

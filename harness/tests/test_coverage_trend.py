@@ -7,6 +7,7 @@ import json
 import pytest
 
 from harness import coverage_trend as ct
+from mxt_pipeline.errors import MXTInputError
 
 
 def _report(files: dict[str, tuple[int, int, int, int]]) -> dict:
@@ -101,3 +102,79 @@ def test_history_header_once_and_plot(tmp_path):
     png = ct.plot_trend(rows, tmp_path / "trend.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert ct.plot_trend([], tmp_path / "none.png") is None
+
+
+# Per-package floors (coverage.package_floors): the science packages on their own.
+SCIENCE = {
+    "mxt_pipeline/calib/energy.py": (97, 100, 45, 50),  # 97 % / 90 %
+    "mxt_pipeline/simulate/bench.py": (96, 100, 41, 50),  # 96 % / 82 %
+    "mxt_pipeline/simulate/cases.py": (100, 100, 0, 0),  # 98 % / 82 % together
+    "mxt_pipeline/detect/search.py": (94, 100, 48, 50),  # 94 % / 96 %
+}
+FLOORS = {"mxt_pipeline.calib": {"line": 95.0, "branch": 85.0},
+          "mxt_pipeline.simulate": {"line": 95.0, "branch": 85.0},
+          "mxt_pipeline.detect": {"line": 95.0, "branch": 85.0}}  # fmt: skip
+
+
+def _check_floors(files, floors):
+    return ct.check_coverage(ct.package_coverage(_report(files)), [],
+                             {"package": "mxt_pipeline", "floor": {"line": 0.0, "branch": 0.0},
+                              "package_floors": floors})  # fmt: skip
+
+
+def test_package_floor_failures_name_the_package_and_the_figure():
+    res = _check_floors(SCIENCE, FLOORS)
+    assert not res.ok
+    assert sorted(res.failed_packages) == ["mxt_pipeline.detect", "mxt_pipeline.simulate"]
+    msg = res.message()
+    # simulate: 41 of 50 branches; detect: 94 of 100 lines; calib passes both.
+    assert "mxt_pipeline.simulate: branch coverage 82.00% is below its floor 85.00%" in msg
+    assert "mxt_pipeline.detect: line coverage 94.00% is below its floor 95.00%" in msg
+    assert "mxt_pipeline.calib" not in msg
+    assert "mxt_pipeline.simulate: line" not in msg and "mxt_pipeline.detect: branch" not in msg
+    # The whole package passes its own floor: only the subpackages fail.
+    assert ct.check_coverage(ct.package_coverage(_report(SCIENCE)), [], {"floor": {"line": 90.0}}).ok
+
+
+def test_package_floors_pass_at_the_floor_and_fail_just_below():
+    exact = {"mxt_pipeline/geometry/wcs.py": (95, 100, 85, 100)}
+    floors = {"mxt_pipeline.geometry": {"line": 95.0, "branch": 85.0}}
+    assert _check_floors(exact, floors).ok
+    below = {"mxt_pipeline/geometry/wcs.py": (95, 100, 84, 100)}
+    res = _check_floors(below, floors)
+    assert not res.ok and res.failed_packages == ["mxt_pipeline.geometry"]
+    assert "mxt_pipeline.geometry: branch coverage 84.00% is below its floor 85.00%" in res.message()
+    # Only one kind given: the other is not checked.
+    assert _check_floors(below, {"mxt_pipeline.geometry": {"line": 95.0}}).ok
+
+
+def test_package_floor_on_a_package_absent_from_the_report_fails():
+    res = _check_floors(SCIENCE, {"mxt_pipeline.lightcurve": {"line": 95.0, "branch": 85.0}})
+    assert not res.ok and res.failed_packages == ["mxt_pipeline.lightcurve"]
+    assert "mxt_pipeline.lightcurve: no file of the package" in res.message()
+
+
+@pytest.mark.parametrize("floors", [
+    ["mxt_pipeline.calib"],
+    {"mxt_pipeline.calib": 95.0},
+    {"mxt_pipeline.calib": {}},
+    {"mxt_pipeline.calib": {"line": 95.0, "brnach": 85.0}},
+    {"mxt_pipeline.calib": {"line": 195.0}},
+    {"mxt_pipeline.calib": {"line": "high"}},
+    {"mxt_pipeline.calib": {"branch": True}},
+])  # fmt: skip
+def test_malformed_package_floors_fail_the_check(floors):
+    with pytest.raises(MXTInputError):
+        ct.parse_package_floors(floors)
+    res = _check_floors(SCIENCE, floors)
+    assert not res.ok and "coverage.package_floors" in res.message()
+
+
+def test_configured_science_floors_are_the_issue_figures():
+    """harness/config.yaml holds >= 95 % line and >= 85 % branch for the five science packages."""
+    from harness.config import load_config
+
+    floors = ct.parse_package_floors(load_config().coverage.get("package_floors"))
+    for pkg in ("calib", "detect", "lightcurve", "simulate", "geometry"):
+        line, branch = floors[f"mxt_pipeline.{pkg}"]
+        assert line >= 95.0 and branch >= 85.0, pkg

@@ -40,6 +40,7 @@ def test_machine_speed_cancels(speed):
     assert s.median_s == pytest.approx(0.2 * speed, rel=0.05)
 
 
+@pytest.mark.timing  # a ratio of wall times: run serially under tox (tests/conftest.py)
 def test_real_workload_ratio():
     """Twice the calibration workload measures about twice (generous: shared machine)."""
     s = tm.measure_interleaved("double", lambda: (tm.calibration_workload(), tm.calibration_workload()), rounds=3)
@@ -100,3 +101,21 @@ def test_a_slowdown_must_show_in_both_measurements():
     verdicts, _ = tm.compare_with_baseline(best, base, max_slowdown=0.25, update=False, meta={})
     assert [v.ok for v in verdicts] == [True, False]
     assert [s.name for s in tm.best_of(first, [])] == ["a", "b"]  # nothing re-measured: unchanged
+
+
+def test_benchmark_subprocess_is_not_an_xdist_worker(monkeypatch, tmp_path):
+    """From an xdist worker the child pytest must not inherit PYTEST_XDIST_*: with it,
+    pytest-benchmark disables itself and refuses --benchmark-only (exit 4)."""
+    import subprocess
+
+    seen = {}
+
+    def fake_run(cmd, **kw):
+        seen.update(kw["env"])
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    monkeypatch.setattr(tm.subprocess, "run", fake_run)
+    tm.run_pytest_benchmark(tmp_path / "b.json", extra_env={"MXT_X": "1"})
+    assert not [k for k in seen if k.startswith("PYTEST_XDIST_")] and seen["MXT_X"] == "1"
