@@ -42,14 +42,16 @@ from mxt_pipeline.datamodel import Attitude, EventList
 from mxt_pipeline.detect.bandpsf import DetectionCalibration
 from mxt_pipeline.detect.bands import EnergyBand, as_bands
 from mxt_pipeline.detect.blas import one_blas_thread
+from mxt_pipeline.detect.confusion import PairTestParameters, split_pairs
 from mxt_pipeline.detect.images import DetectionImages, build_images, select_events
 from mxt_pipeline.detect.levels import WILKS, ErrorLevels
 from mxt_pipeline.detect.likelihood import BandData
 from mxt_pipeline.detect.mlfit import DEFAULT_DET_ML_THRESHOLD, MLParameters, MLState, run_ml
+from mxt_pipeline.detect.outfield import outside_field
 from mxt_pipeline.detect.positions import count_errors, position_errors
 from mxt_pipeline.detect.problem import BandPSFLike, DetectionProblem
 from mxt_pipeline.detect.radii import ContourResult, add_systematic, quality_factor, systematic_68
-from mxt_pipeline.detect.srclist import position_flags
+from mxt_pipeline.detect.srclist import FLAG_OUT_OF_FOV, FLAG_PAIR, position_flags
 from mxt_pipeline.detect.stage1 import run_stage1
 from mxt_pipeline.detect.systematic import DEFAULT_PSF_SYSTEMATIC
 from mxt_pipeline.errors import MXTInputError
@@ -107,6 +109,9 @@ class DetectionParameters:
         dC levels of the 68% and 90% contours vs DET_ML
         (:mod:`~mxt_pipeline.detect.levels`); None: those of the CALDB SYSERR file in
         :func:`detect_sources`, Wilks' levels in :func:`detect_in_problem`.
+    pair_test : PairTestParameters
+        The test for a companion of each bright source after the ML stage
+        (:mod:`~mxt_pipeline.detect.confusion`).
     """
 
     det_ml_threshold: float | None = None
@@ -121,6 +126,7 @@ class DetectionParameters:
     psf_systematic: float = DEFAULT_PSF_SYSTEMATIC
     max_fits: int = 80
     error_levels: ErrorLevels | None = None
+    pair_test: PairTestParameters = field(default_factory=PairTestParameters)
 
     @property
     def threshold(self) -> float:
@@ -161,6 +167,8 @@ class DetectionResult:
     counts_err: np.ndarray  # (S, B)
     stage1_sources: int
     problem: DetectionProblem = field(repr=False)
+    #: (S,) True for the companions added by the pair test (:mod:`~mxt_pipeline.detect.confusion`).
+    companion: np.ndarray | None = None
 
     @property
     def n_sources(self) -> int:
@@ -178,11 +186,12 @@ def detect_in_problem(problem: DetectionProblem, params: DetectionParameters | N
     s1 = run_stage1(problem, max_sources=params.stage1_max_sources, min_gain=params.stage1_min_gain,
                     psf_systematic=params.psf_systematic)
     state = run_ml(problem, s1.y, s1.z, s1.counts, s1.background, params.ml_parameters())
+    state, companion = split_pairs(problem, state, params.ml_parameters(), params.pair_test)
     levels = params.error_levels or WILKS
     contours = [position_errors(problem, state, i, params.ml_parameters(), n_rays=params.n_rays,
                                 levels=levels.at(state.det_ml[i])) for i in range(state.n_sources)]
     cerr = count_errors(state) if state.n_sources else np.zeros((0, problem.n_bands))
-    return DetectionResult(state, contours, cerr, s1.n_sources, problem)
+    return DetectionResult(state, contours, cerr, s1.n_sources, problem, companion)
 
 
 def affine_sky_mapping(events: EventList) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -314,8 +323,15 @@ def source_table(
         z_edges=None if problem is None else problem.z_edges,
         exposure=None if problem is None or not problem.bands else problem.bands[0].exposure,
     ) if n else np.zeros(0, np.int16)  # fmt: skip
+    if n and problem is not None:
+        # Out-of-field sources (spot off the field, seen through their arms) and the
+        # companions of the pair test.
+        flags = flags | np.where(outside_field(problem, dety, detz), FLAG_OUT_OF_FOV, 0).astype(np.int16)
+        companion = getattr(result, "companion", None)
+        if companion is not None:
+            flags = flags | np.where(np.asarray(companion, bool)[order], FLAG_PAIR, 0).astype(np.int16)
     # A position off the sensitive area is never an alert-quality in-field position.
-    qf = np.where(flags == 0, quality_factor(err90), 0).astype(np.int16)
+    qf = np.where((flags & ~FLAG_PAIR) == 0, quality_factor(err90), 0).astype(np.int16)
     table = Table(
         {
             "SRC_ID": np.arange(1, n + 1, dtype=np.int32),
