@@ -26,6 +26,12 @@ the false-split rate per tested source against the threshold;
 :data:`DEFAULT_PAIR_THRESHOLD`).  The local search looks at a few spot areas instead of
 the whole field, so a far lower gain than the list's threshold keeps false splits rare.
 
+A source whose best companion is plausible but not accepted (robust gain between
+:data:`DEFAULT_CONFUSION_LEVEL`, the 90% quantile of the calibration, and the threshold)
+may be a pair whose faint member was missed, and then its fitted position is pulled
+towards that member.  Its error radii get a confusion term: the distance the
+two-component fit moved it is added to its R68 and R90.
+
 A companion accepted this way is kept even when its DET_ML is below the list's threshold:
 it is listed with the ``PAIR`` flag (:data:`mxt_pipeline.detect.srclist.FLAG_PAIR`) and its
 DET_ML, so that the list says why it is there.
@@ -58,6 +64,10 @@ __all__ = ["DEFAULT_PAIR_THRESHOLD", "PairTestParameters", "PairTrial", "split_g
 #: with the detection itself (reports/examples/pair_calibration_*.json, command in
 #: docs/detection.md): about 2% of the tested single sources exceed it.
 DEFAULT_PAIR_THRESHOLD = 16.6
+#: Robust gain above which a companion, though not accepted, is plausible enough that the
+#: source's error radii take the shift it would cause (the confusion term): the pooled
+#: 90% quantile of the same calibration (10% of single sources get it).
+DEFAULT_CONFUSION_LEVEL = 11.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,9 @@ class PairTestParameters:
         Companion starts within this many spot FWHM of the source.
     n_starts : int
         Starts of the two-component fit per tested source.
+    confusion_level : float
+        Least robust gain of a rejected companion whose shift of the source is added to
+        the source's error radii (:data:`DEFAULT_CONFUSION_LEVEL`).
     """
 
     enabled: bool = True
@@ -83,6 +96,7 @@ class PairTestParameters:
     min_counts: float = 250.0
     search_radius: float = 1.5
     n_starts: int = 3
+    confusion_level: float = DEFAULT_CONFUSION_LEVEL
 
 
 @dataclass(frozen=True)
@@ -153,7 +167,7 @@ def split_gain(problem: DetectionProblem, state: MLState, index: int, params: ML
 
 
 def split_pairs(problem: DetectionProblem, state: MLState, params: MLParameters,
-                pp: PairTestParameters | None = None) -> tuple[MLState, np.ndarray]:  # fmt: skip
+                pp: PairTestParameters | None = None) -> tuple[MLState, np.ndarray, np.ndarray]:  # fmt: skip
     """Test every bright in-field source for a companion; add those that pass.
 
     Sources are tested in decreasing counts; an accepted companion is appended, the whole
@@ -166,11 +180,16 @@ def split_pairs(problem: DetectionProblem, state: MLState, params: MLParameters,
         The list with the companions appended (``det_ml`` etc. filled).
     companion : ndarray of bool (S,)
         True for the sources added by the test.
+    shift : ndarray (S,)
+        The confusion term of each source (pixels): where the best rejected companion
+        reached ``confusion_level``, how far the two-component fit moved the source
+        (its error radii are widened by it); 0 elsewhere.
     """
     pp = pp or PairTestParameters()
     companion = np.zeros(state.n_sources, bool)
+    shift = np.zeros(state.n_sources)
     if not pp.enabled or state.n_sources == 0:
-        return state, companion
+        return state, companion, shift
     tested: set[int] = set()
     while state.n_sources < params.max_sources:
         total = state.counts.sum(axis=1)
@@ -181,7 +200,13 @@ def split_pairs(problem: DetectionProblem, state: MLState, params: MLParameters,
         index = candidates[0]
         tested.add(index)
         trial = split_gain(problem, state, index, params, pp)
-        if trial.state is None or trial.robust_gain < pp.threshold:
+        if trial.state is None:
+            continue
+        if trial.robust_gain < pp.threshold:
+            if trial.robust_gain >= pp.confusion_level:
+                # Which member of the trial is this source: the one with more counts.
+                k = index if trial.state.counts[index].sum() >= trial.state.counts[-1].sum() else -1
+                shift[index] = float(np.hypot(trial.state.y[k] - state.y[index], trial.state.z[k] - state.z[index]))
             continue
         new = trial.state
         # The companion must be an in-field source of its own.
@@ -196,8 +221,9 @@ def split_pairs(problem: DetectionProblem, state: MLState, params: MLParameters,
                             max_iter=params.max_iter)  # fmt: skip
         state = detection_likelihoods(problem, refit, params)
         companion = np.r_[companion, True]
+        shift = np.r_[shift, 0.0]
         _parent_det_ml(problem, state, index, state.n_sources - 1, params)
-    return state, companion
+    return state, companion, shift
 
 
 def _parent_det_ml(problem: DetectionProblem, state: MLState, index: int, partner: int, params: MLParameters) -> None:

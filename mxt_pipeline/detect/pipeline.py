@@ -169,6 +169,8 @@ class DetectionResult:
     problem: DetectionProblem = field(repr=False)
     #: (S,) True for the companions added by the pair test (:mod:`~mxt_pipeline.detect.confusion`).
     companion: np.ndarray | None = None
+    #: (S,) confusion term added to the radii (pixels; :func:`~mxt_pipeline.detect.confusion.split_pairs`).
+    confusion_shift: np.ndarray | None = None
 
     @property
     def n_sources(self) -> int:
@@ -186,12 +188,16 @@ def detect_in_problem(problem: DetectionProblem, params: DetectionParameters | N
     s1 = run_stage1(problem, max_sources=params.stage1_max_sources, min_gain=params.stage1_min_gain,
                     psf_systematic=params.psf_systematic)
     state = run_ml(problem, s1.y, s1.z, s1.counts, s1.background, params.ml_parameters())
-    state, companion = split_pairs(problem, state, params.ml_parameters(), params.pair_test)
+    state, companion, shift = split_pairs(problem, state, params.ml_parameters(), params.pair_test)
     levels = params.error_levels or WILKS
     contours = [position_errors(problem, state, i, params.ml_parameters(), n_rays=params.n_rays,
                                 levels=levels.at(state.det_ml[i])) for i in range(state.n_sources)]
     cerr = count_errors(state) if state.n_sources else np.zeros((0, problem.n_bands))
-    return DetectionResult(state, contours, cerr, s1.n_sources, problem, companion)
+    if np.any(shift > 0):
+        # The confusion term of the pair test widens the statistical radii.
+        contours = [replace(c, radius68=c.radius68 + d, radius90=c.radius90 + d) if d > 0 else c
+                    for c, d in zip(contours, shift)]  # fmt: skip
+    return DetectionResult(state, contours, cerr, s1.n_sources, problem, companion, shift)
 
 
 def affine_sky_mapping(events: EventList) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:

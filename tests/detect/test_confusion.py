@@ -40,7 +40,7 @@ def test_unequal_pair_one_fwhm_apart_is_split(psf, seed):
     prob = simulate_problem(psf, y, z, [[350.0, 150.0], [70.0, 30.0]], BKG, rng=rng, n=128)
     state = _ml(prob)
     assert state.n_sources == 1  # the case the pair test is for
-    split, companion = split_pairs(prob, state, MLParameters(), PairTestParameters())
+    split, companion, _ = split_pairs(prob, state, MLParameters(), PairTestParameters())
     assert split.n_sources == 2 and list(companion) == [False, True]
     assert np.hypot(split.y[1] - y[1], split.z[1] - z[1]) < 0.5 * w
     assert np.hypot(split.y[0] - y[0], split.z[0] - z[0]) < 0.15 * w
@@ -64,7 +64,7 @@ def test_single_bright_source_is_not_split(psf, seed):
     assert state.n_sources == 1
     trial = split_gain(prob, state, 0, MLParameters(), PairTestParameters())
     assert trial.robust_gain < PairTestParameters().threshold
-    split, companion = split_pairs(prob, state, MLParameters(), PairTestParameters())
+    split, companion, _ = split_pairs(prob, state, MLParameters(), PairTestParameters())
     assert split.n_sources == 1 and not companion.any()
 
 
@@ -72,7 +72,7 @@ def test_pair_test_disabled_or_faint_sources_are_not_tested(psf):
     rng = np.random.default_rng(5)
     prob = simulate_problem(psf, [0.0, 20.0], [0.0, 12.0], [[350.0, 150.0], [70.0, 30.0]], BKG, rng=rng, n=128)
     state = _ml(prob)
-    out, companion = split_pairs(prob, state, MLParameters(), PairTestParameters(enabled=False))
+    out, companion, _ = split_pairs(prob, state, MLParameters(), PairTestParameters(enabled=False))
     assert out is state and not companion.any()
-    out, companion = split_pairs(prob, state, MLParameters(), PairTestParameters(min_counts=1e6))
+    out, companion, _ = split_pairs(prob, state, MLParameters(), PairTestParameters(min_counts=1e6))
     assert out is state and not companion.any()
