@@ -59,7 +59,7 @@ from mxt_pipeline.detect.srclist import FLAG_OUT_OF_FOV, FLAG_PAIR
 from mxt_pipeline.detect.stage1 import run_stage1
 
 __all__ = ["CASES", "CALIBRATION_COUNTS", "run_outfield", "run_pair_case", "run_single", "calibration_gain",
-           "summarise", "markdown", "main"]
+           "cpu_three_sources", "summarise", "markdown", "main"]
 
 #: Case families, in the order of their random streams.
 CASES = ("outfield_alone", "outfield_20x", "outfield_100x", "pair_1fwhm", "pair_1fwhm_notest", "single_300",
@@ -204,6 +204,29 @@ def calibration_gain(setup: ValidationSetup, counts: float, rng: np.random.Gener
     i = int(np.argmax(np.where(ok, state.counts.sum(axis=1), -np.inf)))
     trial = split_gain(problem, state, i, p.ml_parameters(), PairTestParameters())
     return {"gain": float(trial.robust_gain), "statistical_gain": float(trial.gain)}
+
+
+def cpu_three_sources(setup: ValidationSetup, n: int = 20, seed: int = 1) -> dict:
+    """Detection CPU (kernel, process time) on a 3-source field: 300, 1000, 100 counts.
+
+    One warm-up run (PSF tables), then ``n`` Poisson draws; the median and mean CPU
+    seconds of :func:`~mxt_pipeline.detect.pipeline.detect_in_problem` and the number of
+    sources listed per run.
+    """
+    from mxt_pipeline.detect.pipeline import detect_in_problem
+
+    ys, zs = [-40.0, 30.0, 70.0], [20.0, -50.0, 60.0]
+    counts = np.array([300.0, 1000.0, 100.0])[:, None] * setup.band_fractions[None, :]
+    detect_in_problem(simulate_problem(setup, ys, zs, counts, np.random.default_rng(0)), setup.params)
+    cpu, found = [], []
+    for k in range(n):
+        problem = simulate_problem(setup, ys, zs, counts, np.random.default_rng(seed + k))
+        t0 = time.process_time()
+        result = detect_in_problem(problem, setup.params)
+        cpu.append(time.process_time() - t0)
+        found.append(result.n_sources)
+    return {"runs": n, "median_cpu_seconds": float(np.median(cpu)), "mean_cpu_seconds": float(np.mean(cpu)),
+            "sources_listed": np.bincount(found).tolist()}
 
 
 # --------------------------------------------------------------------------------------
@@ -376,9 +399,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=2121)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", type=Path, default=Path("reports/outfield_pairs.json"))
+    ap.add_argument("--cpu", type=int, default=0, metavar="N",
+                    help="instead: detection CPU on a 3-source field, N runs (printed as JSON)")
     ap.add_argument("--caldb", default=None)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
+    if args.cpu > 0:
+        with single_blas_thread():
+            print(json.dumps(cpu_three_sources(ValidationSetup.from_caldb(args.caldb), args.cpu, args.seed)))
+        return 0
     if args.calibrate_pairs > 0:
         cases = [f"calibrate_{c}" for c in CALIBRATION_COUNTS]
         n = args.calibrate_pairs

@@ -35,12 +35,15 @@ import numpy as np
 
 from mxt_pipeline.detect.problem import DetectionProblem
 
-__all__ = ["ARM_HALF_WIDTH_FWHM", "outside_field", "arm_coupled"]
+__all__ = ["ARM_HALF_WIDTH_FWHM", "DEPTH_STARTS", "outside_field", "arm_coupled", "relocate_edge_sources"]
 
 #: Half-width, in spot FWHM, of the stripe along a cross arm in which another source is
 #: coupled to an out-of-field source.  The arm's profile across itself is about as wide
 #: as the spot; a source whose spot overlaps the arm by a FWHM shares its counts.
 ARM_HALF_WIDTH_FWHM = 1.0
+#: Starts of the out-of-field alternative of a source near an edge: depth beyond the
+#: edge (spot FWHM) and the factor on its counts (the spot's light is off the chip).
+DEPTH_STARTS = ((0.5, 3.0), (1.0, 5.0), (2.0, 10.0))
 
 
 def outside_field(problem: DetectionProblem, y: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -87,3 +90,61 @@ def arm_coupled(problem: DetectionProblem, y: np.ndarray, z: np.ndarray, index: 
     mask = aligned & (out | out[index])
     mask[index] = False
     return mask
+
+
+def relocate_edge_sources(problem: DetectionProblem, state, params, edge_fwhm: float = 2.5):
+    """Refit in-field sources near a chip edge as out-of-field sources when that fits better.
+
+    The arm of a source just outside the field is brightest where it enters the chip,
+    and an in-field source a FWHM or two inside the edge (its spot and its own arm) can
+    take that light: the out-of-field source is then listed as an in-field one of a
+    tenth of its counts.  For every in-field source within ``edge_fwhm`` spot FWHM of an
+    edge, the alternative with the source beyond that edge, on the same line (its arm
+    across the chip through the fitted position) and with more counts, is refitted from
+    the starts :data:`DEPTH_STARTS` (the source and its neighbours moving).  Both hypotheses have
+    the same parameters, so the one with the lower C wins; the alternative is kept only
+    when the source stays outside the field.
+
+    Parameters
+    ----------
+    state : MLState
+        The fitted list (``det_ml`` is recomputed when a source moves out).
+    params : MLParameters
+
+    Returns
+    -------
+    MLState
+    """
+    from mxt_pipeline.detect.mlfit import detection_likelihoods, fit_sources, neighbours
+
+    fwhm = problem.fwhm()
+    changed = False
+    for i in range(state.n_sources):
+        if outside_field(problem, state.y[i : i + 1], state.z[i : i + 1])[0]:
+            continue
+        best = None
+        for axis, edges in ((0, problem.y_edges), (1, problem.z_edges)):
+            pos = state.y[i] if axis == 0 else state.z[i]
+            for edge, side in ((edges[0], -1.0), (edges[-1], 1.0)):
+                if abs(pos - edge) > edge_fwhm * fwhm:
+                    continue
+                for depth, gain in DEPTH_STARTS:
+                    y, z = state.y.copy(), state.z.copy()
+                    if axis == 0:
+                        y[i] = edge + side * depth * fwhm
+                    else:
+                        z[i] = edge + side * depth * fwhm
+                    counts = state.counts.copy()
+                    counts[i] *= gain
+                    move = neighbours(problem, state, i, params.neighbour_radius)
+                    move[i] = True
+                    trial = fit_sources(problem, y, z, problem.theta(y, z), move=move, counts=counts,
+                                        background=state.background, max_iter=params.max_iter)  # fmt: skip
+                    out = outside_field(problem, trial.y[i : i + 1], trial.z[i : i + 1])[0]
+                    if out and trial.cstat < state.cstat and (best is None or trial.cstat < best.cstat):
+                        best = trial
+        if best is not None:
+            state = fit_sources(problem, best.y, best.z, best.theta, counts=best.counts, background=best.background,
+                                max_iter=params.max_iter)  # fmt: skip
+            changed = True
+    return detection_likelihoods(problem, state, params) if changed else state

@@ -47,7 +47,7 @@ from mxt_pipeline.detect.images import DetectionImages, build_images, select_eve
 from mxt_pipeline.detect.levels import WILKS, ErrorLevels
 from mxt_pipeline.detect.likelihood import BandData
 from mxt_pipeline.detect.mlfit import DEFAULT_DET_ML_THRESHOLD, MLParameters, MLState, run_ml
-from mxt_pipeline.detect.outfield import outside_field
+from mxt_pipeline.detect.outfield import outside_field, relocate_edge_sources
 from mxt_pipeline.detect.positions import count_errors, position_errors
 from mxt_pipeline.detect.problem import BandPSFLike, DetectionProblem
 from mxt_pipeline.detect.radii import ContourResult, add_systematic, quality_factor, systematic_68
@@ -188,6 +188,7 @@ def detect_in_problem(problem: DetectionProblem, params: DetectionParameters | N
     s1 = run_stage1(problem, max_sources=params.stage1_max_sources, min_gain=params.stage1_min_gain,
                     psf_systematic=params.psf_systematic)
     state = run_ml(problem, s1.y, s1.z, s1.counts, s1.background, params.ml_parameters())
+    state = relocate_edge_sources(problem, state, params.ml_parameters())
     state, companion, shift = split_pairs(problem, state, params.ml_parameters(), params.pair_test)
     levels = params.error_levels or WILKS
     contours = [position_errors(problem, state, i, params.ml_parameters(), n_rays=params.n_rays,
