@@ -60,9 +60,10 @@ from mxt_pipeline.detect.systematic import robust_factors
 __all__ = ["DEFAULT_PAIR_THRESHOLD", "PairTestParameters", "PairTrial", "split_gain", "split_pairs"]
 
 #: Robust likelihood gain ``C_one - C_two`` (times the robust factor) a companion needs.
-#: Calibrated on simulated single sources of 300-3000 counts on the standard background
-#: with the detection itself (reports/examples/pair_calibration_*.json, command in
-#: docs/detection.md): about 2% of the tested single sources exceed it.
+#: Calibrated on simulated single sources of 300, 1000 and 3000 counts on the standard
+#: background with the detection itself (reports/examples/pair_calibration_n200_seed7321.json,
+#: command in docs/detection.md): the pooled 99% quantile of 600 sources, whose robust
+#: split gain does not depend on the counts (7 of 600 at or above it).
 DEFAULT_PAIR_THRESHOLD = 16.6
 #: Robust gain above which a companion, though not accepted, is plausible enough that the
 #: source's error radii take the shift it would cause (the confusion term): the pooled

@@ -133,3 +133,27 @@ def test_out_of_fov_and_pair_flags_are_written_to_the_product_and_documented(tmp
     assert list(src["FLAGS"]) == [0, 5, 8]
     doc = (Path(__file__).resolve().parents[2] / "docs" / "formats.md").read_text()
     assert "4 OUT_OF_FOV" in doc and "8 PAIR" in doc
+
+
+def test_edge_source_is_refitted_outside_when_the_arm_says_so():
+    """A source fitted just inside the edge where an out-of-field source's arm enters
+    the chip is moved outside (lower C); a genuine in-field source near the edge stays."""
+    from mxt_pipeline.detect.mlfit import MLParameters, fit_sources
+    from mxt_pipeline.detect.outfield import relocate_edge_sources
+
+    psf = AnalyticLobsterPSF(sigma=6.0, arm_gamma=12.0, fractions=(0.45, 0.25, 0.25, 0.05))
+    rng = np.random.default_rng(3)
+    w = 2.3548 * psf.sigma
+    edge = grid(128)[-1]
+    prob = simulate_problem(psf, [10.0], [edge + 1.2 * w], [[6000.0]], [0.01], rng=rng, n=128)
+    inside = fit_sources(prob, [10.0], [edge - 0.7 * w], move=np.array([False]), counts=np.array([[500.0]]),
+                         background=np.array([0.01]))  # fmt: skip
+    assert not outside_field(prob, inside.y, inside.z)[0]
+    moved = relocate_edge_sources(prob, inside, MLParameters())
+    assert outside_field(prob, moved.y, moved.z)[0] and moved.cstat < inside.cstat
+    assert abs(moved.y[0] - 10.0) < 0.5 * w
+    # A real in-field source half a FWHM inside the edge keeps its place.
+    prob2 = simulate_problem(psf, [10.0], [edge - 0.5 * w], [[600.0]], [0.01], rng=rng, n=128)
+    fit = fit_sources(prob2, [10.0], [edge - 0.5 * w])
+    kept = relocate_edge_sources(prob2, fit, MLParameters())
+    assert not outside_field(prob2, kept.y, kept.z)[0] and kept.cstat == fit.cstat
