@@ -92,7 +92,7 @@ def arm_coupled(problem: DetectionProblem, y: np.ndarray, z: np.ndarray, index: 
     return mask
 
 
-def relocate_edge_sources(problem: DetectionProblem, state, params, edge_fwhm: float = 2.5):
+def relocate_edge_sources(problem: DetectionProblem, state, params, edge_fwhm: float = 1.0):
     """Refit in-field sources near a chip edge as out-of-field sources when that fits better.
 
     The arm of a source just outside the field is brightest where it enters the chip,
