@@ -51,6 +51,7 @@ from scipy import optimize
 
 from mxt_pipeline.detect.blas import one_blas_thread
 from mxt_pipeline.detect.likelihood import AmplitudeSolution, FrozenSources
+from mxt_pipeline.detect.outfield import arm_coupled
 from mxt_pipeline.detect.problem import DetectionProblem
 from mxt_pipeline.detect.radii import det_ml, det_ml_gain
 from mxt_pipeline.detect.search import propose
@@ -290,9 +291,15 @@ def fit_sources(
 
 
 def neighbours(problem: DetectionProblem, state: MLState, index: int, radius_fwhm: float) -> np.ndarray:
-    """Boolean mask of the sources within ``radius_fwhm`` spot FWHM of source ``index``."""
+    """Boolean mask of the sources coupled to source ``index``.
+
+    Those within ``radius_fwhm`` spot FWHM of it, and those coupled to it through the
+    cross arm of an out-of-field source (:func:`mxt_pipeline.detect.outfield.arm_coupled`):
+    an out-of-field source's position along its arm trades with its counts, so it can
+    absorb an in-field source on its arm however far apart the two positions are.
+    """
     r = np.hypot(state.y - state.y[index], state.z - state.z[index])
-    mask = r < radius_fwhm * problem.fwhm()
+    mask = (r < radius_fwhm * problem.fwhm()) | arm_coupled(problem, state.y, state.z, index)
     mask[index] = False
     return mask
 

@@ -42,6 +42,7 @@ from mxt_pipeline.datamodel import Attitude, EventList
 from mxt_pipeline.detect.bandpsf import DetectionCalibration
 from mxt_pipeline.detect.bands import EnergyBand, as_bands
 from mxt_pipeline.detect.blas import one_blas_thread
+from mxt_pipeline.detect.confusion import PairTestParameters, split_pairs
 from mxt_pipeline.detect.images import (
     SKY_PHOTON_INDEX,
     DetectionImages,
@@ -52,10 +53,11 @@ from mxt_pipeline.detect.images import (
 from mxt_pipeline.detect.levels import WILKS, ErrorLevels
 from mxt_pipeline.detect.likelihood import BandData
 from mxt_pipeline.detect.mlfit import DEFAULT_DET_ML_THRESHOLD, MLParameters, MLState, run_ml
+from mxt_pipeline.detect.outfield import outside_field, relocate_edge_sources
 from mxt_pipeline.detect.positions import count_errors, position_errors
 from mxt_pipeline.detect.problem import BandPSFLike, DetectionProblem
 from mxt_pipeline.detect.radii import ContourResult, add_systematic, quality_factor, systematic_68
-from mxt_pipeline.detect.srclist import position_flags
+from mxt_pipeline.detect.srclist import FLAG_OUT_OF_FOV, FLAG_PAIR, position_flags
 from mxt_pipeline.detect.stage1 import run_stage1
 from mxt_pipeline.detect.systematic import DEFAULT_PSF_SYSTEMATIC
 from mxt_pipeline.errors import MXTInputError
@@ -121,6 +123,9 @@ class DetectionParameters:
         components (:func:`~mxt_pipeline.detect.images.background_templates`), or one
         flat component (the model before issue 21: no radial pull correction, but no
         competition of the sky component with a faint source near the axis).
+    pair_test : PairTestParameters
+        The test for a companion of each bright source after the ML stage
+        (:mod:`~mxt_pipeline.detect.confusion`).
     """
 
     det_ml_threshold: float | None = None
@@ -136,6 +141,7 @@ class DetectionParameters:
     max_fits: int = 80
     error_levels: ErrorLevels | None = None
     background_model: str = "sky+particle"
+    pair_test: PairTestParameters = field(default_factory=PairTestParameters)
 
     @property
     def threshold(self) -> float:
@@ -176,6 +182,10 @@ class DetectionResult:
     counts_err: np.ndarray  # (S, B)
     stage1_sources: int
     problem: DetectionProblem = field(repr=False)
+    #: (S,) True for the companions added by the pair test (:mod:`~mxt_pipeline.detect.confusion`).
+    companion: np.ndarray | None = None
+    #: (S,) confusion term added to the radii (pixels; :func:`~mxt_pipeline.detect.confusion.split_pairs`).
+    confusion_shift: np.ndarray | None = None
 
     @property
     def n_sources(self) -> int:
@@ -193,11 +203,17 @@ def detect_in_problem(problem: DetectionProblem, params: DetectionParameters | N
     s1 = run_stage1(problem, max_sources=params.stage1_max_sources, min_gain=params.stage1_min_gain,
                     psf_systematic=params.psf_systematic)
     state = run_ml(problem, s1.y, s1.z, s1.counts, s1.background, params.ml_parameters())
+    state = relocate_edge_sources(problem, state, params.ml_parameters())
+    state, companion, shift = split_pairs(problem, state, params.ml_parameters(), params.pair_test)
     levels = params.error_levels or WILKS
     contours = [position_errors(problem, state, i, params.ml_parameters(), n_rays=params.n_rays,
                                 levels=levels.at(state.det_ml[i])) for i in range(state.n_sources)]
     cerr = count_errors(state) if state.n_sources else np.zeros((0, problem.n_bands))
-    return DetectionResult(state, contours, cerr, s1.n_sources, problem)
+    if np.any(shift > 0):
+        # The confusion term of the pair test widens the statistical radii.
+        contours = [replace(c, radius68=c.radius68 + d, radius90=c.radius90 + d) if d > 0 else c
+                    for c, d in zip(contours, shift)]  # fmt: skip
+    return DetectionResult(state, contours, cerr, s1.n_sources, problem, companion, shift)
 
 
 def affine_sky_mapping(events: EventList) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
@@ -345,8 +361,15 @@ def source_table(
         z_edges=None if problem is None else problem.z_edges,
         exposure=None if problem is None or not problem.bands else problem.bands[0].exposure,
     ) if n else np.zeros(0, np.int16)  # fmt: skip
+    if n and problem is not None:
+        # Out-of-field sources (spot off the field, seen through their arms) and the
+        # companions of the pair test.
+        flags = flags | np.where(outside_field(problem, dety, detz), FLAG_OUT_OF_FOV, 0).astype(np.int16)
+        companion = getattr(result, "companion", None)
+        if companion is not None:
+            flags = flags | np.where(np.asarray(companion, bool)[order], FLAG_PAIR, 0).astype(np.int16)
     # A position off the sensitive area is never an alert-quality in-field position.
-    qf = np.where(flags == 0, quality_factor(err90), 0).astype(np.int16)
+    qf = np.where((flags & ~FLAG_PAIR) == 0, quality_factor(err90), 0).astype(np.int16)
     table = Table(
         {
             "SRC_ID": np.arange(1, n + 1, dtype=np.int32),

@@ -33,6 +33,8 @@ __all__ = [
     "region_text",
     "FLAG_OFF_CHIP",
     "FLAG_UNEXPOSED",
+    "FLAG_OUT_OF_FOV",
+    "FLAG_PAIR",
     "position_flags",
 ]
 
@@ -40,6 +42,13 @@ __all__ = [
 FLAG_OFF_CHIP = 1
 #: FLAGS bit: on the chip, but no exposure within 1 pixel of the position (masked area).
 FLAG_UNEXPOSED = 2
+#: FLAGS bit: an out-of-field source, its spot off the detection grid, seen through its
+#: cross arms and fitted so that its arms are in the model of the in-field sources
+#: (:mod:`mxt_pipeline.detect.outfield`); never an in-field source (QF 0).
+FLAG_OUT_OF_FOV = 4
+#: FLAGS bit: the fainter member of a confused pair, added by the pair test
+#: (:mod:`mxt_pipeline.detect.confusion`); its DET_ML may be below the list's MLTHRESH.
+FLAG_PAIR = 8
 
 #: Columns of the SRCLIST HDU, in the order of the product spec.
 SRCLIST_COLUMNS = tuple(c.name for c in get_spec("MXT_SOP_SKY").hdu("SRCLIST").columns)

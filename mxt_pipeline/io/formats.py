@@ -360,9 +360,12 @@ SRCLIST = register(
             "detection likelihood DET_ML and the SVOM alert quality factor QF (4: R90 < 30\", "
             "3: 30-60\", 2: 60-120\", 1: 120-300\", 0: worse, or a flagged position). FLAGS marks "
             "a fitted position that is not on the detector's sensitive area (bit 1 OFF_CHIP: "
-            "outside the chip, i.e. off the field of view; bit 2 UNEXPOSED: in a masked area); "
-            "such a source is listed (its arms or wings are in the data and in the model of "
-            "its neighbours) but is never an in-field source: select FLAGS == 0 for those. "
+            "outside the chip, i.e. off the field of view; bit 2 UNEXPOSED: in a masked area; "
+            "bit 4 OUT_OF_FOV: an out-of-field source, its spot off the field, seen through its "
+            "cross arms); such a source is listed (its arms or wings are in the data and in the "
+            "model of its neighbours) but is never an in-field source: select FLAGS & 7 == 0 "
+            "for those. Bit 8 PAIR marks the fainter member of a confused pair, added by the "
+            "pair test after the ML fit (an in-field source whose DET_ML may be below MLTHRESH). "
             "Products written before FLAGS existed lack the column. The BANDS extension lists the "
             "energy bands; SRCBANDS gives the counts and rates of each source in each band. "
             "An empty field gives zero rows."
@@ -389,13 +392,15 @@ SRCLIST = register(
                     ColumnSpec("RATE", "E", "count/s", "source count rate, all bands", tlmin=0),
                     ColumnSpec("RATE_ERR", "E", "count/s", "1-sigma error of RATE", tlmin=0),
                     ColumnSpec("DET_ML", "E", None, "detection likelihood -ln(P_false)", tlmin=0),
-                    ColumnSpec("QF", "I", None, "alert quality factor 0-4 (0 when FLAGS is not 0)", tlmin=0, tlmax=4,
+                    ColumnSpec("QF", "I", None, "alert quality factor 0-4 (0 when FLAGS & 7 is not 0)", tlmin=0, tlmax=4,
                                allowed=(0, 1, 2, 3, 4)),
-                    ColumnSpec("FLAGS", "I", None, "position flags, bit field (0: on the chip's sensitive area); "
-                               "1 OFF_CHIP: fitted position outside the 256 x 256 pixels (off the field of view, "
-                               "seen through its PSF arms); 2 UNEXPOSED: on the chip but with no exposure within "
-                               "1 pixel (masked bad pixels or columns)", tlmin=0, tlmax=3, allowed=(0, 1, 2, 3),
-                               required=False),
+                    ColumnSpec("FLAGS", "I", None, "source flags, bit field (0: an in-field source on the chip's "
+                               "sensitive area); 1 OFF_CHIP: fitted position outside the 256 x 256 pixels (off the "
+                               "field of view, seen through its PSF arms); 2 UNEXPOSED: on the chip but with no "
+                               "exposure within 1 pixel (masked bad pixels or columns); 4 OUT_OF_FOV: out-of-field "
+                               "source, spot off the detection grid, fitted from its cross arms (never in-field); "
+                               "8 PAIR: fainter member of a confused pair, added by the pair test (in-field)",
+                               tlmin=0, tlmax=15, allowed=tuple(range(16)), required=False),
                 ),
                 keywords=(
                     KeywordSpec("HDUCLAS1", str, "", value="SRCLIST"),

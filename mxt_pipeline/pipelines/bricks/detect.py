@@ -18,6 +18,7 @@ harness compares with the golden one.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,7 @@ def detection_parameters(params, dcal: DetectionCalibration) -> DetectionParamet
         n_rays=params.n_rays,
         photon_index=params.photon_index,
         subsample=params.subsample,
+        pair_test=replace(_DEFAULTS.pair_test, enabled=bool(params.pair_test)),
     ).for_calibration(dcal)
 
 
@@ -114,6 +116,8 @@ DETECT = Brick(
                   minimum=0.0, maximum=5.0),
         Parameter("subsample", int, _DEFAULTS.subsample, "sub-samples per pixel and axis of the exposure map",
                   minimum=1, maximum=16),
+        Parameter("pair_test", bool, _DEFAULTS.pair_test.enabled,
+                  "test each bright source for a confused companion (likelihood ratio, threshold calibrated by simulation)"),
         Parameter("use_attitude", bool, True, "convert positions through the attitude (else the events' DET-sky map)"),
     ),
     caldb=DETECT_CALDB,
