@@ -35,6 +35,7 @@ __all__ = [
     "FLAG_UNEXPOSED",
     "FLAG_OUT_OF_FOV",
     "FLAG_PAIR",
+    "NOT_IN_FIELD",
     "position_flags",
 ]
 
@@ -49,6 +50,8 @@ FLAG_OUT_OF_FOV = 4
 #: FLAGS bit: the fainter member of a confused pair, added by the pair test
 #: (:mod:`mxt_pipeline.detect.confusion`); its DET_ML may be below the list's MLTHRESH.
 FLAG_PAIR = 8
+#: The FLAGS bits that say a position is not an in-field one (a PAIR companion is).
+NOT_IN_FIELD = FLAG_OFF_CHIP | FLAG_UNEXPOSED | FLAG_OUT_OF_FOV
 
 #: Columns of the SRCLIST HDU, in the order of the product spec.
 SRCLIST_COLUMNS = tuple(c.name for c in get_spec("MXT_SOP_SKY").hdu("SRCLIST").columns)

@@ -50,6 +50,11 @@ def test_match_burst_rules():
     # A source fitted off the chip (FLAGS OFF_CHIP) is never the burst: the next one is.
     t["FLAGS"][1] = 1
     assert match_burst(t, 100.0, 20.0, 120.0, 1.5)[0] == 0
+    for flag in (2, 4, 4 | 8):  # masked area, out of the field (with or without PAIR)
+        t["FLAGS"][1] = flag
+        assert match_burst(t, 100.0, 20.0, 120.0, 1.5)[0] == 0
+    t["FLAGS"][1] = 8  # the fainter member of a confused pair is an in-field source
+    assert match_burst(t, 100.0, 20.0, 120.0, 1.5)[0] == 1
 
 
 def _events(n=2000, seed=0, ra_nom=100.0, dec_nom=20.0):

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from mxt_pipeline.detect.srclist import NOT_IN_FIELD
 from mxt_pipeline.geometry import angular_separation_arcsec
 from mxt_pipeline.pipelines.brick import Brick, CoreResult
 from mxt_pipeline.pipelines.bricks.codecs import L2_EVENTS, SRCLIST
@@ -40,8 +41,9 @@ BURST_JSON = json_codec("mxt_burst_{obs_id}.json", role="product")
 def match_burst(table, ra: float, dec: float, radius_arcsec: float, factor: float) -> tuple[int | None, np.ndarray]:
     """Index of the burst in a source table (None when no source is compatible).
 
-    A source whose position is flagged (``FLAGS`` not 0: off the chip or in a masked
-    area) is never the burst: its position is not an in-field one.
+    A source whose position is not an in-field one (``FLAGS`` bits off the chip, in a
+    masked area or out of the field) is never the burst; the fainter member of a
+    confused pair (PAIR) is an in-field source and may be.
     Returns the index and the distances of every source to the trigger (arcsec).
     """
     if len(table) == 0:
@@ -50,7 +52,7 @@ def match_burst(table, ra: float, dec: float, radius_arcsec: float, factor: floa
     allowed = factor * np.hypot(radius_arcsec, np.asarray(table["ERR_R90"], float))
     usable = d <= allowed
     if "FLAGS" in table.colnames:
-        usable &= np.asarray(table["FLAGS"]) == 0
+        usable &= (np.asarray(table["FLAGS"]).astype(np.int64) & NOT_IN_FIELD) == 0
     ok = np.flatnonzero(usable)
     if ok.size == 0:
         return None, d
