@@ -97,7 +97,7 @@ DEFAULTS: dict[str, Any] = {
     "lc_limits": {"rtol": 1.0e-5},
     "lc_snr": {"snr_tolerance": 1.0e-6},
     "lc_blocks": {"edge_tol_s": 1.0e-3},
-    "lc_rate": {"n_sigma": 4.0, "systematic": 0.35},
+    "lc_rate": {"n_sigma": 4.0, "systematic": 0.15},
 }
 
 
