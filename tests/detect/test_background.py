@@ -327,3 +327,18 @@ def test_detect_sources_background_model_option(monkeypatch):
     assert sum(two.meta["BKG_SKY"]) + sum(two.meta["BKG_PART"]) > 0
     with pytest.raises(MXTInputError):
         detect_sources(ev, cal, params=replace(DetectionParameters(), background_model="spline"))
+
+
+def test_the_detect_brick_declares_the_background_model():
+    """``mxt run -p detect.background_model=flat`` reaches the detector; a typo is refused before any brick runs."""
+    from mxt_pipeline.detect.bandpsf import DetectionCalibration
+    from mxt_pipeline.errors import MXTError
+    from mxt_pipeline.pipelines.bricks.detect import DETECT, detection_parameters
+    from mxt_pipeline.pipelines.parameters import ParameterSet
+
+    dcal = DetectionCalibration(psf=None, teldef=None)
+    assert detection_parameters(ParameterSet("detect", DETECT.params, {}), dcal).background_model == "sky+particle"
+    flat = ParameterSet("detect", DETECT.params, {"background_model": "flat"})
+    assert detection_parameters(flat, dcal).background_model == "flat"
+    with pytest.raises(MXTError, match="background_model"):
+        ParameterSet("detect", DETECT.params, {"background_model": "spline"})

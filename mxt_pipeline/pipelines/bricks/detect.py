@@ -25,7 +25,7 @@ import numpy as np
 
 from mxt_pipeline.detect.bandpsf import DetectionCalibration
 from mxt_pipeline.detect.bands import DEFAULT_BANDS, as_bands, format_bands
-from mxt_pipeline.detect.pipeline import DetectionParameters, detect_sources
+from mxt_pipeline.detect.pipeline import BACKGROUND_MODELS, DetectionParameters, detect_sources
 from mxt_pipeline.detect.srclist import empty_source_table
 from mxt_pipeline.pipelines.brick import Brick, CoreResult
 from mxt_pipeline.pipelines.bricks.codecs import ATTITUDE, L2_EVENTS, REGIONS, SRCLIST, SourceList
@@ -58,6 +58,7 @@ def detection_parameters(params, dcal: DetectionCalibration) -> DetectionParamet
         photon_index=params.photon_index,
         subsample=params.subsample,
         pair_test=replace(_DEFAULTS.pair_test, enabled=bool(params.pair_test)),
+        background_model=params.background_model,
     ).for_calibration(dcal)
 
 
@@ -118,6 +119,9 @@ DETECT = Brick(
                   minimum=1, maximum=16),
         Parameter("pair_test", bool, _DEFAULTS.pair_test.enabled,
                   "test each bright source for a confused companion (likelihood ratio, threshold calibrated by simulation)"),
+        Parameter("background_model", str, _DEFAULTS.background_model,
+                  "background per band: vignetted sky + flat particle components, or one flat component",
+                  choices=BACKGROUND_MODELS),
         Parameter("use_attitude", bool, True, "convert positions through the attitude (else the events' DET-sky map)"),
     ),
     caldb=DETECT_CALDB,
