@@ -395,17 +395,14 @@ def lc_snr_check(rate, meta: Mapping[str, Any], params: Mapping[str, Any], datas
     snr = np.where(var > 0, (n - area * nb) / np.sqrt(np.where(var > 0, var, 1.0)), 0.0)
     target = float(params.get("target_snr", 3.0))
     min_counts = int(params.get("min_counts", 15))
-    # A bin alone in its segment (no neighbour within max_gap) may fall short.
+    # The last bin of a segment (no next bin within max_gap; a segment's only bin too)
+    # holds the remainder merged into it and may fall short.
     lo = a["TIME"] - 0.5 * a["TIMEDEL"]
     hi = a["TIME"] + 0.5 * a["TIMEDEL"]
     max_gap = float(params.get("max_gap_s", 1000.0))
-    joined_prev = np.r_[False, lo[1:] - hi[:-1] <= max_gap]
-    joined_next = np.r_[hi[:-1] - lo[1:] >= -max_gap, False]
-    alone = ~(joined_prev | joined_next)
-    # The last bin of a segment holds the remainder merged into it.
-    alone |= ~joined_next
+    last_of_segment = ~np.r_[lo[1:] - hi[:-1] <= max_gap, False]
     allowance = float(_opts(config or {}, "lc_snr")["snr_tolerance"])
-    short = ((n < min_counts) | (snr < target - allowance)) & ~alone
+    short = ((n < min_counts) | (snr < target - allowance)) & ~last_of_segment
     bad = np.flatnonzero(short)
     figs = {"bins": int(n.size), "bins_short": int(bad.size), "min_snr": float(snr.min()) if snr.size else 0.0}
     if bad.size:

@@ -82,6 +82,7 @@ from mxt_pipeline.detect.blas import single_blas_thread
 from mxt_pipeline.detect.crlb import position_bound
 from mxt_pipeline.detect.images import (
     SKY_PHOTON_INDEX,
+    DetectionImages,
     background_templates,
     build_images,
     chip_coverage,
@@ -170,14 +171,7 @@ def measure_empty_field_background(seeds: Sequence[int], duration: float = 10000
     """
     rate, per_pixel, good = [], [], []
     for seed in seeds:
-        sc = replace(gp_scenario(int(seed), n_sources=1, duration=float(duration)), sources=[], object="empty field")
-        calset, info = load_calibration(caldb, met=float(np.floor(sc.tstart / 86400.0) * 86400.0))
-        ds = simulate(sc, int(seed), calset, caldb_info=info)
-        chain = ChainParams(ra_nom=float(sc.pointing.ra), dec_nom=float(sc.pointing.dec), obs_id=sc.obs_id,
-                            tstart=float(sc.tstart), tstop=float(sc.tstop))  # fmt: skip
-        events, _ = calibrate(ds.passes, ds.attitude, ds.angles, list(ds.saa.values()), calset, chain)
-        cal = DetectionCalibration.from_calset(calset)
-        images = build_images(events, bands, cal.teldef, bad_mask=cal.bad_mask, attitude=ds.attitude)
+        images = bench_empty_field(int(seed), duration=duration, caldb=caldb, bands=bands)
         pix = np.array([c.sum() for c in images.counts], float) / images.exposure.sum()
         per_pixel.append(pix)
         rate.append(pix / images.livetime)
@@ -216,6 +210,19 @@ def bench_background(seed: int, scale: float = 1.0, *, duration: float = 10000.0
     ``scale`` multiplies the CXB intensity and both particle rates of the bench's
     defaults (5: five times the standard background).
     """
+    images = bench_empty_field(seed, scale, duration=duration, caldb=caldb, bands=bands)
+    return [np.asarray(c) for c in images.counts]
+
+
+def bench_empty_field(seed: int, scale: float = 1.0, *, duration: float = 10000.0, caldb=None,
+                      bands: Sequence[EnergyBand] = DEFAULT_BANDS) -> DetectionImages:
+    """The bench's empty field, simulated, calibrated and binned as the detection bins it.
+
+    The ``gp`` preset's observation of ``seed`` without its sources: vignetted CXB and
+    particles, their rates times ``scale``; the calibration chain, then
+    :func:`~mxt_pipeline.detect.images.build_images` (screening, CALDB bad pixels,
+    relative exposure).
+    """
     sc = replace(gp_scenario(int(seed), n_sources=1, duration=float(duration)), sources=[], object="empty field")
     if scale != 1.0:
         sc = replace(sc, cxb=replace(sc.cxb, intensity_2_10=sc.cxb.intensity_2_10 * scale),
@@ -227,8 +234,7 @@ def bench_background(seed: int, scale: float = 1.0, *, duration: float = 10000.0
                         tstart=float(sc.tstart), tstop=float(sc.tstop))  # fmt: skip
     events, _ = calibrate(ds.passes, ds.attitude, ds.angles, list(ds.saa.values()), calset, chain)
     cal = DetectionCalibration.from_calset(calset)
-    images = build_images(events, bands, cal.teldef, bad_mask=cal.bad_mask, attitude=ds.attitude)
-    return [np.asarray(c) for c in images.counts]
+    return build_images(events, bands, cal.teldef, bad_mask=cal.bad_mask, attitude=ds.attitude)
 
 
 def sky_position(setup: ValidationSetup, case: str, rng: np.random.Generator) -> tuple[float, float]:

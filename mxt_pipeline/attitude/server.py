@@ -21,9 +21,9 @@ import uvicorn
 
 from mxt_pipeline.attitude.app import DEFAULT_SLOTS, create_app
 from mxt_pipeline.attitude.archive import AttitudeArchive, Slots
-from mxt_pipeline.caldb.service.auth import TokenSet, load_tokens
+from mxt_pipeline.caldb.service.auth import TokenSet, load_tokens, require_tokens
 from mxt_pipeline.caldb.service.server import AppThread, uvicorn_config
-from mxt_pipeline.errors import MXTError, MXTInputError
+from mxt_pipeline.errors import MXTError
 
 __all__ = ["serve", "AttitudeServiceThread", "Indexer", "TOKENS_ENV"]
 
@@ -80,12 +80,7 @@ def serve(
         No token configured (and not ``allow_anonymous``), or ``root`` is not a folder.
     """
     tokens = load_tokens(token_file, env_var=TOKENS_ENV)
-    if not len(tokens) and not allow_anonymous:
-        raise MXTInputError(
-            f"the service has no token to accept: set {TOKENS_ENV} (tokens separated by commas or spaces) or "
-            "give --token-file FILE (one per line); --allow-anonymous serves without any (local development "
-            "only).  MXT_TOKEN is the client's variable: the token it sends must be one of these"
-        )
+    require_tokens(tokens, allow_anonymous=allow_anonymous, env_var=TOKENS_ENV)
     archive = AttitudeArchive(root, state_dir=state_dir, build=False)
     app = create_app(archive, tokens, allow_anonymous=allow_anonymous, slots=Slots(max_concurrent))
     indexer = Indexer(archive, rescan_s).start()

@@ -18,6 +18,7 @@ import json
 
 import click
 
+from mxt_pipeline.cli.service_state import service_state_dir
 from mxt_pipeline.extras import require
 
 __all__ = ["command", "default_state_dir"]
@@ -26,16 +27,7 @@ __all__ = ["command", "default_state_dir"]
 def default_state_dir(root: str) -> str:
     """The index folder of the archive ``root``: ``$MXT_ATTITUDE_STATE_DIR``, else
     ``$XDG_STATE_HOME/mxt/attitude-<name>-<hash of the root's path>``."""
-    import hashlib
-    import os
-    from pathlib import Path
-
-    env = os.environ.get("MXT_ATTITUDE_STATE_DIR")
-    if env:
-        return env
-    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "mxt"
-    key = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:12]
-    return str(base / f"attitude-{Path(root).resolve().name}-{key}")
+    return service_state_dir(root, "attitude")
 
 
 @click.group("attitude")

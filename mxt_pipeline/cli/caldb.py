@@ -25,6 +25,7 @@ import json
 
 import click
 
+from mxt_pipeline.cli.service_state import service_state_dir
 from mxt_pipeline.cli.vocabulary import CALDB_ROOT_HELP, CALDB_URL_HELP
 from mxt_pipeline.errors import MXTAuthError
 from mxt_pipeline.extras import require
@@ -170,17 +171,6 @@ def serve_cmd(root, host, port, token_file, max_upload_mb, allow_anonymous, log_
 
 def default_state_dir(root: str) -> str:
     """The service state folder of ``root`` outside it: ``$MXT_CALDB_STATE_DIR``, else
-    ``$XDG_STATE_HOME/mxt/caldb-<hash of the root's path>`` (``~/.local/state`` by default).
-
-    One folder per root, so serving two CALDBs never mixes their indexes.
-    """
-    import hashlib
-    import os
-    from pathlib import Path
-
-    env = os.environ.get("MXT_CALDB_STATE_DIR")
-    if env:
-        return env
-    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "mxt"
-    key = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:12]
-    return str(base / f"caldb-{Path(root).resolve().name}-{key}")
+    ``$XDG_STATE_HOME/mxt/caldb-<name>-<hash of the root's path>`` (``~/.local/state`` by
+    default).  One folder per root, so serving two CALDBs never mixes their indexes."""
+    return service_state_dir(root, "caldb")

@@ -9,6 +9,7 @@ dataset folder is written, every file atomically (layout in ``docs/simulation.md
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from mxt_pipeline.io.truth import write_truth
 from mxt_pipeline.simulate.bench import SimulatedDataset, scenario_manifest, simulate
 from mxt_pipeline.simulate.scenario import Scenario, dump_scenario, scenario_from_dict
 
-__all__ = ["load_scenario", "write_scenario", "write_dataset", "run_scenario"]
+__all__ = ["load_scenario", "scenario_document", "write_scenario", "write_dataset", "run_scenario"]
 
 
 def load_scenario(path: str | os.PathLike[str], *, data_dir: str | os.PathLike[str] | None = None) -> Scenario:
@@ -39,12 +40,43 @@ def load_scenario(path: str | os.PathLike[str], *, data_dir: str | os.PathLike[s
         The content is not a valid scenario (names the key).
     """
     p = Path(path)
+    doc, _ = _read_scenario(p)
+    return _checked_scenario(doc, p, data_dir)
+
+
+def scenario_document(path: str | os.PathLike[str], *, data_dir: str | os.PathLike[str] | None = None
+                      ) -> tuple[dict[str, Any], str]:  # fmt: skip
+    """The content of a scenario file as parsed (checked to be a valid scenario) and its SHA-256.
+
+    What a campaign keeps of a user's scenario: the document itself, so that its runs
+    do not depend on the file afterwards, and the digest of the bytes read.
+
+    Raises
+    ------
+    MXTFormatError, MXTInputError
+        As :func:`load_scenario`.
+    """
+    p = Path(path)
+    doc, raw = _read_scenario(p)
+    _checked_scenario(doc, p, data_dir)
+    return doc, hashlib.sha256(raw).hexdigest()
+
+
+def _read_scenario(p: Path) -> tuple[Any, bytes]:
+    """The parsed YAML document of a scenario file and the bytes read."""
     try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+        raw = p.read_bytes()
     except FileNotFoundError:
         raise MXTFormatError("scenario file not found", file=p) from None
-    except (OSError, yaml.YAMLError) as exc:
+    except OSError as exc:
         raise MXTFormatError(f"not a valid YAML file: {exc}", file=p) from None
+    try:
+        return yaml.safe_load(raw.decode("utf-8")), raw
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise MXTFormatError(f"not a valid YAML file: {exc}", file=p) from None
+
+
+def _checked_scenario(doc: Any, p: Path, data_dir: str | os.PathLike[str] | None) -> Scenario:
     try:
         return scenario_from_dict(doc, data_dir=data_dir)
     except MXTInputError as exc:

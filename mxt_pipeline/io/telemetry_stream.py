@@ -59,8 +59,8 @@ def write_packet_file(path: str | os.PathLike[str], packets: Sequence[bytes]) ->
     return atomic_write_bytes(path, b"".join(_LEN.pack(len(p)) + bytes(p) for p in packets))
 
 
-def read_packet_file(path: str | os.PathLike[str]) -> list[bytes]:
-    """The packets of a packet file, in file (arrival) order.
+def read_packet_file(path: str | os.PathLike[str], max_packets: int | None = None) -> list[bytes]:
+    """The packets of a packet file, in file (arrival) order (the first ``max_packets`` only, when given).
 
     Raises
     ------
@@ -77,7 +77,7 @@ def read_packet_file(path: str | os.PathLike[str]) -> list[bytes]:
     out: list[bytes] = []
     off = 0
     view = memoryview(data)
-    while off < len(data):
+    while off < len(data) and (max_packets is None or len(out) < max_packets):
         if off + _LEN.size > len(data):
             raise MXTFormatError(f"file ends inside the record length at byte {off}", file=p)
         (n,) = _LEN.unpack_from(data, off)

@@ -386,9 +386,7 @@ def fraction_vs_energy(psf: Any, radius: float, theta_arcmin: float = 0.0,
         Vectorised ``f(energy_kev) -> fraction`` in (0, 1].
     """
     grid = np.asarray(energies, dtype=float)
-    table = np.array([psf_eef(psf, float(e), theta_arcmin)(radius) for e in grid])
-    if not np.all((table > 0.0) & (table <= 1.0 + 1e-9)):
-        raise MXTInputError(f"PSF fraction inside {radius:.3g} pixels outside (0, 1] at some energy: {table}")
+    table = _fraction_table(psf, float(radius), float(theta_arcmin), tuple(grid.tolist()))
     log_grid = np.log(grid)
 
     def f(energy_kev: np.ndarray) -> np.ndarray:
@@ -396,6 +394,18 @@ def fraction_vs_energy(psf: Any, radius: float, theta_arcmin: float = 0.0,
         return np.interp(np.log(e), log_grid, table)
 
     return f
+
+
+@functools.lru_cache(maxsize=8)
+def _fraction_table(psf: Any, radius: float, theta_arcmin: float, energies: tuple[float, ...]) -> np.ndarray:
+    """PSF fraction inside ``radius`` at each energy; cached per PSF model, for it costs
+    one surface integral per energy (~30 ms each) and a campaign worker or a golden
+    replay keeps the same CALDB models from run to run."""
+    table = np.array([psf_eef(psf, e, theta_arcmin)(radius) for e in energies])
+    if not np.all((table > 0.0) & (table <= 1.0 + 1e-9)):
+        raise MXTInputError(f"PSF fraction inside {radius:.3g} pixels outside (0, 1] at some energy: {table}")
+    table.setflags(write=False)
+    return table
 
 
 def spectral_psf_fraction(fraction_of_energy: Callable[[np.ndarray], np.ndarray], src_energy: np.ndarray,

@@ -133,7 +133,7 @@ def _telemetry_start(files) -> float | None:
 
     times = []
     for f in files:
-        for raw in read_packet_file(f)[:DATING_PACKETS]:
+        for raw in read_packet_file(f, max_packets=DATING_PACKETS):
             try:
                 times.append(parse_packet(raw).cuc_time)
             except MXTFormatError:
@@ -149,7 +149,7 @@ def observation_date(request: RunRequest) -> datetime | None:
     them is known.
     """
     tstart = request.inputs.manifest.get("tstart")
-    if tstart is None and getattr(request.inputs, "telemetry", ()):
+    if tstart is None and request.inputs.telemetry:
         tstart = _telemetry_start(request.inputs.telemetry)
     if tstart is None:
         starts = []

@@ -89,15 +89,21 @@ def test_source_lands_where_astropy_wcs_puts_it(ra, dec, roll, oy, oz):
     np.testing.assert_allclose([dety[0], detz[0]], expect[0], atol=1e-4)
 
 
-@given(ra_nom=ra_st, dec_nom=st.floats(-89.5, 89.5), dx=st.floats(-300, 300), dy=st.floats(-300, 300))
-def test_sky_pixels_match_astropy_wcs(ra_nom, dec_nom, dx, dy):
-    """X/Y follow exactly the TCTYP/TCRVL/TCRPX/TCDLT keywords written in the L2 file."""
+def _sky_wcs(ra_nom, dec_nom):
+    """astropy's WCS of the TCTYP/TCRVL/TCRPX/TCDLT keywords written for the L2 X/Y columns."""
     kw = sky_column_keywords(ra_nom, dec_nom)
     w = WCS(naxis=2)
     w.wcs.ctype = [kw["X"]["TCTYP"], kw["Y"]["TCTYP"]]
     w.wcs.crval = [kw["X"]["TCRVL"], kw["Y"]["TCRVL"]]
     w.wcs.crpix = [kw["X"]["TCRPX"], kw["Y"]["TCRPX"]]
     w.wcs.cdelt = [kw["X"]["TCDLT"], kw["Y"]["TCDLT"]]
+    return w
+
+
+@given(ra_nom=ra_st, dec_nom=st.floats(-89.5, 89.5), dx=st.floats(-300, 300), dy=st.floats(-300, 300))
+def test_sky_pixels_match_astropy_wcs(ra_nom, dec_nom, dx, dy):
+    """X/Y follow exactly the TCTYP/TCRVL/TCRPX/TCDLT keywords written in the L2 file."""
+    w = _sky_wcs(ra_nom, dec_nom)
     pix = np.array([[co.SKY_REF_PIX + dx, co.SKY_REF_PIX + dy]])
     world = w.all_pix2world(pix, 1)  # FITS (1-based) pixels, as in the L2 columns
     x, y = co.radec_to_sky(world[:, 0], world[:, 1], ra_nom, dec_nom)
@@ -257,12 +263,7 @@ def test_raw_det_sky_radec_chain_against_astropy(ra, dec, roll, dra, ddec, engin
     world = _det_wcs(ra, dec, roll, scale).all_pix2world(np.c_[dety, detz], 0)
     assert _sep_arcsec(out["RA"], out["DEC"], world[:, 0], world[:, 1]).max() < 1e-3
     # RA/Dec -> SKY: astropy's WCS of the TCTYP/TCRVL/TCRPX/TCDLT keywords of the L2 file.
-    kw = sky_column_keywords(ra_nom, dec_nom)
-    w = WCS(naxis=2)
-    w.wcs.ctype = [kw["X"]["TCTYP"], kw["Y"]["TCTYP"]]
-    w.wcs.crval = [kw["X"]["TCRVL"], kw["Y"]["TCRVL"]]
-    w.wcs.crpix = [kw["X"]["TCRPX"], kw["Y"]["TCRPX"]]
-    w.wcs.cdelt = [kw["X"]["TCDLT"], kw["Y"]["TCDLT"]]
+    w = _sky_wcs(ra_nom, dec_nom)
     pix = w.all_world2pix(np.c_[out["RA"], out["DEC"]], 1)
     np.testing.assert_allclose(out["X"], pix[:, 0], atol=1e-5)
     np.testing.assert_allclose(out["Y"], pix[:, 1], atol=1e-5)

@@ -17,7 +17,7 @@ from mxt_pipeline.campaign.execute import simulate_and_process
 from mxt_pipeline.campaign.runner import RunTask
 from mxt_pipeline.campaign.seeds import run_seed
 from mxt_pipeline.cli.main import cli
-from mxt_pipeline.errors import MXTInputError
+from mxt_pipeline.errors import MXTFormatError, MXTInputError
 from mxt_pipeline.simulate.cases import make_case
 from mxt_pipeline.simulate.scenario import scenario_from_dict
 
@@ -66,14 +66,14 @@ def test_scenario_campaign_keeps_the_scenario_and_refuses_a_changed_file(tmp_pat
     ("content", "expected"),
     [("pointing: {ra: 1, dec: 2}\nduration: 10\n", "tstart"),
      ("tstart: 1\nduration: 10\npointing: {ra: 1, dec: 2}\nsourcez: []\n", "sourcez"),
-     ("tstart: [1\n", "not a YAML scenario")],
+     ("tstart: [1\n", "not a valid YAML file")],
 )  # fmt: skip
 def test_invalid_scenario_file_is_refused_before_any_run(tmp_path, content, expected):
     sc = tmp_path / "bad.yaml"
     sc.write_text(content)
     out = tmp_path / "camp"
     res = CliRunner().invoke(cli, ["campaign", "run", "--scenario", str(sc), "--n", "2", "--out", str(out)])
-    assert isinstance(res.exception, MXTInputError)
+    assert isinstance(res.exception, (MXTInputError, MXTFormatError))
     assert "bad.yaml" in str(res.exception) and expected in str(res.exception)
     assert not out.exists()
 

@@ -99,6 +99,7 @@ def test_observation_date_with_a_string_tstart_is_a_format_error(l1, tmp_path):
     class _Inputs:
         manifest: dict = {}
         l1 = [bad]
+        telemetry = ()
 
     class _Request:
         inputs = _Inputs()

@@ -21,6 +21,7 @@ def test_packet_file_round_trip_and_short_last_record(tmp_path):
     packets = [b"abc", b"", b"\x00" * 70000]
     f = write_packet_file(tmp_path / "p.dat", packets)
     assert read_packet_file(f) == packets
+    assert read_packet_file(f, max_packets=2) == packets[:2]  # the head only (dating a dataset)
     data = f.read_bytes()
     (tmp_path / "cut.dat").write_bytes(data[:-10])
     assert read_packet_file(tmp_path / "cut.dat")[-1] == b"\x00" * 69990  # kept short: decoding counts it
@@ -181,7 +182,7 @@ def test_a_telemetry_dataset_without_tstart_is_dated_by_its_packets(simulated, t
 
     request = _Request()
     request.inputs = inputs
-    first = min(parse_packet(r).cuc_time for f in inputs.telemetry for r in read_packet_file(f)[:8]
+    first = min(parse_packet(r).cuc_time for f in inputs.telemetry for r in read_packet_file(f, max_packets=8)
                 if len(r) > 20 and _valid(r))  # fmt: skip
     assert observation_date(request) == met_to_datetime(first)
     assert observation_date(request).year == 2026  # the simulated epoch, not today

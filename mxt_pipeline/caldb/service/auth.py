@@ -21,7 +21,7 @@ from pathlib import Path
 
 from mxt_pipeline.errors import MXTInputError
 
-__all__ = ["TokenSet", "SERVICE_TOKENS_ENV", "load_tokens", "bearer_token"]
+__all__ = ["TokenSet", "SERVICE_TOKENS_ENV", "load_tokens", "require_tokens", "bearer_token"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,22 @@ class TokenSet:
         for d in self._digests:
             ok |= hmac.compare_digest(candidate, d)
         return ok
+
+
+def require_tokens(tokens: TokenSet, *, allow_anonymous: bool, env_var: str = SERVICE_TOKENS_ENV) -> None:
+    """Refuse to serve without a token to accept (unless ``allow_anonymous``).
+
+    Raises
+    ------
+    MXTInputError
+        No token, with the variable and option that give them.
+    """
+    if not len(tokens) and not allow_anonymous:
+        raise MXTInputError(
+            f"the service has no token to accept: set {env_var} (tokens separated by commas or spaces) or "
+            "give --token-file FILE (one per line); --allow-anonymous serves without any (local development "
+            "only).  MXT_TOKEN is the client's variable: the token it sends must be one of these"
+        )
 
 
 def load_tokens(

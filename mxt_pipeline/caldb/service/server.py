@@ -17,9 +17,9 @@ from pathlib import Path
 import uvicorn
 
 from mxt_pipeline.caldb.service.app import create_app
-from mxt_pipeline.caldb.service.auth import TokenSet, load_tokens
+from mxt_pipeline.caldb.service.auth import TokenSet, load_tokens, require_tokens
 from mxt_pipeline.caldb.service.store import DEFAULT_MAX_UPLOAD, CaldbStore
-from mxt_pipeline.errors import MXTError, MXTInputError
+from mxt_pipeline.errors import MXTError
 
 __all__ = ["serve", "ServiceThread", "AppThread", "uvicorn_config"]
 
@@ -62,12 +62,7 @@ def serve(
         No token configured (and not ``allow_anonymous``).
     """
     tokens = load_tokens(token_file)
-    if not len(tokens) and not allow_anonymous:
-        raise MXTInputError(
-            "the service has no token to accept: set MXT_CALDB_TOKENS (tokens separated by commas or spaces) or "
-            "give --token-file FILE (one per line); --allow-anonymous serves without any (local development "
-            "only).  MXT_TOKEN is the client's variable: the token it sends must be one of these"
-        )
+    require_tokens(tokens, allow_anonymous=allow_anonymous)
     store = CaldbStore(root, max_upload_bytes=max_upload_bytes, state_dir=state_dir)
     app = create_app(store, tokens, allow_anonymous=allow_anonymous)
     uvicorn.Server(uvicorn_config(app, host, port, log_level)).run()
